@@ -1,0 +1,152 @@
+// Python bindings for core/: the only file that sees both nanobind and the
+// model. Errors become Python exceptions: ParamError and invalid_argument ->
+// ValueError (bad input), runtime_error -> RuntimeError (workload errors).
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include "config/params.h"
+#include "engine/engine.h"
+#include "linux/tlb_state.h"
+#include "root/registry.h"
+
+namespace nb = nanobind;
+using namespace percpu;
+
+namespace {
+
+using OpTuple = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t>;
+using VmaTuple = std::tuple<int, uint64_t, uint64_t, int>;  // name, start, end, prot
+using MmTuple = std::pair<std::string, std::vector<VmaTuple>>;
+using TaskTuple = std::tuple<std::string, int, std::vector<int>, bool, std::vector<OpTuple>>;
+
+Program make_program(const std::vector<MmTuple>& mms, const std::vector<TaskTuple>& tasks,
+                     const std::vector<std::string>& vma_names,
+                     const std::vector<std::string>& chan_names) {
+  Program p;
+  p.vma_names = vma_names;
+  p.chan_names = chan_names;
+  for (const auto& [name, vmas] : mms) {
+    MmTemplate m;
+    m.name = name;
+    for (const auto& [vname, start, end, prot] : vmas)
+      m.vmas.push_back(Vma{start, end, static_cast<uint8_t>(prot), vname});
+    p.mms.push_back(std::move(m));
+  }
+  for (const auto& [name, mm, cpus, start, ops] : tasks) {
+    TaskTemplate t;
+    t.name = name;
+    t.mm = mm;
+    for (int c : cpus)
+      if (c >= 0 && c < kMaxCpus) t.cpus.set(c);
+    t.start = start;
+    for (const auto& [code, flags, a, b, c, d] : ops)
+      t.ops.push_back(Op{static_cast<OpCode>(code), static_cast<uint16_t>(flags), a, b, c, d});
+    p.tasks.push_back(std::move(t));
+  }
+  return p;
+}
+
+Params make_params(const std::map<std::string, double>& values) {
+  Params params;
+  for (const auto& [k, v] : values) params.set(k, v);
+  return params;
+}
+
+nb::dict run(const std::map<std::string, double>& values, const std::string& scheme,
+             const std::vector<MmTuple>& mms, const std::vector<TaskTuple>& tasks,
+             const std::vector<std::string>& vma_names, const std::vector<std::string>& chan_names,
+             bool check, bool record_log) {
+  Params params = make_params(values);
+  Program program = make_program(mms, tasks, vma_names, chan_names);
+  std::unique_ptr<Engine> engine;
+  {
+    nb::gil_scoped_release release;
+    engine = std::make_unique<Engine>(params, scheme, std::move(program), check, record_log);
+    engine->run();
+  }
+  nb::dict out;
+  nb::list stats;
+  for (const auto& s : engine->stats()) stats.append(nb::make_tuple(s.name, s.value, s.desc, s.unit));
+  out["stats"] = stats;
+  nb::list violations;
+  for (const auto& v : engine->violations())
+    violations.append(nb::make_tuple(v.what, v.cpu, v.task, v.op_index, v.va));
+  out["violations"] = violations;
+  out["violation_count"] = engine->violation_count();
+  out["memory_references"] = engine->memory_references();
+  nb::list log;
+  for (const auto& r : engine->log())
+    log.append(nb::make_tuple(static_cast<int>(r.kind), r.mm, r.other_mm, r.va, r.end,
+                              static_cast<int>(r.access), r.frame, r.writable));
+  out["log"] = log;
+  return out;
+}
+
+// Linux's switch_mm ASID choice alone, for hand-worked sequences in tests.
+class AsidState {
+ public:
+  explicit AsidState(bool pcid) : m_pcid(pcid) {}
+  // Switch to mm ctx_id at tlb_gen; returns (asid, need_flush, cause).
+  std::tuple<int, bool, std::string> switch_to(uint64_t ctx_id, uint64_t tlb_gen) {
+    bool ever = m_seen.count(ctx_id) > 0;
+    m_seen[ctx_id] = true;
+    AsidChoice c = m_state.choose_new_asid(ctx_id, tlb_gen, m_pcid, ever);
+    if (c.need_flush) m_state.ctx(c.asid) = {ctx_id, tlb_gen};
+    m_state.set_loaded_asid(c.asid);
+    static const char* names[] = {"none", "firstUse", "evicted", "flushedInactive", "noPcid"};
+    return {c.asid, c.need_flush, names[static_cast<int>(c.cause)]};
+  }
+  std::pair<uint64_t, uint64_t> slot(int asid) const {
+    return {m_state.ctx(asid).ctx_id, m_state.ctx(asid).tlb_gen};
+  }
+  void invalidate_other() { m_state.set_invalidate_other(); }
+
+ private:
+  CpuTlbState m_state{1};
+  bool m_pcid;
+  std::map<uint64_t, bool> m_seen;
+};
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+  m.doc() = "percpu's C++ model (core/): the embedded engine";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const ParamError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  m.def("param_specs", []() {
+    nb::list out;
+    for (const auto& s : param_specs())
+      out.append(nb::make_tuple(s.key, s.default_value, s.min_value, s.max_value, s.unit, s.help,
+                                s.source));
+    return out;
+  });
+  m.def("scheme_names", []() {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [name, info] : root_scheme_registry()) out.emplace_back(name, info.summary);
+    return out;
+  });
+  m.def("run", &run, nb::arg("params"), nb::arg("scheme"), nb::arg("mms"), nb::arg("tasks"),
+        nb::arg("vma_names"), nb::arg("chan_names"), nb::arg("check") = false,
+        nb::arg("record_log") = false);
+  nb::class_<AsidState>(m, "AsidState")
+      .def(nb::init<bool>(), nb::arg("pcid") = true)
+      .def("switch_to", &AsidState::switch_to)
+      .def("slot", &AsidState::slot)
+      .def("invalidate_other", &AsidState::invalidate_other);
+  m.attr("TLB_NR_DYN_ASIDS") = kTlbNrDynAsids;
+  m.attr("OP_CODES") = nb::make_tuple("mmap", "munmap", "mprotect", "brk", "access", "compute",
+                                      "syscall", "repeat", "end", "yield", "sleep", "wait",
+                                      "signal", "spawn", "fork", "exec", "exit", "kmap_local",
+                                      "kunmap_local", "kmap", "kunmap", "kcopy", "percpu_access",
+                                      "migrate", "affinity", "migrate_disable", "migrate_enable",
+                                      "cpu_offline", "cpu_online");
+}

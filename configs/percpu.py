@@ -1,0 +1,28 @@
+"""percpu's entry point for both hosts.
+
+Under plain Python (`python configs/percpu.py [flags]`) it runs the embedded engine:
+the same as `percpu run [flags]`. Under gem5 (`gem5.opt configs/percpu.py`) it would
+build an X86Board with the patched MMU; that host needs gem5 built with
+src_patches/ and is not available in this version.
+"""
+
+import sys
+
+try:  # gem5 puts its m5 package on the path of scripts it runs
+    import m5  # noqa: F401
+
+    UNDER_GEM5 = True
+except ImportError:
+    UNDER_GEM5 = False
+
+if UNDER_GEM5:
+    sys.stderr.write(
+        "configs/percpu.py: error: the gem5 host is not implemented yet in this version; "
+        "run 'python configs/percpu.py' for the embedded engine\n"
+    )
+    sys.exit(2)
+
+from percpu.cli import run_main  # noqa: E402
+
+if __name__ == "__main__":
+    run_main(sys.argv[1:])

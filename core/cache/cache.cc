@@ -1,0 +1,17 @@
+#include "cache/cache.h"
+
+#include <stdexcept>
+
+namespace percpu {
+
+Cache::Cache(uint64_t size_bytes, int ways) : m_ways(ways) {
+  uint64_t lines = size_bytes / kLineSize;
+  uint64_t sets = lines / static_cast<uint64_t>(ways);
+  if (ways <= 0 || sets == 0 || (sets & (sets - 1)) != 0 || sets * ways != lines)
+    throw std::invalid_argument("cache geometry: size/(64 B x ways) must be a power of two");
+  m_tags.assign(lines, 0);
+  m_stamps.assign(lines, 0);
+  m_set_mask = sets - 1;
+}
+
+}  // namespace percpu

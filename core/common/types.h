@@ -1,0 +1,33 @@
+// Basic vocabulary shared by every part of the model.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace percpu {
+
+using VirtAddr = uint64_t;
+using PhysAddr = uint64_t;
+using Frame = uint64_t;   // physical frame number (PhysAddr >> 12)
+using Cycles = uint64_t;
+using CpuId = int;
+using Asid = int;         // Linux's dynamic ASID slot, 0..TLB_NR_DYN_ASIDS-1
+using Pcid = uint16_t;    // what the hardware tags TLB entries with
+
+constexpr uint64_t kPageShift = 12;
+constexpr uint64_t kPageSize = 1ull << kPageShift;
+constexpr uint64_t kLineShift = 6;
+constexpr uint64_t kLineSize = 1ull << kLineShift;
+constexpr int kEntriesPerTable = 512;
+constexpr int kMaxCpus = 256;
+constexpr Frame kNoFrame = 0;  // frame 0 is never handed out
+
+// Linux constants (shared/reference/linux-x86-mm.md, "Constants").
+constexpr int kTlbNrDynAsids = 6;           // TLB_NR_DYN_ASIDS
+constexpr Pcid kPtiUserPcidBit = 1u << 11;  // user_pcid() = kern_pcid() | bit 11
+constexpr int kTlbSingleFlushCeiling = 33;  // tlb_single_page_flush_ceiling
+constexpr int kKmapMaxIdx = 16;             // KM_MAX_IDX (kmap_local slots per CPU)
+
+// Kinds of memory reference; the TLB that serves them follows from the kind.
+enum class Access : uint8_t { Load, Store, Fetch };
+
+}  // namespace percpu

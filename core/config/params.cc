@@ -1,0 +1,145 @@
+#include "config/params.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace percpu {
+
+namespace {
+constexpr const char* kLinuxRef = "shared/reference/linux-x86-mm.md";
+constexpr const char* kSkylake =
+    "Skylake, Intel optimization manual (shared/reference/linux-x86-mm.md, TLB geometry)";
+constexpr const char* kEstimate = "estimate (no measurement cited; override with --set)";
+}  // namespace
+
+const std::vector<ParamSpec>& param_specs() {
+  static const std::vector<ParamSpec> specs = {
+      // Machine.
+      {"machine.cpus", 4, 1, 256, "cpus", "number of CPUs", "issue 2: default 4 CPUs"},
+      {"machine.pcid", 1, 0, 1, "bool", "CPU supports PCID (0: every mm switch flushes)",
+       "PCID since Westmere (shared/reference/proposal.md)"},
+      {"machine.pti", 0, 0, 1, "bool", "page-table isolation (user/kernel pgd pair)",
+       kLinuxRef},
+      {"machine.paging_levels", 4, 4, 5, "levels", "4- or 5-level paging", kLinuxRef},
+      {"machine.freq_mhz", 3000, 100, 10000, "MHz",
+       "core clock; 3 GHz is 333 ticks per cycle as in gem5", "gem5 X86Board default clk_freq 3GHz"},
+      {"machine.seed", 1, 0, 1e18, "", "random seed", "issue 2"},
+      // TLBs.
+      {"tlb.l1d.entries", 64, 4, 4096, "entries", "L1 DTLB entries (4 KiB)", kSkylake},
+      {"tlb.l1d.ways", 4, 1, 64, "ways", "L1 DTLB associativity", kSkylake},
+      {"tlb.l1i.entries", 128, 4, 4096, "entries", "L1 ITLB entries", kSkylake},
+      {"tlb.l1i.ways", 8, 1, 64, "ways", "L1 ITLB associativity", kSkylake},
+      {"tlb.stlb.entries", 1536, 16, 65536, "entries", "shared second-level TLB entries", kSkylake},
+      {"tlb.stlb.ways", 12, 1, 64, "ways", "STLB associativity", kSkylake},
+      {"tlb.stlb.hit_cycles", 12, 0, 1000, "cycles", "an L1 TLB miss that hits the STLB",
+       "Haswell measurement, shared/reference/linux-x86-mm.md"},
+      {"walk.base_cycles", 16, 0, 1000, "cycles",
+       "walker overhead on top of its memory reads (a PSC-hit walk whose read hits L1D: 16+4=20)",
+       "derived: STLB miss with PSC hits about 20 cycles, shared/reference/linux-x86-mm.md"},
+      // Paging-structure caches (PML4E, PDPTE, PDE); sizes are not documented by Intel.
+      {"psc.top.entries", 4, 0, 1024, "entries",
+       "PSC entries caching top-level (PML4E/PML5E) entries", kEstimate},
+      {"psc.upper.entries", 4, 0, 1024, "entries", "PSC entries caching PDPTEs (and PML4Es under 5-level)",
+       kEstimate},
+      {"psc.pde.entries", 32, 0, 4096, "entries", "PSC entries caching PDEs", kEstimate},
+      // Caches: walker and data reads share them.
+      {"cache.enabled", 1, 0, 1, "bool", "model caches (0: every access costs the L1D latency)",
+       "issue 2 (the fast mode of percpu bench)"},
+      {"cache.l1d.size_kib", 32, 1, 65536, "KiB", "private L1D size", "Skylake client, Intel optimization manual"},
+      {"cache.l1d.ways", 8, 1, 64, "ways", "L1D associativity", "Skylake client, Intel optimization manual"},
+      {"cache.l1d.latency", 4, 0, 1000, "cycles", "L1D load-to-use", "Skylake client, Intel optimization manual"},
+      {"cache.l2.size_kib", 256, 1, 65536, "KiB", "private L2 size", "Skylake client, Intel optimization manual"},
+      {"cache.l2.ways", 4, 1, 64, "ways", "L2 associativity", "Skylake client, Intel optimization manual"},
+      {"cache.l2.latency", 12, 0, 1000, "cycles", "L2 hit latency", "Skylake client, Intel optimization manual"},
+      {"cache.llc.size_kib", 8192, 1, 1048576, "KiB", "shared LLC size", "Skylake client (8 MiB), Intel optimization manual"},
+      {"cache.llc.ways", 16, 1, 64, "ways", "LLC associativity", "Skylake client, Intel optimization manual"},
+      {"cache.llc.latency", 42, 0, 1000, "cycles", "LLC hit latency", "Skylake client, Intel optimization manual (about 42)"},
+      {"cache.dram.latency", 200, 0, 10000, "cycles", "DRAM access (about 67 ns at 3 GHz)", kEstimate},
+      // Costs of operations (cycles).
+      {"cost.cr3_flush", 96, 0, 1e6, "cycles", "CR3 write that flushes the PCID's non-global entries",
+       "Ingo Molnar, linux-mm, Jun 2015 (shared/reference/linux-x86-mm.md)"},
+      {"cost.cr3_noflush", 30, 0, 1e6, "cycles", "CR3 write with the no-flush bit (bit 63)", kEstimate},
+      {"cost.invlpg", 260, 0, 1e6, "cycles", "INVLPG of one page",
+       "Ingo Molnar, linux-mm, Jun 2015 (shared/reference/linux-x86-mm.md)"},
+      {"cost.flush_ipi_send", 1016, 0, 1e6, "cycles",
+       "sender's cost of a remote flush request (IPIs sent and acknowledged)",
+       "derived: flush_tlb_mm_range of 1 page 1276 avg (Dave Hansen, Feb 2014) minus one INVLPG (260)"},
+      {"cost.flush_ipi_send_per_cpu", 100, 0, 1e6, "cycles", "extra sender cost per IPI target",
+       kEstimate},
+      {"cost.ipi_receive", 300, 0, 1e6, "cycles", "receiver's interrupt entry/exit for a flush IPI",
+       kEstimate},
+      {"cost.flush_full_extra", 1007, 0, 1e6, "cycles",
+       "extra sender cost of a full flush over a one-page flush",
+       "derived: flush_tlb_mm_range full 2283 minus 1 page 1276 (Dave Hansen, Feb 2014)"},
+      {"cost.page_fault", 1500, 0, 1e7, "cycles", "page fault entry, handler and exit (no zeroing)",
+       kEstimate},
+      {"cost.zero_page", 600, 0, 1e7, "cycles", "zeroing a new 4 KiB page", kEstimate},
+      {"cost.pte_write", 5, 0, 1e6, "cycles", "writing one page-table entry", kEstimate},
+      {"cost.lazy_fault", 700, 0, 1e7, "cycles",
+       "lazy top-level fault: fault entry and exit plus a lookup; the entry copy costs pte_write",
+       kEstimate},
+      {"cost.root_alloc", 200, 0, 1e7, "cycles",
+       "allocating a (cpu, asid) root, on top of copying its kernel half through the caches",
+       kEstimate},
+      {"cost.syscall", 100, 0, 1e6, "cycles", "system call entry and exit without PTI", kEstimate},
+      {"cost.ctx_switch", 1500, 0, 1e7, "cycles", "schedule() and switch_to, without CR3 and TLB effects",
+       kEstimate},
+      {"cost.fork", 60000, 0, 1e9, "cycles", "fork(): task and mm duplication, without page-table effects",
+       kEstimate},
+      {"cost.exec", 100000, 0, 1e9, "cycles", "execve(): loading a new image, without page-table effects",
+       kEstimate},
+      {"cost.exit", 20000, 0, 1e9, "cycles", "exit(): task teardown, without page-table effects",
+       kEstimate},
+      {"cost.clone_thread", 15000, 0, 1e9, "cycles", "pthread_create(): a new thread of an mm",
+       kEstimate},
+      {"cost.wakeup", 500, 0, 1e7, "cycles", "try_to_wake_up() of a blocked task", kEstimate},
+      {"cost.kmap_local", 30, 0, 1e6, "cycles", "kmap_local/kunmap_local bookkeeping (index push/pop)",
+       kEstimate},
+      {"cost.kmap", 150, 0, 1e6, "cycles", "kmap()/kunmap() bookkeeping (pkmap lock and counts)",
+       kEstimate},
+      {"cost.gs_prefix", 1, 0, 1000, "cycles",
+       "extra latency of a GS-relative per-CPU access (non-zero segment base)", kEstimate},
+      {"kmap.pkmap_entries", 1024, 8, 65536, "entries", "LAST_PKMAP: the pkmap pool size",
+       "Linux arch/x86/include/asm/pgtable_32_areas.h (1024; 512 with PAE)"},
+      {"kmap.private", 1, 0, 1, "bool",
+       "percpu schemes: kmap_local/kmap use root-private mappings (0: the stock fixmap/pkmap)",
+       "shared/DESIGN.md, what a per-(cpu, asid) root changes"},
+      {"sched.slice_us", 0, 0, 1e6, "us",
+       "time slice; 0 means Linux's base slice 0.75 ms x (1 + log2(min(cpus, 8)))",
+       "Linux kernel/sched/fair.c sysctl_sched_base_slice and SCHED_TUNABLESCALING_LOG"},
+      {"check.max_reports", 20, 1, 1e6, "", "violations described in detail before only counting",
+       "issue 2"},
+      {"fault.skip_root_invalidate", 0, 0, 1, "bool",
+       "FAULT INJECTION for checker tests: percpu roots keep pgd entries freed while active",
+       "tests only"},
+  };
+  return specs;
+}
+
+Params::Params() {
+  for (const auto& spec : param_specs()) m_values[spec.key] = spec.default_value;
+}
+
+void Params::set(const std::string& key, double value) {
+  for (const auto& spec : param_specs()) {
+    if (key != spec.key) continue;
+    if (std::isnan(value) || value < spec.min_value || value > spec.max_value) {
+      std::ostringstream msg;
+      msg << "parameter " << key << "=" << value << " is out of range: use a value in ["
+          << spec.min_value << ", " << spec.max_value << "]";
+      throw ParamError(msg.str());
+    }
+    m_values[key] = value;
+    return;
+  }
+  throw ParamError("unknown parameter '" + key +
+                   "': run 'percpu params' for the list of keys");
+}
+
+double Params::get(const std::string& key) const {
+  auto it = m_values.find(key);
+  if (it == m_values.end()) throw ParamError("internal: unknown parameter " + key);
+  return it->second;
+}
+
+}  // namespace percpu

@@ -1,0 +1,82 @@
+// Linux's per-CPU ASID bookkeeping (cpu_tlbstate) and choose_new_asid(),
+// following arch/x86/mm/tlb.c as summarised in shared/reference/linux-x86-mm.md.
+// Pure logic with no hardware state, so hand-worked switch sequences can test it.
+#pragma once
+#include <cstdint>
+
+#include "common/types.h"
+
+namespace percpu {
+
+// Why a (cpu, asid) got a fresh generation: with per-CPU roots, why a root was
+// allocated (the causes the proposal names, shared/reference/proposal.md).
+enum class NewAsidCause : uint8_t {
+  None,             // slot reused, no flush needed
+  FirstUse,         // this mm never had a slot on this CPU
+  Evicted,          // it had one, but the slot went to another mm (round-robin)
+  FlushedInactive,  // its slot survived but a flush happened while it was inactive
+  NoPcid,           // no PCID: every switch flushes
+};
+constexpr int kNumNewAsidCauses = 5;
+
+struct AsidChoice {
+  Asid asid = 0;
+  bool need_flush = false;
+  NewAsidCause cause = NewAsidCause::None;
+};
+
+struct TlbContext {
+  uint64_t ctx_id = 0;  // 0: empty slot (real mms start at 1)
+  uint64_t tlb_gen = 0;
+};
+
+class CpuTlbState {
+ public:
+  // Boot: init_mm (ctx_id 1) is loaded in slot 0 and next_asid is 1, as Linux sets it.
+  explicit CpuTlbState(uint64_t init_ctx_id = 1) { m_ctxs[0].ctx_id = init_ctx_id; }
+
+  // choose_new_asid(next, next_tlb_gen). ever_had_slot tells Evicted from FirstUse
+  // (Linux does not need that distinction; the stats do).
+  AsidChoice choose_new_asid(uint64_t ctx_id, uint64_t next_tlb_gen, bool pcid,
+                             bool ever_had_slot) {
+    if (!pcid) return {0, true, NewAsidCause::NoPcid};
+    if (m_invalidate_other) {
+      for (int a = 0; a < kTlbNrDynAsids; ++a)
+        if (a != m_loaded_asid) m_ctxs[a].ctx_id = 0;
+      m_invalidate_other = false;
+    }
+    for (int a = 0; a < kTlbNrDynAsids; ++a) {
+      if (m_ctxs[a].ctx_id != ctx_id) continue;
+      bool stale = m_ctxs[a].tlb_gen < next_tlb_gen;
+      return {a, stale, stale ? NewAsidCause::FlushedInactive : NewAsidCause::None};
+    }
+    Asid asid = m_next_asid++;
+    if (asid >= kTlbNrDynAsids) {
+      asid = 0;
+      m_next_asid = 1;
+    }
+    return {asid, true, ever_had_slot ? NewAsidCause::Evicted : NewAsidCause::FirstUse};
+  }
+
+  TlbContext& ctx(Asid a) { return m_ctxs[a]; }
+  const TlbContext& ctx(Asid a) const { return m_ctxs[a]; }
+  Asid loaded_asid() const { return m_loaded_asid; }
+  void set_loaded_asid(Asid a) { m_loaded_asid = a; }
+  bool is_lazy() const { return m_is_lazy; }
+  void set_lazy(bool lazy) { m_is_lazy = lazy; }
+  void set_invalidate_other() { m_invalidate_other = true; }
+  Asid next_asid() const { return m_next_asid; }
+
+ private:
+  TlbContext m_ctxs[kTlbNrDynAsids];
+  Asid m_loaded_asid = 0;
+  Asid m_next_asid = 1;
+  bool m_invalidate_other = false;
+  bool m_is_lazy = false;
+};
+
+// kern_pcid(asid) = asid + 1; PCID 0 is for PCID-unaware code.
+inline Pcid kern_pcid(Asid asid) { return static_cast<Pcid>(asid + 1); }
+inline Pcid user_pcid(Asid asid) { return kern_pcid(asid) | kPtiUserPcidBit; }
+
+}  // namespace percpu

@@ -1,0 +1,88 @@
+// Picks the top-level page table a (cpu, asid) walks from, and keeps it
+// consistent with the mm's canonical page table. One implementation per file
+// under impl/, each registered by name (root/registry.h).
+//
+// When each hook runs:
+//  - select_root: every CR3 load by switch_mm (and the lazy reload). new_generation
+//    is Linux's need_flush: the (cpu, asid) starts a new TLB generation.
+//  - lazy_fill: a hardware walk found the root's user top-level entry empty.
+//  - on_pgd_populated: a page fault on `cpu` just filled a user top-level entry
+//    of mm's canonical table.
+//  - on_flush: a flush of mm that freed page tables reached `cpu` while mm is
+//    loaded there; stale top-level entries must go before the flush completes.
+//  - on_mm_destroyed: the mm is gone; its roots return to the pool.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/types.h"
+#include "linux/mm.h"
+#include "linux/tlb_state.h"
+#include "mem/phys_mem.h"
+#include "paging/page_table.h"
+
+namespace percpu {
+
+// What the scheme tells the engine to charge: page-table bytes copied
+// (src -> dst, whole entries), entries written, pages allocated.
+struct EntryCopy {
+  Frame src;
+  Frame dst;
+  int first;
+  int count;
+};
+
+struct RootSelection {
+  Frame kernel_root = kNoFrame;  // CR3 in kernel mode
+  Frame user_root = kNoFrame;    // CR3 in user mode under PTI (== kernel_root without)
+  bool allocated = false;        // a root was (re)allocated for this generation
+  std::vector<EntryCopy> copies; // what the allocation copied
+};
+
+struct RootEnv {
+  PhysMem& mem;
+  PageTable& pt;
+  int levels;
+  bool pti;
+  int ncpus;
+  Frame init_pgd;                      // init_mm's top level: the kernel half's source
+  std::vector<Frame> percpu_data_top;  // per CPU: the table its private per-CPU slot points to
+  bool fault_skip_root_invalidate = false;  // fault injection for checker tests
+};
+
+// Top-level kernel slots that per-CPU roots own privately (DESIGN.md): one maps
+// this CPU's per-CPU data at a fixed address, one holds the root's private kmaps.
+constexpr int kPercpuDataSlot = 508;
+constexpr int kPrivateKmapSlot = 509;
+
+class IRootScheme {
+ public:
+  virtual ~IRootScheme() = default;
+  virtual std::string name() const = 0;
+  // Per-CPU data at one virtual address and private kmaps (DESIGN.md).
+  virtual bool has_private_slots() const { return false; }
+
+  virtual RootSelection select_root(CpuId cpu, Asid asid, Mm& mm, bool new_generation) = 0;
+  // Returns true when slot was filled from mm's canonical pgd (a lazy fault).
+  virtual bool lazy_fill(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return false; }
+  // Returns the number of top-level entries written (each costs a pte write).
+  virtual int on_pgd_populated(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return 0; }
+  // Returns the number of stale entries dropped.
+  virtual int on_flush(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/) { return 0; }
+  virtual void on_mm_destroyed(Mm& /*mm*/) {}
+
+  // The private kmap page table of (cpu, asid)'s root, allocating its chain on
+  // first use; *allocated counts the tables allocated. kNoFrame if unsupported.
+  virtual Frame private_kmap_table(CpuId /*cpu*/, Asid /*asid*/, int* /*allocated*/) {
+    return kNoFrame;
+  }
+  // Per-root state the checker and stats read.
+  virtual uint64_t root_pages_live() const { return 0; }
+  virtual uint64_t private_table_pages_live() const { return 0; }
+  virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
+  // Generation counter of (cpu, asid)'s root: changes on every allocation.
+  virtual uint64_t root_generation(CpuId /*cpu*/, Asid /*asid*/) const { return 0; }
+};
+
+}  // namespace percpu

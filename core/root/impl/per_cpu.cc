@@ -1,0 +1,202 @@
+// The proposal: one top-level table per (cpu, asid). A root is (re)allocated
+// when choose_new_asid says need_flush, copying the kernel half (2 KiB; both
+// halves of the PTI pair with PTI). User entries are faulted in lazily on
+// first touch ("percpu"), or all copied at allocation and pushed to every
+// root of the mm when the pgd gains an entry ("percpu-eager").
+#include <algorithm>
+#include <array>
+
+#include "paging/pte.h"
+#include "root/registry.h"
+
+namespace percpu {
+namespace {
+
+class PerCpuRoots final : public IRootScheme {
+ public:
+  PerCpuRoots(const RootEnv& env, bool eager)
+      : m_env(env), m_eager(eager), m_roots(env.ncpus) {}
+
+  std::string name() const override { return m_eager ? "percpu-eager" : "percpu"; }
+  bool has_private_slots() const override { return true; }
+
+  RootSelection select_root(CpuId cpu, Asid asid, Mm& mm, bool new_generation) override {
+    Root& r = m_roots[cpu][asid];
+    RootSelection sel;
+    if (new_generation || r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) {
+      allocate(cpu, r, mm, sel);
+      sel.allocated = true;
+    }
+    sel.kernel_root = r.kroot;
+    sel.user_root = m_env.pti ? r.uroot : r.kroot;
+    return sel;
+  }
+
+  bool lazy_fill(CpuId cpu, Asid asid, Mm& mm, int slot) override {
+    Root& r = m_roots[cpu][asid];
+    if (m_eager || r.ctx_id != mm.ctx_id) return false;
+    uint64_t e = m_env.mem.read(mm.pgd, slot);
+    if (!pte::present(e)) return false;
+    write_user_slot(r, slot, e);
+    r.lazy_faults++;
+    m_max_lazy = std::max(m_max_lazy, r.lazy_faults);
+    return true;
+  }
+
+  int on_pgd_populated(CpuId cpu, Asid asid, Mm& mm, int slot) override {
+    uint64_t e = m_env.mem.read(mm.pgd, slot);
+    int writes = 0;
+    if (!m_eager) {
+      Root& r = m_roots[cpu][asid];
+      if (r.ctx_id == mm.ctx_id) {
+        write_user_slot(r, slot, e);
+        writes++;
+      }
+      return writes;
+    }
+    // Eager: every root of this mm learns the entry now, so none ever faults.
+    for (auto& per_cpu : m_roots)
+      for (auto& r : per_cpu)
+        if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) {
+          write_user_slot(r, slot, e);
+          writes++;
+        }
+    return writes;
+  }
+
+  int on_flush(CpuId cpu, Asid asid, Mm& mm) override {
+    Root& r = m_roots[cpu][asid];
+    if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
+    if (m_env.fault_skip_root_invalidate) return 0;
+    int dropped = 0;
+    for (int slot = 0; slot < pte::kUserSlots; ++slot) {
+      uint64_t mine = m_env.mem.read(r.kroot, slot);
+      if (pte::present(mine) && mine != m_env.mem.read(mm.pgd, slot)) {
+        write_user_slot(r, slot, 0);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  void on_mm_destroyed(Mm& mm) override {
+    for (auto& per_cpu : m_roots)
+      for (auto& r : per_cpu)
+        if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) release(r);
+  }
+
+  Frame private_kmap_table(CpuId cpu, Asid asid, int* allocated) override {
+    Root& r = m_roots[cpu][asid];
+    if (r.kmap_pt != kNoFrame) return r.kmap_pt;
+    // Chain below the private slot: levels-1 tables, the last one the PTE page.
+    Frame parent = r.kroot;
+    int index = kPrivateKmapSlot;
+    for (int level = m_env.levels - 1; level >= 1; --level) {
+      Frame t = m_env.mem.alloc(FrameUse::PageTable);
+      r.private_tables[r.n_private++] = t;
+      m_private_live++;
+      if (allocated) ++*allocated;
+      m_env.mem.write(parent, index, pte::make_table(t));
+      parent = t;
+      index = 0;
+    }
+    r.kmap_pt = parent;
+    return r.kmap_pt;
+  }
+
+  uint64_t root_pages_live() const override { return m_root_pages_live; }
+  uint64_t private_table_pages_live() const override { return m_private_live; }
+  uint64_t max_lazy_faults_per_generation() const override { return m_max_lazy; }
+  uint64_t root_generation(CpuId cpu, Asid asid) const override {
+    return m_roots[cpu][asid].generation;
+  }
+
+ private:
+  struct Root {
+    Frame kroot = kNoFrame;
+    Frame uroot = kNoFrame;
+    uint64_t ctx_id = 0;
+    uint64_t generation = 0;
+    uint64_t lazy_faults = 0;
+    Frame kmap_pt = kNoFrame;
+    std::array<Frame, 4> private_tables{};
+    int n_private = 0;
+  };
+
+  void write_user_slot(Root& r, int slot, uint64_t e) {
+    m_env.mem.write(r.kroot, slot, e);
+    if (m_env.pti) m_env.mem.write(r.uroot, slot, e);
+  }
+
+  void free_private(Root& r) {
+    for (int i = 0; i < r.n_private; ++i) m_env.mem.free(r.private_tables[i]);
+    m_private_live -= r.n_private;
+    r.n_private = 0;
+    r.kmap_pt = kNoFrame;
+  }
+
+  void release(Root& r) {
+    free_private(r);
+    m_env.mem.free(r.kroot);
+    m_root_pages_live--;
+    if (r.uroot != kNoFrame) {
+      m_env.mem.free(r.uroot);
+      m_root_pages_live--;
+    }
+    r = Root{};
+  }
+
+  void allocate(CpuId cpu, Root& r, Mm& mm, RootSelection& sel) {
+    free_private(r);
+    if (r.kroot == kNoFrame) {
+      r.kroot = m_env.mem.alloc(FrameUse::Root);
+      m_root_pages_live++;
+      if (m_env.pti) {
+        r.uroot = m_env.mem.alloc(FrameUse::Root);
+        m_root_pages_live++;
+      }
+    } else {
+      m_env.mem.table(r.kroot).fill(0);
+      if (r.uroot != kNoFrame) m_env.mem.table(r.uroot).fill(0);
+    }
+    auto copy_kernel_half = [&](Frame dst) {
+      auto& src = m_env.mem.table(m_env.init_pgd);
+      auto& out = m_env.mem.table(dst);
+      std::copy(src.begin() + pte::kFirstKernelSlot, src.end(), out.begin() + pte::kFirstKernelSlot);
+      sel.copies.push_back({m_env.init_pgd, dst, pte::kFirstKernelSlot, pte::kUserSlots});
+      out[kPercpuDataSlot] = pte::make_table(m_env.percpu_data_top[cpu]);
+    };
+    copy_kernel_half(r.kroot);
+    if (m_env.pti) copy_kernel_half(r.uroot);
+    if (m_eager) {
+      for (int slot = 0; slot < pte::kUserSlots; ++slot) {
+        uint64_t e = m_env.mem.read(mm.pgd, slot);
+        if (!pte::present(e)) continue;
+        write_user_slot(r, slot, e);
+        sel.copies.push_back({mm.pgd, r.kroot, slot, 1});
+      }
+    }
+    r.ctx_id = mm.ctx_id;
+    r.generation = ++m_generations;
+    r.lazy_faults = 0;
+  }
+
+  RootEnv m_env;
+  bool m_eager;
+  std::vector<std::array<Root, kTlbNrDynAsids>> m_roots;
+  uint64_t m_root_pages_live = 0;
+  uint64_t m_private_live = 0;
+  uint64_t m_max_lazy = 0;
+  uint64_t m_generations = 0;
+};
+
+RegisterRootScheme reg_lazy(
+    "percpu", "per-(cpu, asid) roots, user entries faulted in lazily (the proposal)",
+    [](const RootEnv& env) { return std::make_unique<PerCpuRoots>(env, false); });
+RegisterRootScheme reg_eager(
+    "percpu-eager", "per-(cpu, asid) roots, user entries copied at allocation, no lazy faults",
+    [](const RootEnv& env) { return std::make_unique<PerCpuRoots>(env, true); });
+
+}  // namespace
+void link_root_scheme_per_cpu() {}
+}  // namespace percpu

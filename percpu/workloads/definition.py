@@ -1,0 +1,156 @@
+"""One workload definition, two renderings: jinja2 templates for gem5 and for the engine.
+
+A definition is a directory workloads/<name>/ with workload.toml (parameters with type,
+default, range and help), engine.ops.j2 (the op program, docs/op-program.md) and
+gem5.sh.j2 (the guest script a full-system run executes through readfile).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from percpu.errors import UsageError
+
+TARGETS = {"engine": "engine.ops.j2", "gem5": "gem5.sh.j2"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def workloads_dir() -> Path:
+    """The checkout's workloads/ when running from source, else the installed copy."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "workloads", here.parents[1] / "_workloads"):
+        if (candidate / "ctxmix" / "workload.toml").is_file():
+            return candidate
+    raise UsageError("workload definitions not found: reinstall percpu with 'pip install .'")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def parse(self, text: str, workload: str) -> Any:
+        """Convert a --param value, with one clear error on bad input."""
+        where = f"parameter {self.name} of workload {workload}"
+        if self.type == "bool":
+            low = text.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise UsageError(f"{where} takes true or false, not '{text}'")
+        if self.type == "str":
+            if self.choices and text not in self.choices:
+                raise UsageError(f"{where} must be one of {', '.join(self.choices)}, not '{text}'")
+            return text
+        try:
+            value: Any = int(text, 0) if self.type == "int" else float(text)
+        except ValueError:
+            raise UsageError(f"{where} takes a{'n integer' if self.type == 'int' else ' number'}, "
+                             f"not '{text}'") from None
+        self.check_range(value, workload)
+        return value
+
+    def check_range(self, value: Any, workload: str) -> None:
+        if self.type not in ("int", "float"):
+            return
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise UsageError(f"parameter {self.name}={value} of workload {workload} is out of "
+                             f"range: use {self.min:g}..{self.max:g}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    path: Path
+    summary: str
+    exercises: str
+    main_param: str | None
+    params: dict[str, Param]
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params.items()}
+
+    def resolve(self, overrides: dict[str, str]) -> dict[str, Any]:
+        """Defaults updated by --param key=value strings, validated."""
+        values = self.defaults()
+        for key, text in overrides.items():
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise UsageError(f"workload {self.name} has no parameter '{key}': it takes {known}")
+            values[key] = self.params[key].parse(str(text), self.name)
+        return values
+
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1) -> str:
+        if target not in TARGETS:
+            raise UsageError(f"unknown target '{target}': choose engine or gem5")
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.path),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        try:
+            template = env.get_template(TARGETS[target])
+        except jinja2.TemplateNotFound:
+            raise UsageError(f"workload {self.name} has no {target} template "
+                             f"({TARGETS[target]})") from None
+        return template.render(**params, cpus=cpus, seed=seed)
+
+
+def _load(path: Path) -> Workload:
+    try:
+        data = tomllib.loads((path / "workload.toml").read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path / 'workload.toml'}: {exc}") from None
+    params = {}
+    for name, spec in data.get("params", {}).items():
+        kind = spec.get("type", type(spec.get("default")).__name__)
+        params[name] = Param(
+            name=name,
+            type=kind,
+            default=spec.get("default"),
+            help=spec.get("help", ""),
+            min=spec.get("min"),
+            max=spec.get("max"),
+            choices=tuple(spec["choices"]) if "choices" in spec else None,
+        )
+    return Workload(
+        name=data.get("name", path.name),
+        path=path,
+        summary=data.get("summary", ""),
+        exercises=data.get("exercises", ""),
+        main_param=data.get("main_param"),
+        params=params,
+    )
+
+
+@cache
+def list_workloads() -> dict[str, Workload]:
+    root = workloads_dir()
+    found = {}
+    for toml in sorted(root.glob("*/workload.toml")):
+        wl = _load(toml.parent)
+        found[wl.name] = wl
+    return found
+
+
+def find_workload(name: str) -> Workload:
+    workloads = list_workloads()
+    if name not in workloads:
+        raise UsageError(f"unknown workload '{name}': choose from {', '.join(sorted(workloads))} "
+                         "(percpu workloads list)")
+    return workloads[name]
