@@ -22,7 +22,7 @@ if UNDER_GEM5:
     )
     sys.exit(2)
 
-from percpu.cli import run_main  # noqa: E402
+from percpu.cli import run_main
 
 if __name__ == "__main__":
     run_main(sys.argv[1:])

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -180,24 +179,24 @@ def summary_text(result: PointResult, workload: Workload, wl_params: dict[str, A
     params = " ".join(f"{k}={v}" for k, v in wl_params.items())
     lines = [
         f"percpu {__version__}: workload {workload.name} ({params})",
-        f"scheme {result.scheme} on {m['cpus']} CPUs, PCID {'on' if m['pcid'] else 'off'}, "
-        f"PTI {'on' if m['pti'] else 'off'}, {m['paging']}-level paging, seed {int(values['machine.seed'])}",
+        (f"scheme {result.scheme} on {m['cpus']} CPUs, PCID {'on' if m['pcid'] else 'off'}, "
+        f"PTI {'on' if m['pti'] else 'off'}, {m['paging']}-level paging, seed {int(values['machine.seed'])}"),
         "",
         f"simulated time      {s['simSeconds'] * 1e3:.3f} ms ({int(s['simTicks'])} ticks)",
         f"busy cycles         {busy_cycles(s):,.0f} (all CPUs, idle excluded)",
         f"memory references   {result.memory_references:,}",
         f"context switches    {cpu_sum(s, 'ctxSwitches'):,.0f} ({cpu_sum(s, 'mmSwitches'):,.0f} mm switches)",
-        f"root allocations    {cpu_sum(s, 'percpu.rootAllocs::total'):,.0f} "
+        (f"root allocations    {cpu_sum(s, 'percpu.rootAllocs::total'):,.0f} "
         f"(first use {cpu_sum(s, 'percpu.rootAllocs::firstUse'):,.0f}, "
         f"evicted {cpu_sum(s, 'percpu.rootAllocs::evicted'):,.0f}, "
         f"flushed inactive {cpu_sum(s, 'percpu.rootAllocs::flushedInactive'):,.0f}, "
-        f"no PCID {cpu_sum(s, 'percpu.rootAllocs::noPcid'):,.0f})",
-        f"lazy faults         {cpu_sum(s, 'percpu.lazyFaults'):,.0f} "
-        f"(max {s['system.percpu.maxLazyFaultsPerRoot']:.0f} per root generation, bound 256)",
-        f"root pool peak      {s['system.percpu.rootPoolPeakBytes'] / 1024:,.0f} KiB "
-        f"(bound {s['system.percpu.rootPoolBoundBytes'] / 1024:,.0f} KiB)",
+        f"no PCID {cpu_sum(s, 'percpu.rootAllocs::noPcid'):,.0f})"),
+        (f"lazy faults         {cpu_sum(s, 'percpu.lazyFaults'):,.0f} "
+        f"(max {s['system.percpu.maxLazyFaultsPerRoot']:.0f} per root generation, bound 256)"),
+        (f"root pool peak      {s['system.percpu.rootPoolPeakBytes'] / 1024:,.0f} KiB "
+        f"(bound {s['system.percpu.rootPoolBoundBytes'] / 1024:,.0f} KiB)"),
         f"checker violations  {result.violation_count}",
-        f"host time           {result.host_seconds:.3f} s "
-        f"({result.memory_references / max(result.host_seconds, 1e-9) / 1e6:.1f} M refs/s)",
+        (f"host time           {result.host_seconds:.3f} s "
+        f"({result.memory_references / max(result.host_seconds, 1e-9) / 1e6:.1f} M refs/s)"),
     ]
     return "\n".join(lines) + "\n"

@@ -303,6 +303,7 @@ void Engine::context_switch(Cpu& c, Task* prev, Task* next) {
 void Engine::schedule_next(Cpu& c) {
   if (c.runq.empty()) {
     if (!c.tlbstate.is_lazy()) enter_lazy(c);  // idle keeps the mm: lazy TLB
+    c.was_idle = true;
     return;
   }
   Task* next = c.runq.front();
@@ -310,7 +311,10 @@ void Engine::schedule_next(Cpu& c) {
   next->state = TaskState::Running;
   next->slice_used = 0;
   c.current = next;
-  if (c.last != next) context_switch(c, c.last, next);
+  // Coming back from idle counts as a switch even to the same task: the idle
+  // task ran in between (lazy TLB), so switch_mm must leave lazy mode.
+  if (c.last != next || c.was_idle) context_switch(c, c.last, next);
+  c.was_idle = false;
   c.last = next;
 }
 
@@ -716,8 +720,12 @@ bool Engine::run_op(Cpu& c, Task* t) {
       break;
     case OpCode::Migrate: {
       t->pc++;
-      if (op.a < 0 || op.a >= m_ncpus || !m_cpus[op.a]->online)
-        workload_error(t, "migrate to CPU " + std::to_string(op.a) + " which is not online");
+      if (op.a < 0 || op.a >= m_ncpus)
+        workload_error(t, "migrate to CPU " + std::to_string(op.a) + " which this machine lacks");
+      if (!m_cpus[op.a]->online || m_cpus[op.a]->going_offline) {
+        m_migrate_refused++;  // sched_setaffinity to an offline CPU fails with EINVAL
+        return true;
+      }
       if (t->migrate_disabled > 0) {
         t->pending_migrate = static_cast<int>(op.a);  // applied at migrate_enable
         return true;
@@ -892,6 +900,7 @@ void Engine::install_kmap_local(Cpu& c, Task* t, size_t idx) {
   m_mem.write(table, index, pte::make(slot.page, flags));
   charge(c, Cat::Kmap, m_cost.pte_write + c.path.access((table << kPageShift) + index * 8));
   slot.installed = true;
+  slot.cpu = c.id;
 }
 
 void Engine::uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush) {
@@ -918,6 +927,7 @@ void Engine::op_kmap_local(Cpu& c, Task* t, bool map) {
     if (t->kmap_local.size() >= static_cast<size_t>(kKmapMaxIdx))
       workload_error(t, "more than KM_MAX_IDX (16) kmap_local mappings held");
     if (t->kmap_local.empty()) t->migrate_disabled++;  // kmap_local implies migrate_disable
+    if (m_private_kmaps) claim_private_kmaps(c, t);
     Task::KmapLocal slot;
     slot.page = m_page_cache[m_page_cache_next++ % m_page_cache.size()];
     t->kmap_local.push_back(slot);
@@ -932,19 +942,44 @@ void Engine::op_kmap_local(Cpu& c, Task* t, bool map) {
 }
 
 // __kmap_local_sched_out: stock kernels clear every mapping the outgoing task
-// holds (each with a local INVLPG). With private per-root kmaps only a switch
-// to another thread of the same mm (the same root) needs that.
+// holds (each with a local INVLPG) and re-install them at switch-in. With
+// private per-root kmaps the mappings stay in the root of the task's mm; only
+// another thread of the same mm using that root must first clear them, which
+// claim_private_kmaps does lazily, whoever ran in between.
 void Engine::kmap_sched_out(Cpu& c, Task* prev, Task* next) {
-  if (!prev || prev->state == TaskState::Exited || prev->kmap_local.empty()) return;
-  if (m_private_kmaps && (next->mm == nullptr || next->mm != prev->mm)) return;
+  (void)next;
+  if (m_private_kmaps || !prev || prev->state == TaskState::Exited || prev->kmap_local.empty())
+    return;
   for (size_t i = prev->kmap_local.size(); i-- > 0;) {
-    if (!prev->kmap_local[i].installed) continue;
+    // prev may have left this CPU since it last ran here (the offline push).
+    if (!prev->kmap_local[i].installed || prev->kmap_local[i].cpu != c.id) continue;
     c.kmap_saves++;
     uninstall_kmap_local(c, prev, i, true);
   }
 }
 
+void Engine::claim_private_kmaps(Cpu& c, Task* t) {
+  Asid asid = c.tlbstate.loaded_asid();
+  uint64_t gen = m_scheme->root_generation(c.id, asid);
+  Task*& owner = c.kmap_owner[asid];
+  if (owner && owner != t) {
+    for (size_t i = owner->kmap_local.size(); i-- > 0;) {
+      auto& slot = owner->kmap_local[i];
+      if (!slot.installed || slot.asid != asid) continue;
+      if (slot.root_gen == gen) {
+        c.kmap_saves++;
+        uninstall_kmap_local(c, owner, i, true);
+      } else {
+        slot.installed = false;  // that root generation is gone, and its mappings with it
+      }
+    }
+  }
+  owner = t;
+}
+
 void Engine::kmap_sched_in(Cpu& c, Task* next) {
+  if (next->kmap_local.empty()) return;
+  if (m_private_kmaps) claim_private_kmaps(c, next);
   for (size_t i = 0; i < next->kmap_local.size(); ++i) {
     auto& slot = next->kmap_local[i];
     if (m_private_kmaps && slot.installed) {
@@ -1167,6 +1202,8 @@ std::vector<Stat> Engine::stats() const {
       "cycles cpu_offline waited for migrate-disabled tasks", "Cycle");
   add("system.hotplug.pinnedAtOffline", static_cast<double>(m_pinned_at_offline),
       "migrate-disabled tasks on a CPU when its offline began", "Count");
+  add("system.sched.migrateRefused", static_cast<double>(m_migrate_refused),
+      "migrations refused because the target CPU was offline", "Count");
   add("system.sched.affinityBroken", static_cast<double>(m_affinity_broken),
       "tasks whose allowed CPUs all went offline", "Count");
   add("system.checker.violations", static_cast<double>(m_violation_count),

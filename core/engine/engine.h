@@ -170,6 +170,7 @@ class Engine {
   void op_percpu_access(Cpu& c, uint64_t count);
   void kmap_sched_out(Cpu& c, Task* prev, Task* next);
   void kmap_sched_in(Cpu& c, Task* next);
+  void claim_private_kmaps(Cpu& c, Task* t);
   void install_kmap_local(Cpu& c, Task* t, size_t idx);
   void uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush);
   VirtAddr kmap_local_va(Cpu& c, size_t idx) const;
@@ -227,6 +228,7 @@ class Engine {
   uint64_t m_hotplug_wait_cycles = 0;
   uint64_t m_pinned_at_offline = 0;
   uint64_t m_affinity_broken = 0;
+  uint64_t m_migrate_refused = 0;
   uint64_t m_offlines = 0;
   Cycles m_slice_cycles = 0;
   Cycles m_ticks_per_cycle = 333;

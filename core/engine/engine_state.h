@@ -32,6 +32,7 @@ struct Engine::Cpu {
   Cycles clock = 0;
   Task* current = nullptr;
   Task* last = nullptr;  // the task that ran last (prev of the next switch)
+  bool was_idle = true;  // the idle task ran since `last`
   std::deque<Task*> runq;
 
   // Linux and CR3 state.
@@ -42,6 +43,7 @@ struct Engine::Cpu {
   Pcid kpcid = 0;
   Pcid upcid = 0;
   std::vector<int> pkmap_count;  // per-CPU pool (percpu schemes)
+  std::array<Task*, kTlbNrDynAsids> kmap_owner{};  // whose kmap_local fill each root's private area
   int last_pkmap = 0;
 
   // Hardware.
@@ -87,6 +89,7 @@ struct Engine::Task {
   struct KmapLocal {
     Frame page = kNoFrame;
     bool installed = false;
+    int cpu = -1;  // where it is installed
     Asid asid = 0;
     uint64_t root_gen = 0;
   };

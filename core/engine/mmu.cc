@@ -359,6 +359,7 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
       out.writable = e & pte::kWritable;
       out.user = e & pte::kUser;
       out.global = e & pte::kGlobal;
+      out.executable = !(e & pte::kNoExec);
       break;
     }
     Frame next = pte::frame(e);
@@ -423,7 +424,8 @@ bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation&
       }
     }
     if (hit) {
-      bool permitted = !(kind == Access::Store && !hit->writable) && !(user && !hit->user);
+      bool permitted = !(kind == Access::Store && !hit->writable) && !(user && !hit->user) &&
+                       !(kind == Access::Fetch && !hit->executable);
       if (permitted) {
         out = *hit;
         if (m_check) check_translation(c, va, mode, out);
@@ -437,7 +439,8 @@ bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation&
     Translation t;
     Frame root = user ? c.uroot : c.kroot;
     if (walk(c, va, pcid, root, mode, t)) {
-      bool permitted = !(kind == Access::Store && !t.writable) && !(user && !t.user);
+      bool permitted = !(kind == Access::Store && !t.writable) && !(user && !t.user) &&
+                       !(kind == Access::Fetch && !t.executable);
       if (permitted) {
         c.stlb.insert(vpn, pcid, t);
         l1.insert(vpn, pcid, t);

@@ -15,6 +15,7 @@ struct Translation {
   bool writable = false;
   bool user = false;
   bool global = false;
+  bool executable = true;
 };
 
 class Tlb {

@@ -192,7 +192,7 @@ class _Parser:
         opts = dict(self.option(w) for w in words[2:])
         unknown = set(opts) - {"mm", "cpus", "start"}
         if unknown:
-            raise self.fail(f"unknown task option '{sorted(unknown)[0]}': expected mm=, cpus=, start=")
+            raise self.fail(f"unknown task option '{min(unknown)}': expected mm=, cpus=, start=")
         if "mm" not in opts:
             raise self.fail("task needs mm=NAME, mm=kernel or mm=fork")
         mm_text = opts["mm"]
@@ -265,8 +265,8 @@ class _Parser:
                 raise self.fail(f"expected count=N, got '{args[0]}'")
             return self.number(value)
 
-        vma = lambda name: self.intern(self.vma_index, self.prog.vma_names, name, "VMA")  # noqa: E731
-        chan = lambda name: self.intern(self.chan_index, self.prog.chan_names, name, "channel")  # noqa: E731
+        vma = lambda name: self.intern(self.vma_index, self.prog.vma_names, name, "VMA")
+        chan = lambda name: self.intern(self.chan_index, self.prog.chan_names, name, "channel")
         if op in ACCESS_KINDS:
             if not args:
                 raise self.fail(f"expected '{op} VMA [OFF] [count=N] [stride=S] [random]'")

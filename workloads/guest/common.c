@@ -1,0 +1,315 @@
+#include "common.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "m5op.h"
+
+long opt_cpus;
+long opt_roi;
+long opt_exit = 1;
+
+static void usage(FILE *f, const char *prog, const char *what, const struct opt *opts)
+{
+    fprintf(f, "usage: %s [options]\n%s\n", prog, what);
+    for (const struct opt *o = opts; o->name; o++) {
+        switch (o->type) {
+        case OPT_INT:
+            fprintf(f, "  --%-18s %s (%ld..%ld, default %ld)\n", o->name, o->help, o->min,
+                    o->max, *o->ival);
+            break;
+        case OPT_BOOL:
+            fprintf(f, "  --[no-]%-13s %s (default %s)\n", o->name, o->help,
+                    *o->ival ? "on" : "off");
+            break;
+        case OPT_STR:
+            fprintf(f, "  --%-18s %s (default %s)\n", o->name, o->help, *o->sval);
+            break;
+        }
+    }
+}
+
+static void bad(const char *prog, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (try --help)\n");
+    exit(2);
+}
+
+/* Many processes times a few pipes each can pass the default 1024 descriptors. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+void parse_opts(const char *prog, const char *what, struct opt *opts, int argc, char **argv)
+{
+    raise_fd_limit();
+    opt_cpus = online_cpus();
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout, prog, what, opts);
+            exit(0);
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            bad(prog, "unexpected argument '%s'", arg);
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int negated = 0;
+        struct opt *o = NULL;
+        for (struct opt *p = opts; p->name && !o; p++) {
+            if (strlen(p->name) == len && strncmp(p->name, name, len) == 0)
+                o = p;
+            else if (p->type == OPT_BOOL && len == strlen(p->name) + 3 &&
+                     strncmp(name, "no-", 3) == 0 && strncmp(p->name, name + 3, len - 3) == 0) {
+                o = p;
+                negated = 1;
+            }
+        }
+        if (!o)
+            bad(prog, "unknown option '%s'", arg);
+        if (o->type == OPT_BOOL) {
+            if (eq)
+                bad(prog, "option '%s' takes no value", arg);
+            *o->ival = !negated;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!val)
+            bad(prog, "option '%s' needs a value", arg);
+        if (o->type == OPT_STR) {
+            *o->sval = val;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(val, &end, 0);
+        if (errno || *val == '\0' || *end != '\0')
+            bad(prog, "'%s' is not an integer", val);
+        if (v < o->min || v > o->max) {
+            fprintf(stderr, "%s: --%s %ld is out of range %ld..%ld (try --help)\n", prog,
+                    o->name, v, o->min, o->max);
+            exit(2);
+        }
+        *o->ival = v;
+    }
+}
+
+void die(const char *fmt, ...)
+{
+    va_list ap;
+    int err = errno;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", strerror(err));
+    exit(1);
+}
+
+void warnx_once(int *flag, const char *fmt, ...)
+{
+    if (flag && *flag)
+        return;
+    if (flag)
+        *flag = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+long online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+int pin_self(long cpu)
+{
+    cpu_set_t set;
+    if (cpu < 0 || cpu >= CPU_SETSIZE) {
+        errno = EINVAL;
+        return -1;
+    }
+    CPU_ZERO(&set);
+    CPU_SET((int)cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t cycles_now(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return now_ns() * 2; /* about 2 GHz */
+#endif
+}
+
+void spin_cycles(long cycles)
+{
+    if (cycles <= 0)
+        return;
+    uint64_t end = cycles_now() + (uint64_t)cycles;
+    while (cycles_now() < end)
+        __asm__ volatile("pause" ::: "memory");
+}
+
+char *alloc_pages(long pages)
+{
+    size_t len = (size_t)(pages > 0 ? pages : 1) * 4096;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap %zu bytes", len);
+    touch_write(p, pages, 1);
+    return p;
+}
+
+uint64_t touch_read(const char *buf, long pages)
+{
+    uint64_t sum = 0;
+    for (long i = 0; i < pages; i++)
+        sum += ((const volatile char *)buf)[i * 4096];
+    return sum;
+}
+
+void touch_write(char *buf, long pages, int value)
+{
+    for (long i = 0; i < pages; i++)
+        ((volatile char *)buf)[i * 4096] = (char)value;
+}
+
+void *alloc_shared(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap shared %zu bytes", bytes);
+    return p;
+}
+
+void xpipe(int fds[2])
+{
+    if (pipe(fds) < 0)
+        die("pipe");
+}
+
+void write_full(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die("write");
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+int read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("read");
+        if (n == 0)
+            return 0;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+static int start_fds[2] = {-1, -1};
+
+void start_barrier_init(void)
+{
+    xpipe(start_fds);
+}
+
+void start_wait(void)
+{
+    char c;
+    close(start_fds[1]);
+    /* EOF once the parent closes its write end: everyone starts together. */
+    if (read(start_fds[0], &c, 1) < 0 && errno != EINTR)
+        die("start barrier");
+    close(start_fds[0]);
+}
+
+void start_release(void)
+{
+    close(start_fds[0]);
+    close(start_fds[1]);
+}
+
+int wait_children(void)
+{
+    int bad = 0, status;
+    for (;;) {
+        pid_t pid = wait(&status);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    return bad;
+}
+
+void roi_begin(void)
+{
+    fflush(stdout);
+    if (opt_roi && m5op_init(1))
+        m5op_reset_stats();
+}
+
+void roi_end(void)
+{
+    if (opt_roi)
+        m5op_dump_stats();
+}
+
+void finish(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    fflush(stderr);
+    if (opt_roi && opt_exit)
+        m5op_exit();
+}

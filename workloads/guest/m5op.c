@@ -1,0 +1,113 @@
+#define _GNU_SOURCE
+#include "m5op.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static volatile uint8_t *m5_base;
+static int m5_warned;
+static sigjmp_buf m5_jmp;
+
+static void m5op_warn(const char *dev, const char *why)
+{
+    if (!m5_warned)
+        fprintf(stderr, "m5op: warning: cannot use %s (%s): m5 ops disabled, running on\n",
+                dev, why);
+    m5_warned = 1;
+}
+
+static const char *m5op_dev(void)
+{
+    const char *dev = getenv("PERCPU_M5OP_DEV");
+    return (dev && *dev) ? dev : "/dev/mem";
+}
+
+int m5op_init(int enabled)
+{
+    if (!enabled || m5_base)
+        return m5_base != NULL;
+    const char *dev = m5op_dev();
+    int fd = open(dev, O_RDWR | O_SYNC);
+    if (fd < 0) {
+        m5op_warn(dev, strerror(errno));
+        return 0;
+    }
+    void *p = mmap(NULL, M5OP_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                   (off_t)M5OP_PHYS_BASE);
+    int err = errno;
+    close(fd);
+    if (p == MAP_FAILED) {
+        m5op_warn(dev, strerror(err));
+        return 0;
+    }
+    m5_base = p;
+    return 1;
+}
+
+int m5op_active(void)
+{
+    return m5_base != NULL;
+}
+
+static void m5op_fault(int sig)
+{
+    siglongjmp(m5_jmp, sig);
+}
+
+/* One 64-bit read of the op's slot, arguments (delays) zero. A fault (the
+ * mapping is not gem5's) disables the helper instead of killing the program. */
+static void m5op_call(unsigned op)
+{
+    if (!m5_base)
+        return;
+    struct sigaction sa, old_bus, old_segv;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = m5op_fault;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old_bus);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    int sig = sigsetjmp(m5_jmp, 1);
+    if (sig == 0) {
+        volatile uint8_t *slot = m5_base + ((uintptr_t)op << 8);
+#if defined(__x86_64__)
+        uint64_t ret;
+        __asm__ volatile("movq (%1), %0"
+                         : "=a"(ret)
+                         : "r"(slot), "D"((uint64_t)0), "S"((uint64_t)0)
+                         : "memory");
+        (void)ret;
+#else
+        (void)*(volatile uint64_t *)slot;
+#endif
+    }
+    sigaction(SIGBUS, &old_bus, NULL);
+    sigaction(SIGSEGV, &old_segv, NULL);
+    if (sig != 0) {
+        m5op_warn(m5op_dev(), sig == SIGBUS ? "bus error on the op region"
+                                            : "segfault on the op region");
+        munmap((void *)m5_base, M5OP_MAP_SIZE);
+        m5_base = NULL;
+    }
+}
+
+void m5op_reset_stats(void)
+{
+    m5op_call(M5OP_RESET_STATS);
+}
+
+void m5op_dump_stats(void)
+{
+    m5op_call(M5OP_DUMP_STATS);
+}
+
+void m5op_exit(void)
+{
+    m5op_call(M5OP_EXIT);
+}
