@@ -873,6 +873,15 @@ void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
 
 // ---------------------------------------------------------------- kmap
 
+// The page a kmap maps: each task cycles through its own slice of the page
+// cache (its "file"), so which frames a task copies does not depend on how
+// CPUs interleave, and schemes stay comparable.
+Frame Engine::page_cache_page(Task* t) {
+  constexpr uint64_t kPagesPerTask = 64;
+  uint64_t slot = static_cast<uint64_t>(t->id) * kPagesPerTask + (t->kmap_cursor++ % kPagesPerTask);
+  return m_page_cache[slot % m_page_cache.size()];
+}
+
 VirtAddr Engine::kmap_local_va(Cpu& c, size_t idx) const {
   if (m_private_kmaps) return pte::kernel_va(m_levels, kPrivateKmapSlot, idx << kPageShift);
   return pte::kernel_va(m_levels, kFixmapSlot,
@@ -929,7 +938,7 @@ void Engine::op_kmap_local(Cpu& c, Task* t, bool map) {
     if (t->kmap_local.empty()) t->migrate_disabled++;  // kmap_local implies migrate_disable
     if (m_private_kmaps) claim_private_kmaps(c, t);
     Task::KmapLocal slot;
-    slot.page = m_page_cache[m_page_cache_next++ % m_page_cache.size()];
+    slot.page = page_cache_page(t);
     t->kmap_local.push_back(slot);
     c.kmap_local_maps++;
     install_kmap_local(c, t, t->kmap_local.size() - 1);
@@ -1046,7 +1055,7 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
   VirtAddr va = pte::kernel_va(m_levels, slot_base, off_base + (static_cast<uint64_t>(found) << kPageShift));
   Frame table = m_pt.leaf_table(root, va, nullptr);
   uint64_t flags = pte::kWritable | pte::kNoExec | (per_cpu || m_pti ? 0 : pte::kGlobal);
-  m_mem.write(table, pte::index(va, 1), pte::make(m_page_cache[m_page_cache_next++ % m_page_cache.size()], flags));
+  m_mem.write(table, pte::index(va, 1), pte::make(page_cache_page(t), flags));
   charge(c, Cat::Kmap, m_cost.pte_write);
   if (per_cpu && t->kmaps.empty()) t->migrate_disabled++;  // a per-CPU mapping pins the task
   t->kmaps.push_back(found);

@@ -174,6 +174,7 @@ class Engine {
   void install_kmap_local(Cpu& c, Task* t, size_t idx);
   void uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush);
   VirtAddr kmap_local_va(Cpu& c, size_t idx) const;
+  Frame page_cache_page(Task* t);
 
   void charge(Cpu& c, Cat cat, Cycles cycles);
   void log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end, uint8_t prot);
@@ -210,7 +211,6 @@ class Engine {
   std::vector<Frame> m_pkmap_pts;             // shared pkmap pool page tables
   std::vector<Frame> m_percpu_scratch_roots;  // per CPU: holds the private per-CPU chain
   std::vector<Frame> m_page_cache;            // frames kmaps map
-  uint64_t m_page_cache_next = 0;
   std::vector<int> m_pkmap_count;             // shared pool (Linux pkmap_count)
   int m_last_pkmap = 0;
 

@@ -95,6 +95,7 @@ struct Engine::Task {
   };
   std::vector<KmapLocal> kmap_local;
   std::vector<int> kmaps;  // pool entries held
+  uint64_t kmap_cursor = 0;
   Rng rng;
 };
 

@@ -2,17 +2,19 @@
 
 namespace percpu {
 
-Frame PhysMem::alloc(FrameUse use) {
+Frame PhysMem::alloc(FrameUse use, Zone zone) {
+  Area& a = zone == Zone::Scheme ? m_scheme : m_common;
   Frame f;
-  if (!m_free_frames.empty()) {
-    f = m_free_frames.back();
-    m_free_frames.pop_back();
+  if (!a.free_frames.empty()) {
+    f = a.free_frames.back();
+    a.free_frames.pop_back();
   } else {
-    f = m_use.size();
-    m_use.push_back(FrameUse::Free);
-    m_table_of.push_back(0);
+    f = a.base + a.use.size();
+    a.use.push_back(FrameUse::Free);
+    a.table_of.push_back(0);
   }
-  m_use[f] = use;
+  uint64_t i = f - a.base;
+  a.use[i] = use;
   m_count[static_cast<int>(use)]++;
   if (use == FrameUse::PageTable || use == FrameUse::Root) {
     uint32_t t;
@@ -24,20 +26,22 @@ Frame PhysMem::alloc(FrameUse use) {
       m_tables.emplace_back();
     }
     m_tables[t].fill(0);
-    m_table_of[f] = t;
+    a.table_of[i] = t;
   }
   return f;
 }
 
 void PhysMem::free(Frame f) {
-  FrameUse use = m_use[f];
+  Area& a = area(f);
+  uint64_t i = f - a.base;
+  FrameUse use = a.use[i];
   if (use == FrameUse::Free) return;
   m_count[static_cast<int>(use)]--;
-  // A freed table keeps its contents until the frame is reused (a stale
+  // A freed table keeps its contents until the storage is reused (a stale
   // walker reading it sees old entries, which is what the checker must catch).
-  if (use == FrameUse::PageTable || use == FrameUse::Root) m_free_tables.push_back(m_table_of[f]);
-  m_use[f] = FrameUse::Free;
-  m_free_frames.push_back(f);
+  if (use == FrameUse::PageTable || use == FrameUse::Root) m_free_tables.push_back(a.table_of[i]);
+  a.use[i] = FrameUse::Free;
+  a.free_frames.push_back(f);
 }
 
 }  // namespace percpu

@@ -92,7 +92,7 @@ class PerCpuRoots final : public IRootScheme {
     Frame parent = r.kroot;
     int index = kPrivateKmapSlot;
     for (int level = m_env.levels - 1; level >= 1; --level) {
-      Frame t = m_env.mem.alloc(FrameUse::PageTable);
+      Frame t = m_env.mem.alloc(FrameUse::PageTable, Zone::Scheme);
       r.private_tables[r.n_private++] = t;
       m_private_live++;
       if (allocated) ++*allocated;
@@ -149,10 +149,10 @@ class PerCpuRoots final : public IRootScheme {
   void allocate(CpuId cpu, Root& r, Mm& mm, RootSelection& sel) {
     free_private(r);
     if (r.kroot == kNoFrame) {
-      r.kroot = m_env.mem.alloc(FrameUse::Root);
+      r.kroot = m_env.mem.alloc(FrameUse::Root, Zone::Scheme);
       m_root_pages_live++;
       if (m_env.pti) {
-        r.uroot = m_env.mem.alloc(FrameUse::Root);
+        r.uroot = m_env.mem.alloc(FrameUse::Root, Zone::Scheme);
         m_root_pages_live++;
       }
     } else {
