@@ -115,7 +115,8 @@ def comparison_table(results: list, baseline: str | None) -> str:
     return frame.to_string()
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="percpu")
 @click.pass_context
 def main_group(ctx: click.Context) -> None:
@@ -166,8 +167,8 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
                 config_file=None, check=False, quiet=False, no_report=False) -> None:
     """Run a workload under each scheme on the embedded engine and compare them.
 
-    Writes OUTDIR/<scheme>/{stats.txt,config.json,summary.txt}, prints a comparison
-    table and writes OUTDIR/report.md and report.html.
+    Writes OUTDIR/<scheme>/{stats.txt,config.json,summary.txt,program.ops}, prints a
+    comparison table and writes OUTDIR/report/report.md and report.html.
     """
     from percpu.runner import run_engine, write_point
     from percpu.workloads import find_workload

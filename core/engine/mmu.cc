@@ -275,8 +275,11 @@ bool Engine::handle_page_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind) {
   }
   uint64_t leaf = m_pt.lookup(mm.pgd, va);
   if (pte::present(leaf)) {
-    // Present but not permitted by the PTE although the VMA allows it: cannot
-    // happen without COW (PTEs follow the VMA); treat as a protection fault.
+    bool pte_permits = !(kind == Access::Store && !(leaf & pte::kWritable)) &&
+                       !(kind == Access::Fetch && (leaf & pte::kNoExec));
+    // The canonical table permits the access but the hardware walk did not see
+    // it: a stale root, TLB or PSC entry, a bug in the scheme.
+    if (pte_permits) violation(c, "the walk missed a mapping the canonical table has", va);
     c.segfaults++;
     return false;
   }
