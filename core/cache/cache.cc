@@ -4,14 +4,15 @@
 
 namespace percpu {
 
-Cache::Cache(uint64_t size_bytes, int ways) : m_ways(ways) {
+Cache::Cache(uint64_t size_bytes, int ways) : m_nways(ways) {
   uint64_t lines = size_bytes / kLineSize;
   uint64_t sets = lines / static_cast<uint64_t>(ways);
   if (ways <= 0 || sets == 0 || (sets & (sets - 1)) != 0 || sets * ways != lines)
     throw std::invalid_argument("cache geometry: size/(64 B x ways) must be a power of two");
-  m_tags.assign(lines, 0);
-  m_stamps.assign(lines, 0);
+  m_ways.assign(lines, Way{});
   m_set_mask = sets - 1;
+  m_set_bits = 0;
+  while ((1ull << m_set_bits) < sets) m_set_bits++;
 }
 
 }  // namespace percpu

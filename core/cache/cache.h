@@ -13,30 +13,46 @@ namespace percpu {
 class Cache {
  public:
   Cache(uint64_t size_bytes, int ways);
-  // True on a hit; a miss fills the line (LRU victim).
+  // True on a hit; a miss fills the line (LRU victim). A set's ways sit
+  // together (8 bytes each) so a lookup touches one or two host cache lines.
   bool access(uint64_t line) {
-    uint64_t* tags = &m_tags[(line & m_set_mask) * m_ways];
-    uint32_t* stamps = &m_stamps[(line & m_set_mask) * m_ways];
-    uint64_t tag = line + 1;  // 0 marks an empty way
-    int victim = 0;
-    for (int w = 0; w < m_ways; ++w) {
-      if (tags[w] == tag) {
-        stamps[w] = ++m_clock;
-        return true;
-      }
-      if (stamps[w] < stamps[victim]) victim = w;
+    Way* set = &m_ways[(line & m_set_mask) * m_nways];
+    uint32_t tag = static_cast<uint32_t>(line >> m_set_bits) + 1;  // 0 marks an empty way
+    // Branch-free search: which way hits is unpredictable, a mispredicted
+    // early exit costs more than scanning every way.
+    int hit = -1;
+    for (int w = 0; w < m_nways; ++w) hit = set[w].tag == tag ? w : hit;
+    if (hit >= 0) {
+      set[hit].stamp = ++m_clock;
+      return true;
     }
-    tags[victim] = tag;
-    stamps[victim] = ++m_clock;
+    // Miss: the least recently used way (empty ways have stamp 0) takes the line.
+    int victim = 0;
+    uint32_t oldest = set[0].stamp;
+    for (int w = 1; w < m_nways; ++w) {
+      if (set[w].stamp < oldest) {
+        oldest = set[w].stamp;
+        victim = w;
+      }
+    }
+    set[victim].tag = tag;
+    set[victim].stamp = ++m_clock;
     return false;
   }
+  // Starts loading the set of `line` into the host's caches: the model's big
+  // arrays miss in the host's caches, and overlapping those misses matters.
+  void prefetch(uint64_t line) const { __builtin_prefetch(&m_ways[(line & m_set_mask) * m_nways]); }
   uint64_t hits = 0;
   uint64_t misses = 0;
 
  private:
-  std::vector<uint64_t> m_tags;
-  std::vector<uint32_t> m_stamps;
-  int m_ways;
+  struct Way {
+    uint32_t tag = 0;
+    uint32_t stamp = 0;
+  };
+  std::vector<Way> m_ways;
+  int m_nways;
+  int m_set_bits;
   uint64_t m_set_mask;
   uint32_t m_clock = 0;
 };
@@ -59,6 +75,7 @@ class CachePath {
       return m_lat.l1;
     }
     m_l1d->misses++;
+    m_llc->prefetch(line);
     if (m_l2->access(line)) {
       m_l2->hits++;
       return m_lat.l2;

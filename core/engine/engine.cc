@@ -309,7 +309,7 @@ void Engine::schedule_next(Cpu& c) {
   Task* next = c.runq.front();
   c.runq.pop_front();
   next->state = TaskState::Running;
-  next->slice_used = 0;
+  next->slice_start = c.clock;
   c.current = next;
   // Coming back from idle counts as a switch even to the same task: the idle
   // task ran in between (lazy TLB), so switch_mm must leave lazy mode.
@@ -378,7 +378,7 @@ void Engine::step(Cpu& c) {
   while (c.current && c.clock < budget_end) {
     Task* t = c.current;
     if (!run_op(c, t)) break;
-    if (c.current == t && t->slice_used >= m_slice_cycles && !c.runq.empty()) {
+    if (c.current == t && c.clock - t->slice_start >= m_slice_cycles && !c.runq.empty()) {
       // Time slice over: preempt (a migrate-disabled task stays on this CPU's queue).
       t->state = TaskState::Runnable;
       c.current = nullptr;
@@ -851,10 +851,17 @@ void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
   bool random = op.flags & kAccessRandom;
   uint64_t stride = static_cast<uint64_t>(op.d);
   uint64_t lines = size >> kLineShift;
+  uint64_t next_off = (static_cast<uint64_t>(op.b) + static_cast<uint64_t>(t->progress) * stride) % size;
+  uint64_t step = stride % size;
   while (t->progress < op.c && c.clock < budget_end) {
     uint64_t off;
-    if (random) off = t->rng.below(lines) << kLineShift;
-    else off = (static_cast<uint64_t>(op.b) + static_cast<uint64_t>(t->progress) * stride) % size;
+    if (random) {
+      off = t->rng.below(lines) << kLineShift;
+    } else {
+      off = next_off;
+      next_off += step;
+      if (next_off >= size) next_off -= size;
+    }
     bool segv = false;
     VirtAddr va = v.start + off;
     memory_access(c, va, kind, Mode::User, Cat::User, &segv);
@@ -1217,6 +1224,8 @@ std::vector<Stat> Engine::stats() const {
       "tasks whose allowed CPUs all went offline", "Count");
   add("system.checker.violations", static_cast<double>(m_violation_count),
       "invariant violations found by the checker", "Count");
+  add("system.dataPagesPeak", static_cast<double>(m_mem.peak_in_use(FrameUse::Data)),
+      "peak data frames in use (distinct touched pages and kernel pages)", "Count");
   add("system.physFrames.pageTables", static_cast<double>(m_mem.frames_in_use(FrameUse::PageTable)),
       "page-table frames in use at the end", "Count");
   return out;

@@ -81,7 +81,7 @@ struct Engine::Task {
   size_t pc = 0;
   std::vector<std::pair<size_t, int64_t>> loops;  // (pc of Repeat, iterations left)
   int64_t progress = 0;                           // accesses done of the current op
-  Cycles slice_used = 0;
+  Cycles slice_start = 0;  // clock when it last got the CPU
   Cycles wake_time = 0;
   Cycles blocked_since = 0;
   int migrate_disabled = 0;

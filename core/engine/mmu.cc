@@ -16,7 +16,6 @@ constexpr int kMaxViolationText = 200;
 void Engine::charge(Cpu& c, Cat cat, Cycles cycles) {
   c.clock += cycles;
   c.cycles[static_cast<int>(cat)] += cycles;
-  if (c.current) c.current->slice_used += cycles;
 }
 
 void Engine::violation(Cpu& c, const std::string& what, VirtAddr va) {
@@ -313,10 +312,10 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
   if (Frame t = c.psc_pde.lookup(pte::prefix(va, 2), pcid)) {
     table = t;
     level = 1;
-  } else if (m_levels == 5 && (t = c.psc_upper.lookup(pte::prefix(va, 4) | (4ull << 60), pcid))) {
+  } else if (m_levels == 5 && (t = c.psc_upper.lookup(pte::prefix(va, 4) | (4ull << 42), pcid))) {
     table = t;  // PML4E cached under 5-level: continue at the PDPT
     level = 3;
-  } else if ((t = c.psc_upper.lookup(pte::prefix(va, 3) | (3ull << 60), pcid))) {
+  } else if ((t = c.psc_upper.lookup(pte::prefix(va, 3) | (3ull << 42), pcid))) {
     table = t;
     level = 2;
   } else if ((t = c.psc_top.lookup(pte::prefix(va, m_levels), pcid))) {
@@ -368,7 +367,7 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
     Frame next = pte::frame(e);
     if (level == m_levels) c.psc_top.insert(pte::prefix(va, level), pcid, next);
     else if (level == 2) c.psc_pde.insert(pte::prefix(va, 2), pcid, next);
-    else c.psc_upper.insert(pte::prefix(va, level) | (static_cast<uint64_t>(level) << 60), pcid, next);
+    else c.psc_upper.insert(pte::prefix(va, level) | (static_cast<uint64_t>(level) << 42), pcid, next);
     table = next;
   }
   c.walk_cycles += spent;
@@ -423,7 +422,6 @@ bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation&
         c.stlb_hits++;
         charge(c, Cat::Walk, m_cost.stlb_hit);
         l1.insert(vpn, pcid, *hit);
-        hit = l1.lookup(vpn, pcid);
       }
     }
     if (hit) {

@@ -15,7 +15,8 @@ Frame PhysMem::alloc(FrameUse use, Zone zone) {
   }
   uint64_t i = f - a.base;
   a.use[i] = use;
-  m_count[static_cast<int>(use)]++;
+  if (++m_count[static_cast<int>(use)] > m_peak[static_cast<int>(use)])
+    m_peak[static_cast<int>(use)] = m_count[static_cast<int>(use)];
   if (use == FrameUse::PageTable || use == FrameUse::Root) {
     uint32_t t;
     if (!m_free_tables.empty()) {

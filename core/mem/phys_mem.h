@@ -51,6 +51,7 @@ class PhysMem {
   }
 
   uint64_t frames_in_use(FrameUse use) const { return m_count[static_cast<int>(use)]; }
+  uint64_t peak_in_use(FrameUse use) const { return m_peak[static_cast<int>(use)]; }
 
  private:
   struct Area {
@@ -68,6 +69,7 @@ class PhysMem {
   std::vector<Table> m_tables;
   std::vector<uint32_t> m_free_tables;
   uint64_t m_count[4] = {0, 0, 0, 0};
+  uint64_t m_peak[4] = {0, 0, 0, 0};
 };
 
 }  // namespace percpu

@@ -3,20 +3,23 @@
 namespace percpu {
 
 void PagingStructureCache::insert(uint64_t prefix, Pcid pcid, Frame next_table) {
-  if (m_entries.empty()) return;
-  Entry* victim = &m_entries[0];
-  for (auto& e : m_entries) {
-    if (e.valid && e.prefix == prefix && e.pcid == pcid) {
-      victim = &e;
+  if (m_key.empty()) return;
+  uint64_t key = make_key(prefix, pcid);
+  size_t victim = 0;
+  for (size_t i = 0; i < m_key.size(); ++i) {
+    if (m_key[i] == key) {
+      victim = i;
       break;
     }
-    if (!e.valid) {
-      if (victim->valid) victim = &e;
-    } else if (victim->valid && e.stamp < victim->stamp) {
-      victim = &e;
+    if (m_key[i] == 0) {
+      if (m_key[victim] != 0) victim = i;
+    } else if (m_key[victim] != 0 && m_stamp[i] < m_stamp[victim]) {
+      victim = i;
     }
   }
-  *victim = Entry{prefix, next_table, ++m_clock, pcid, true};
+  m_key[victim] = key;
+  m_next[victim] = next_table;
+  m_stamp[victim] = ++m_clock;
 }
 
 }  // namespace percpu

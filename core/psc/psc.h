@@ -5,6 +5,7 @@
 // drop the PCID's entries, as the SDM requires.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <vector>
 
 #include "common/types.h"
@@ -13,36 +14,37 @@ namespace percpu {
 
 class PagingStructureCache {
  public:
-  explicit PagingStructureCache(int entries) : m_entries(entries) {}
+  explicit PagingStructureCache(int entries)
+      : m_key(entries, 0), m_next(entries, kNoFrame), m_stamp(entries, 0) {}
 
-  // prefix: the virtual-address bits above the level the cached entry maps.
+  // prefix: the virtual-address bits above the level the cached entry maps
+  // (callers fold the level into its top bits where one cache serves two).
   Frame lookup(uint64_t prefix, Pcid pcid) {
-    for (auto& e : m_entries)
-      if (e.valid && e.prefix == prefix && e.pcid == pcid) {
-        e.stamp = ++m_clock;
-        return e.next_table;
+    uint64_t key = make_key(prefix, pcid);
+    for (size_t i = 0; i < m_key.size(); ++i)
+      if (m_key[i] == key) {
+        m_stamp[i] = ++m_clock;
+        return m_next[i];
       }
     return kNoFrame;
   }
   void insert(uint64_t prefix, Pcid pcid, Frame next_table);
   void flush_pcid(Pcid pcid) {
-    for (auto& e : m_entries)
-      if (e.pcid == pcid) e.valid = false;
+    for (auto& k : m_key)
+      if (k && static_cast<Pcid>(k & 0xfff) == pcid) k = 0;
   }
-  void flush_all() {
-    for (auto& e : m_entries) e.valid = false;
-  }
-  bool enabled() const { return !m_entries.empty(); }
+  void flush_all() { std::fill(m_key.begin(), m_key.end(), 0); }
+  bool enabled() const { return !m_key.empty(); }
 
  private:
-  struct Entry {
-    uint64_t prefix = 0;
-    Frame next_table = kNoFrame;
-    uint32_t stamp = 0;
-    Pcid pcid = 0;
-    bool valid = false;
-  };
-  std::vector<Entry> m_entries;
+  // prefix (at most 45 bits, level folded in at bits 42..44) above a 12-bit PCID,
+  // plus bit 63 so that a valid key is never 0.
+  static uint64_t make_key(uint64_t prefix, Pcid pcid) {
+    return (1ull << 63) | (prefix << 12) | (pcid & 0xfff);
+  }
+  std::vector<uint64_t> m_key;  // 0: empty
+  std::vector<Frame> m_next;
+  std::vector<uint32_t> m_stamp;
   uint32_t m_clock = 0;
 };
 
