@@ -181,18 +181,26 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         _fail(f"--outdir {outdir} exists and is not a directory: choose another path")
+    _check_writable(out)
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    results = []
+    # Run every scheme before writing anything: a workload error in the last run (or
+    # an interrupt) leaves no half-finished set of directories behind.
+    runs = []
     for i, scheme in enumerate(schemes, 1):
         if not quiet:
             click.echo(f"[{i}/{len(schemes)}] {wl.name} under {scheme} ...", err=True, nl=False)
         result, text, values = run_engine(wl, wl_params, scheme, overrides, check=check)
-        write_point(result, out / scheme, workload=wl, wl_params=wl_params, values=values,
-                    program_text=text, check=check, command=command)
-        results.append(result)
+        runs.append((result, text))
         if not quiet:
-            click.echo(f" {result.host_seconds:.2f} s, {result.memory_references:,} refs -> "
-                       f"{out / scheme}", err=True)
+            click.echo(f" {result.host_seconds:.2f} s, {result.memory_references:,} refs",
+                       err=True)
+    results = []
+    for result, text in runs:
+        write_point(result, out / result.scheme, workload=wl, wl_params=wl_params,
+                    values=values, program_text=text, check=check, command=command)
+        results.append(result)
+    if not quiet:
+        click.echo(f"wrote {', '.join(str(out / r.scheme) for r in results)}", err=True)
     baseline = "shared" if "shared" in schemes else schemes[0]
     if not quiet:
         click.echo(f"\nworkload {wl.name} "
@@ -211,6 +219,19 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
         total = sum(r.violation_count for r in results)
         click.echo(f"percpu: the checker found {total} violation(s)", err=True)
         sys.exit(1)
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any simulation if the output directory cannot be written."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        _fail(f"cannot write to output directory {out}: {exc.strerror}; "
+              "choose another with --outdir")
 
 
 def _write_report(dirs: list[Path], baseline: str, out: Path, quiet: bool) -> None:
