@@ -6,7 +6,13 @@ build an X86Board with the patched MMU; that host needs gem5 built with
 src_patches/ and is not available in this version.
 """
 
+import os
 import sys
+
+# This script is named like the package: drop its own directory from the path so that
+# `import percpu` finds the installed package, not this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 try:  # gem5 puts its m5 package on the path of scripts it runs
     import m5  # noqa: F401
