@@ -19,6 +19,7 @@ from typing import Any
 
 from percpu import __version__
 from percpu.analysis.stats_txt import Stat, write_stats_txt
+from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
 from percpu.params import core, specs
 from percpu.workloads import Workload
@@ -107,7 +108,7 @@ def write_point(
     parent = directory.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
+        tmp = make_temp_dir(parent, f".{directory.name}.")
     except OSError as exc:
         raise UsageError(f"cannot write to output directory {parent}: {exc.strerror}; "
                          "choose another with --outdir") from None

@@ -15,7 +15,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from percpu.analysis.tidy import (
     summarise_vs_baseline,
     versus_baseline,
 )
+from percpu.atomic import write_atomic
 from percpu.errors import UsageError
 
 __all__ = ["FORMATS", "Plot", "Report", "Section", "Table", "build_report", "write_report"]
@@ -1127,17 +1127,7 @@ def render_html(report: Report) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
 
 
 def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:

@@ -19,11 +19,11 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from percpu.atomic import write_atomic
 from percpu.errors import UsageError
 
 __all__ = [
@@ -390,16 +390,4 @@ def write_stats_txt(path: str | os.PathLike[str], dumps: Iterable[Iterable[Stat]
     """
     p = Path(path)
     text = format_stats_txt(dumps)  # validate everything before touching the disk
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(p, text)
