@@ -853,7 +853,31 @@ void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
   uint64_t lines = size >> kLineShift;
   uint64_t next_off = (static_cast<uint64_t>(op.b) + static_cast<uint64_t>(t->progress) * stride) % size;
   uint64_t step = stride % size;
+  bool runs = !random && step > 0 && step < kPageSize;
   while (t->progress < op.c && c.clock < budget_end) {
+    if (runs) {
+      // Every reference left in this page (and before the VMA's end) in one go.
+      VirtAddr va = v.start + next_off;
+      uint64_t in_page = kPageSize - (va & (kPageSize - 1));
+      uint64_t n = std::min<uint64_t>({static_cast<uint64_t>(op.c - t->progress),
+                                        (in_page - 1) / step + 1, (size - next_off - 1) / step + 1});
+      bool segv = false;
+      memory_access_run(c, va, step, n, kind, Cat::User, &segv);
+      if (segv && m_record_log) {
+        LogRecord r{};
+        r.kind = LogRecord::Access;
+        r.mm = mm.id;
+        r.va = va;
+        r.access = static_cast<uint8_t>(kind);
+        r.frame = -1;
+        m_log.push_back(r);
+      }
+      if (segv) n = 1;  // a refused reference: the next one tries again
+      t->progress += static_cast<int64_t>(n);
+      next_off += n * step;
+      while (next_off >= size) next_off -= size;
+      continue;
+    }
     uint64_t off;
     if (random) {
       off = t->rng.below(lines) << kLineShift;

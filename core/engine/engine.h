@@ -154,7 +154,10 @@ class Engine {
   // Hardware side.
   bool translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out, Cat data_cat);
   bool walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Translation& out);
-  Cycles memory_access(Cpu& c, VirtAddr va, Access kind, Mode mode, Cat cat, bool* segv);
+  Cycles memory_access(Cpu& c, VirtAddr va, Access kind, Mode mode, Cat cat, bool* segv,
+                       Translation* used = nullptr);
+  void memory_access_run(Cpu& c, VirtAddr va, uint64_t stride, uint64_t n, Access kind, Cat cat,
+                         bool* segv);
   void flush_pcid(Cpu& c, Pcid pcid);
   void flush_page(Cpu& c, VirtAddr va, Pcid pcid);
   void flush_current_asid(Cpu& c);
