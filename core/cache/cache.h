@@ -67,6 +67,7 @@ class CachePath {
   CachePath(Cache* l1d, Cache* l2, Cache* llc, CacheLatencies lat, bool enabled)
       : m_l1d(l1d), m_l2(l2), m_llc(llc), m_lat(lat), m_enabled(enabled) {}
 
+  bool enabled() const { return m_enabled; }
   Cycles access(PhysAddr addr) {
     if (!m_enabled) return m_lat.l1;
     uint64_t line = addr >> kLineShift;

@@ -509,6 +509,10 @@ void Engine::memory_access_run(Cpu& c, VirtAddr va, uint64_t stride, uint64_t n,
   if (kind == Access::Fetch) c.itb_acc += rest;
   else if (kind == Access::Load) c.dtb_rd_acc += rest;
   else c.dtb_wr_acc += rest;
+  if (!c.path.enabled()) {
+    charge(c, cat, rest * m_cost.l1_latency);
+    return;
+  }
   PhysAddr base = t.frame << kPageShift;
   Cycles total = 0;
   for (uint64_t i = 1; i < n; ++i) {
