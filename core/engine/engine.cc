@@ -460,12 +460,7 @@ void Engine::try_finish_offline(Cycles now) {
     for (Task* t : rest) enqueue(t, nullptr, now);
     for (auto& t : m_tasks)
       if (t->cpu == &dying) t->cpu = nullptr;
-    dying.l1d.flush_everything();
-    dying.l1i.flush_everything();
-    dying.stlb.flush_everything();
-    dying.psc_top.flush_all();
-    dying.psc_upper.flush_all();
-    dying.psc_pde.flush_all();
+    flush_everything(dying);
     for (auto& mm : m_mms) mm->cpumask.reset(cpu_id);
     dying.last = nullptr;
     m_offlines++;
@@ -855,50 +850,22 @@ void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
   uint64_t step = stride % size;
   bool runs = !random && step > 0 && step < kPageSize;
   while (t->progress < op.c && c.clock < budget_end) {
+    uint64_t off = random ? t->rng.below(lines) << kLineShift : next_off;
+    uint64_t n = 1;
     if (runs) {
       // Every reference left in this page (and before the VMA's end) in one go.
-      VirtAddr va = v.start + next_off;
-      uint64_t in_page = kPageSize - (va & (kPageSize - 1));
-      uint64_t n = std::min<uint64_t>({static_cast<uint64_t>(op.c - t->progress),
-                                        (in_page - 1) / step + 1, (size - next_off - 1) / step + 1});
-      bool segv = false;
-      memory_access_run(c, va, step, n, kind, Cat::User, &segv);
-      if (segv && m_record_log) {
-        LogRecord r{};
-        r.kind = LogRecord::Access;
-        r.mm = mm.id;
-        r.va = va;
-        r.access = static_cast<uint8_t>(kind);
-        r.frame = -1;
-        m_log.push_back(r);
-      }
-      if (segv) n = 1;  // a refused reference: the next one tries again
-      t->progress += static_cast<int64_t>(n);
-      next_off += n * step;
-      while (next_off >= size) next_off -= size;
-      continue;
-    }
-    uint64_t off;
-    if (random) {
-      off = t->rng.below(lines) << kLineShift;
-    } else {
-      off = next_off;
-      next_off += step;
-      if (next_off >= size) next_off -= size;
+      uint64_t in_page = kPageSize - ((v.start + off) & (kPageSize - 1));
+      n = std::min<uint64_t>({static_cast<uint64_t>(op.c - t->progress), (in_page - 1) / step + 1,
+                              (size - off - 1) / step + 1});
     }
     bool segv = false;
-    VirtAddr va = v.start + off;
-    memory_access(c, va, kind, Mode::User, Cat::User, &segv);
-    if (segv && m_record_log) {
-      LogRecord r{};
-      r.kind = LogRecord::Access;
-      r.mm = mm.id;
-      r.va = va;
-      r.access = static_cast<uint8_t>(kind);
-      r.frame = -1;
-      m_log.push_back(r);
+    memory_access_run(c, v.start + off, step, n, kind, Cat::User, &segv);
+    if (segv) n = 1;  // a refused reference: the next one tries again
+    t->progress += static_cast<int64_t>(n);
+    if (!random) {
+      next_off += n * step;
+      while (next_off >= size) next_off -= size;
     }
-    t->progress++;
   }
 }
 

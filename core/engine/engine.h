@@ -161,6 +161,7 @@ class Engine {
   void flush_pcid(Cpu& c, Pcid pcid);
   void flush_page(Cpu& c, VirtAddr va, Pcid pcid);
   void flush_current_asid(Cpu& c);
+  void flush_everything(Cpu& c);
   void check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation& got);
   void violation(Cpu& c, const std::string& what, VirtAddr va);
 

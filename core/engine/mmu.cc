@@ -62,6 +62,16 @@ void Engine::flush_page(Cpu& c, VirtAddr va, Pcid pcid) {
   c.psc_pde.flush_pcid(pcid);
 }
 
+// Every entry of every PCID, global ones too (CR4.PGE toggle, or a CPU going down).
+void Engine::flush_everything(Cpu& c) {
+  c.l1d.flush_everything();
+  c.l1i.flush_everything();
+  c.stlb.flush_everything();
+  c.psc_top.flush_all();
+  c.psc_upper.flush_all();
+  c.psc_pde.flush_all();
+}
+
 void Engine::flush_current_asid(Cpu& c) {
   flush_pcid(c, c.kpcid);
   if (m_pti && m_pcid) flush_pcid(c, c.upcid);
@@ -232,12 +242,7 @@ void Engine::flush_kernel_range_all(Cpu& self) {
   for (auto& cp : m_cpus) {
     Cpu& c = *cp;
     if (!c.online) continue;
-    c.l1d.flush_everything();
-    c.l1i.flush_everything();
-    c.stlb.flush_everything();
-    c.psc_top.flush_all();
-    c.psc_upper.flush_all();
-    c.psc_pde.flush_all();
+    flush_everything(c);
     Cat cat = &c == &self ? Cat::Kmap : Cat::Ipi;
     if (&c != &self) {
       targets++;
@@ -466,26 +471,24 @@ Cycles Engine::memory_access(Cpu& c, VirtAddr va, Access kind, Mode mode, Cat ca
   if (mode == Mode::User) c.user_refs++;
   else c.kernel_refs++;
   Translation t;
-  if (!translate(c, va, kind, mode, t, cat)) {
-    if (segv) *segv = true;
-    return 0;
-  }
-  if (segv) *segv = false;
-  if (used) *used = t;
-  PhysAddr pa = (t.frame << kPageShift) | (va & (kPageSize - 1));
-  Cycles lat = c.path.access(pa);
-  if (lat > m_cost.l1_latency) c.data_l1_misses++;
-  charge(c, cat, lat);
+  bool ok = translate(c, va, kind, mode, t, cat);
+  if (segv) *segv = !ok;
   if (m_record_log && mode == Mode::User && c.loaded_mm) {
     LogRecord r{};
     r.kind = LogRecord::Access;
     r.mm = c.loaded_mm->id;
     r.va = va;
     r.access = static_cast<uint8_t>(kind);
-    r.frame = static_cast<int64_t>(t.frame);
+    r.frame = ok ? static_cast<int64_t>(t.frame) : -1;
     r.writable = t.writable;
     m_log.push_back(r);
   }
+  if (!ok) return 0;
+  if (used) *used = t;
+  PhysAddr pa = (t.frame << kPageShift) | (va & (kPageSize - 1));
+  Cycles lat = c.path.access(pa);
+  if (lat > m_cost.l1_latency) c.data_l1_misses++;
+  charge(c, cat, lat);
   return lat;
 }
 

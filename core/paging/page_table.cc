@@ -19,24 +19,13 @@ uint64_t PageTable::lookup(Frame root, VirtAddr va) const {
 bool PageTable::map(Frame root, VirtAddr va, Frame frame, uint64_t flags,
                     uint64_t* tables_allocated) {
   bool top_filled = false;
-  Frame table = root;
-  for (int level = m_levels; level > 1; --level) {
-    int idx = pte::index(va, level);
-    uint64_t e = m_mem.read(table, idx);
-    if (!pte::present(e)) {
-      Frame child = m_mem.alloc(FrameUse::PageTable);
-      if (tables_allocated) ++*tables_allocated;
-      e = pte::make_table(child);
-      m_mem.write(table, idx, e);
-      if (level == m_levels) top_filled = true;
-    }
-    table = pte::frame(e);
-  }
+  Frame table = leaf_table(root, va, tables_allocated, &top_filled);
   m_mem.write(table, pte::index(va, 1), pte::make(frame, flags));
   return top_filled;
 }
 
-Frame PageTable::leaf_table(Frame root, VirtAddr va, uint64_t* tables_allocated) {
+Frame PageTable::leaf_table(Frame root, VirtAddr va, uint64_t* tables_allocated,
+                            bool* top_filled) {
   Frame table = root;
   for (int level = m_levels; level > 1; --level) {
     int idx = pte::index(va, level);
@@ -46,6 +35,7 @@ Frame PageTable::leaf_table(Frame root, VirtAddr va, uint64_t* tables_allocated)
       if (tables_allocated) ++*tables_allocated;
       e = pte::make_table(child);
       m_mem.write(table, idx, e);
+      if (level == m_levels && top_filled) *top_filled = true;
     }
     table = pte::frame(e);
   }

@@ -30,8 +30,10 @@ class PageTable {
   // Returns true when a top-level entry of root was filled (a new second-level table).
   bool map(Frame root, VirtAddr va, Frame frame, uint64_t flags, uint64_t* tables_allocated);
 
-  // The leaf (level-1) table covering va, allocating missing tables.
-  Frame leaf_table(Frame root, VirtAddr va, uint64_t* tables_allocated);
+  // The leaf (level-1) table covering va, allocating missing tables;
+  // *top_filled says whether a top-level entry of root was filled.
+  Frame leaf_table(Frame root, VirtAddr va, uint64_t* tables_allocated,
+                   bool* top_filled = nullptr);
 
   // Removes leaves in [start, end) (page aligned), frees the data frames when
   // free_frames, and frees tables left empty (never root itself).
