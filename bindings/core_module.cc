@@ -66,7 +66,16 @@ nb::dict run(const std::map<std::string, double>& values, const std::string& sch
   {
     nb::gil_scoped_release release;
     engine = std::make_unique<Engine>(params, scheme, std::move(program), check, record_log);
-    engine->run();
+    engine->set_interrupt_check([]() {
+      nb::gil_scoped_acquire acquire;
+      return PyErr_CheckSignals() != 0;
+    });
+    try {
+      engine->run();
+    } catch (const Engine::Interrupted&) {
+      nb::gil_scoped_acquire acquire;
+      throw nb::python_error();  // the KeyboardInterrupt PyErr_CheckSignals raised
+    }
   }
   nb::dict out;
   nb::list stats;

@@ -222,15 +222,18 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
 
 
 def _check_writable(out: Path) -> None:
-    """Fail before any simulation if the output directory cannot be written."""
-    import tempfile
+    """Fail before any simulation if the output directory could not be written
+    (without creating anything: an interrupted or failed run leaves no trace)."""
+    import os
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        _fail(f"cannot write to output directory {out}: {exc.strerror}; "
+    probe = out.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        _fail(f"cannot write to output directory {out}: {probe} is not a directory; "
+              "choose another with --outdir")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        _fail(f"cannot write to output directory {out}: {probe} is not writable; "
               "choose another with --outdir")
 
 
@@ -350,8 +353,9 @@ def main(argv: list[str] | None = None, prog_name: str = "percpu") -> None:
     except UsageError as exc:
         click.echo(f"{prog_name}: error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo(f"{prog_name}: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(f"{prog_name}: interrupted; nothing of the unfinished runs was written",
+                   err=True)
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -344,6 +344,7 @@ void Engine::run() {
     }
     new_task(static_cast<int>(i), mm, nullptr);
   }
+  uint64_t polls = 0;
   for (;;) {
     Cpu* c = pick_cpu();
     // Sleepers whose time has come (or the earliest one, if every CPU is idle).
@@ -357,6 +358,8 @@ void Engine::run() {
     }
     if (!c) break;
     step(*c);
+    // Poll for Ctrl-C every few thousand steps (each step is up to 20k cycles).
+    if (m_interrupt_check && ++polls % 4096 == 0 && m_interrupt_check()) throw Interrupted();
   }
   for (const auto& t : m_tasks)
     if (t->state == TaskState::Blocked)

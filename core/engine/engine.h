@@ -5,6 +5,7 @@
 #include <bitset>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,8 +103,13 @@ class Engine {
   ~Engine();
 
   // Runs the program to completion. Throws std::runtime_error for workload
-  // errors (deadlock, KM_MAX_IDX exceeded, ...) with a message naming the task.
+  // errors (deadlock, KM_MAX_IDX exceeded, ...) with a message naming the task,
+  // and Interrupted when the interrupt check (polled now and then) says so.
   void run();
+  struct Interrupted : std::exception {
+    const char* what() const noexcept override { return "interrupted"; }
+  };
+  void set_interrupt_check(std::function<bool()> check) { m_interrupt_check = std::move(check); }
 
   std::vector<Stat> stats() const;
   const std::vector<Violation>& violations() const { return m_violations; }
@@ -239,6 +245,7 @@ class Engine {
   int m_current_op = -1;
   Task* m_current_task = nullptr;
   std::vector<Task*> m_sleepers;
+  std::function<bool()> m_interrupt_check;
   std::vector<std::pair<Task*, int>> m_offline_waiters;  // task, cpu going offline
 };
 
