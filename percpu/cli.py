@@ -130,7 +130,7 @@ def main_group(ctx: click.Context) -> None:
 
 RUN_OPTIONS = [
     click.option("--workload", "-w", default=DEFAULT_WORKLOAD, show_default=True,
-                 help="workload to run (percpu workloads list)"),
+                 help="workload to run (percpu workloads list), or trace:FILE to replay a trace"),
     click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
                  help="workload parameter (repeatable), e.g. procs_per_cpu=8"),
     click.option("--scheme", "-s", "scheme_text", default=DEFAULT_SCHEMES, show_default=True,
@@ -329,6 +329,9 @@ def _register_optional() -> None:
     except ImportError:
         return
     main_group.add_command(report_command, "report")
+    from percpu.trace.cli import trace_group
+
+    main_group.add_command(trace_group, "trace")
     try:
         from percpu.bench import bench_command
     except ImportError:

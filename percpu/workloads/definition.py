@@ -148,7 +148,44 @@ def list_workloads() -> dict[str, Workload]:
     return found
 
 
+@dataclass(frozen=True)
+class TraceWorkload(Workload):
+    """`--workload trace:FILE`: a recorded trace (docs/traces.md) replayed on the engine."""
+
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1) -> str:
+        if target != "engine":
+            raise UsageError(f"{self.name} replays on the engine only: a trace has no gem5 "
+                             "rendering (run the traced program in the guest instead)")
+        from percpu.trace.replay import trace_to_program
+
+        return trace_to_program(self.path, cpus, snapshot=params["snapshot"] or None,
+                                max_ops=params["max_ops"], timing=params["timing"],
+                                others=params["others"])
+
+
+def trace_workload(path_text: str) -> TraceWorkload:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise UsageError(f"trace file {path_text} not found: record one with "
+                         "'percpu trace record -- CMD' or pick one in workloads/traces/")
+    params = {
+        "max_ops": Param("max_ops", "int", 100000, "ops the replay may use (sampled beyond)",
+                         100, 10_000_000),
+        "timing": Param("timing", "bool", True, "replay measured run times as compute"),
+        "others": Param("others", "bool", True, "replay other processes' runs between the "
+                        "command's"),
+        "snapshot": Param("snapshot", "str", "", "a 'percpu trace snapshot' file shaping the "
+                          "first address space"),
+    }
+    return TraceWorkload(name=f"trace:{path.name}", path=path.resolve(),
+                         summary=f"replay of the recorded trace {path.name}",
+                         exercises="what the recorded program did", main_param=None,
+                         params=params)
+
+
 def find_workload(name: str) -> Workload:
+    if name.startswith("trace:"):
+        return trace_workload(name[len("trace:"):])
     workloads = list_workloads()
     if name not in workloads:
         raise UsageError(f"unknown workload '{name}': choose from {', '.join(sorted(workloads))} "

@@ -155,3 +155,27 @@ def test_help_documents_every_flag_and_default(tmp_path):
         assert flag in out.stdout
     text = " ".join(out.stdout.split())
     assert "default: ctxmix" in text and "default: shared,percpu" in text
+
+
+def test_a_recorded_trace_replays_through_run(tmp_path):
+    trace = ROOT / "workloads" / "traces" / "perf-bench-pipe.trace.gz"
+    out = percpu("--workload", f"trace:{trace}", "--param", "max_ops=5000", "--check", "-q",
+                 "--no-report", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "m5out" / "percpu" / "config.json").read_text())
+    assert config["workload"] == "trace:perf-bench-pipe.trace.gz"
+    assert config["params"]["max_ops"] == 5000
+    stats = parse_stats_txt(tmp_path / "m5out" / "percpu" / "stats.txt")[-1]
+    assert stats["system.checker.violations"] == 0
+    assert sum(v for k, v in stats.items() if k.endswith(".ctxSwitches")) > 100
+    program = (tmp_path / "m5out" / "percpu" / "program.ops").read_text()
+    assert program.startswith("percpu-ops 1")
+
+
+def test_a_trace_has_no_gem5_rendering(tmp_path):
+    trace = ROOT / "workloads" / "traces" / "perf-bench-pipe.trace.gz"
+    out = subprocess.run([sys.executable, "-m", "percpu", "workloads", "render",
+                          f"trace:{trace}", "--target", "gem5"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2
+    assert "replays on the engine only" in out.stderr
