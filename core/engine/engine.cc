@@ -58,6 +58,7 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
   for (int i = 0; i < m_ncpus; ++i) m_cpus.push_back(std::make_unique<Cpu>(i, params, m_llc.get()));
   double freq = params.get("machine.freq_mhz");
   m_ticks_per_cycle = static_cast<Cycles>(std::llround(1e6 / freq));
+  m_cycles_per_second = static_cast<Cycles>(freq * 1e6);
   double slice_us = params.get("sched.slice_us");
   if (slice_us == 0) {
     int factor_cpus = std::min(m_ncpus, 8);
@@ -131,8 +132,9 @@ void Engine::boot() {
     for (uint64_t p = 0; p < kPercpuAreaPages; ++p) {
       uint64_t leaf = m_pt.lookup(m_init_mm->pgd,
           pte::kernel_va(m_levels, kDirectMapSlot, (cpu * kPercpuAreaPages + p) << kPageShift));
+      // Global like the stock mapping: every root of this CPU maps the same frame here.
       m_pt.map(scratch, pte::kernel_va(m_levels, kPercpuDataSlot, p << kPageShift),
-               pte::frame(leaf), pte::kWritable | pte::kNoExec, nullptr);
+               pte::frame(leaf), kflags, nullptr);
     }
     for (int i = 0; i < pool; i += kEntriesPerTable)
       m_pt.leaf_table(scratch,
@@ -412,9 +414,7 @@ void Engine::destroy_mm(Cpu& c, Mm* mm) {
     Cpu& other = *cp;
     if (other.loaded_mm == mm) {
       if (&other != &c) other.lazy_switch_to_init++;
-      bool was_lazy = other.tlbstate.is_lazy() || &other == &c;
-      switch_mm(other, m_init_mm);
-      if (was_lazy) enter_lazy(other);
+      switch_to_init_mm(other);
     }
   }
   m_scheme->on_mm_destroyed(*mm);
@@ -434,7 +434,8 @@ void Engine::do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end) {
     if (m_pti) m_mem.write(mm.user_pgd, slot, 0);
   }
   charge(c, Cat::Kernel, (res.pages + res.tables_freed) * m_cost.pte_write);
-  if (res.pages > 0 || res.freed_tables()) flush_tlb_mm_range(c, mm, start, end, res.freed_tables());
+  if (res.pages > 0 || res.freed_tables())
+    flush_tlb_mm_range(c, mm, start, end, res.freed_tables(), res.top_slots_cleared);
 }
 
 void Engine::try_finish_offline(Cycles now) {
@@ -513,8 +514,8 @@ bool Engine::run_op(Cpu& c, Task* t) {
       break;
     case OpCode::Syscall:
       c.syscalls++;
-      charge(c, Cat::Syscall, m_cost.syscall + (m_pti ? 2 * m_cost.cr3_noflush : 0));
-      if (m_pti && !m_pcid) flush_current_asid(c);  // PTI without PCID: CR3 switches flush
+      charge(c, Cat::Syscall, m_cost.syscall);
+      kernel_entry_exit(c, Cat::Syscall);
       charge(c, Cat::Kernel, static_cast<Cycles>(op.a));
       break;
     case OpCode::Mmap: {
@@ -681,8 +682,9 @@ bool Engine::run_op(Cpu& c, Task* t) {
       Mm& parent = need_mm();
       charge(c, Cat::Other, m_cost.fork);
       Mm* child = new_mm(m_program.tasks[op.a].mm >= 0 ? m_program.tasks[op.a].mm : -1, &parent);
-      // dup_mmap write-protects the parent's pages for COW and flushes its TLB.
-      flush_tlb_mm_range(c, parent, 0, pte::level_span(m_levels) * pte::kUserSlots, false);
+      // dup_mmap write-protects the parent's pages for COW and calls flush_tlb_mm,
+      // which x86 defines with freed_tables = true (asm/tlbflush.h).
+      flush_tlb_mm_range(c, parent, 0, pte::level_span(m_levels) * pte::kUserSlots, true);
       t->pc++;
       new_task(static_cast<int>(op.a), child, &c);
       return true;
@@ -926,6 +928,9 @@ void Engine::uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush) {
     flush_page(c, va, c.kpcid);
     c.invlpgs++;
     spent += m_cost.invlpg;
+    // Under PTI kernel entries are not global, so the stock shared slot may be cached
+    // under other PCIDs too: Linux sets invalidate_other. A root-private slot is not.
+    if (!m_private_kmaps && m_pti && m_pcid) c.tlbstate.set_invalidate_other();
   }
   charge(c, Cat::Kmap, spent);
   slot.installed = false;
@@ -1039,8 +1044,14 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
         charge(c, Cat::Kmap, m_cost.pte_write);
       }
       if (per_cpu) {
-        flush_current_asid(c);
-        c.tlbstate.set_invalidate_other();
+        // The pool is this CPU's alone: flush its entries under every PCID here
+        // (INVPCID all non-global), no IPI and no new ASIDs or roots.
+        c.l1d.flush_nonglobal();
+        c.l1i.flush_nonglobal();
+        c.stlb.flush_nonglobal();
+        c.psc_top.flush_all();
+        c.psc_upper.flush_all();
+        c.psc_pde.flush_all();
         charge(c, Cat::Kmap, m_cost.cr3_flush);
       } else {
         flush_kernel_range_all(c);
@@ -1176,6 +1187,8 @@ std::vector<Stat> Engine::stats() const {
     add(p + "ipi.sent", u(c.ipis_sent), "flush IPIs sent", "Count");
     add(p + "ipi.received", u(c.ipis_received), "flush IPIs received", "Count");
     add(p + "ipi.skippedLazy", u(c.ipis_skipped_lazy), "IPIs not sent to lazy CPUs", "Count");
+    add(p + "ipi.skippedOtherMm", u(c.ipis_skipped_other),
+        "IPIs not sent to CPUs running another mm (should_flush_tlb)", "Count");
     add(p + "lazySwitchToInit", u(c.lazy_switch_to_init),
         "lazy CPUs switched to init_mm by a freed-tables flush", "Count");
     add(p + "kmap.localMaps", u(c.kmap_local_maps), "kmap_local mappings made", "Count");

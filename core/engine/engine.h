@@ -147,9 +147,13 @@ class Engine {
   // Memory management (Linux side).
   void switch_mm(Cpu& c, Mm* next);
   void enter_lazy(Cpu& c);
-  void flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end, bool freed_tables);
+  void switch_to_init_mm(Cpu& c);
+  void kernel_entry_exit(Cpu& c, Cat cat);
+  // cleared_slots: the mm's top-level entries this change cleared (freed tables).
+  void flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end, bool freed_tables,
+                          const std::vector<int>& cleared_slots = {});
   void flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end, bool full,
-                    bool freed_tables, bool local);
+                    bool freed_tables, const std::vector<int>& cleared_slots, bool local);
   void flush_kernel_range_all(Cpu& self);
   void destroy_mm(Cpu& c, Mm* mm);
   void do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end);
@@ -241,6 +245,7 @@ class Engine {
   uint64_t m_migrate_refused = 0;
   uint64_t m_offlines = 0;
   Cycles m_slice_cycles = 0;
+  Cycles m_cycles_per_second = 0;
   Cycles m_ticks_per_cycle = 333;
   int m_current_op = -1;
   Task* m_current_task = nullptr;

@@ -64,7 +64,8 @@ struct Engine::Cpu {
   uint64_t page_faults = 0, segfaults = 0;
   uint64_t cr3_writes = 0, cr3_flushes = 0, invlpgs = 0;
   uint64_t flushes_full = 0, flushes_partial = 0, flush_requests = 0;
-  uint64_t ipis_sent = 0, ipis_received = 0, ipis_skipped_lazy = 0, lazy_switch_to_init = 0;
+  uint64_t ipis_sent = 0, ipis_received = 0, ipis_skipped_lazy = 0, ipis_skipped_other = 0;
+  uint64_t lazy_switch_to_init = 0;
   uint64_t kmap_local_maps = 0, kmap_saves = 0, kmap_restores = 0, kmaps = 0, pkmap_flushes = 0;
   uint64_t private_tables = 0;
   uint64_t percpu_accesses = 0, syscalls = 0, user_refs = 0, kernel_refs = 0;

@@ -121,6 +121,25 @@ void Engine::charge_root_selection(Cpu& c, const RootSelection& sel, NewAsidCaus
 
 void Engine::enter_lazy(Cpu& c) { c.tlbstate.set_lazy(true); }
 
+// Kernel entry and exit (syscall, page fault, lazy fault). With PTI each switches
+// CR3 between the user and kernel tables: two CR3 writes, with the no-flush bit when
+// there is PCID, and flushing every non-global entry when there is not.
+void Engine::kernel_entry_exit(Cpu& c, Cat cat) {
+  if (!m_pti) return;
+  charge(c, cat, 2 * (m_pcid ? m_cost.cr3_noflush : m_cost.cr3_flush));
+  if (!m_pcid) flush_current_asid(c);
+}
+
+// A lazy CPU leaves an mm whose tables are going away: it switches to init_mm and
+// stays lazy. A kernel thread running there keeps its kmap_local mappings; with
+// root-private kmaps they live in the old root and must follow it to the new one.
+void Engine::switch_to_init_mm(Cpu& c) {
+  switch_mm(c, m_init_mm);
+  enter_lazy(c);
+  if (m_private_kmaps && c.current && !c.current->kmap_local.empty())
+    kmap_sched_in(c, c.current);
+}
+
 void Engine::switch_mm(Cpu& c, Mm* next) {
   Mm* prev = c.loaded_mm;
   if (prev == next) {
@@ -157,7 +176,8 @@ void Engine::switch_mm(Cpu& c, Mm* next) {
 // ---------------------------------------------------------------- flushes
 
 void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end,
-                          bool full, bool freed_tables, bool local) {
+                          bool full, bool freed_tables, const std::vector<int>& cleared_slots,
+                          bool local) {
   Cat cat = local ? Cat::Flush : Cat::Ipi;
   if (!local) {
     c.ipis_received++;
@@ -170,12 +190,21 @@ void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Virt
     if (c.tlbstate.is_lazy()) {
       // A lazy CPU must stop walking freed tables: it switches to init_mm.
       c.lazy_switch_to_init++;
-      switch_mm(c, m_init_mm);
-      enter_lazy(c);
+      switch_to_init_mm(c);
       return;
     }
   }
   Asid asid = c.tlbstate.loaded_asid();
+  if (!cleared_slots.empty()) {
+    // The root must not keep a freed table past this flush, whatever the generations say.
+    // A real implementation learns the slots from the flush request: one read each.
+    int dropped = m_scheme->on_flush(c.id, asid, mm, cleared_slots);
+    c.stale_root_drops += dropped;
+    Cycles spent = dropped * m_cost.pte_write;
+    if (m_scheme->has_private_slots())
+      for (int slot : cleared_slots) spent += c.path.access((c.kroot << kPageShift) + slot * 8);
+    charge(c, cat, spent);
+  }
   TlbContext& ctx = c.tlbstate.ctx(asid);
   uint64_t local_gen = ctx.tlb_gen;
   if (new_gen <= local_gen) return;
@@ -195,27 +224,33 @@ void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Virt
     charge(c, cat, m_cost.cr3_flush);
   }
   ctx.tlb_gen = mm.tlb_gen;
-  if (freed_tables) {
-    int dropped = m_scheme->on_flush(c.id, asid, mm);
-    c.stale_root_drops += dropped;
-    charge(c, cat, dropped * m_cost.pte_write);
-  }
+  (void)freed_tables;
 }
 
 void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
-                                bool freed_tables) {
+                                bool freed_tables, const std::vector<int>& cleared_slots) {
   self.flush_requests++;
   uint64_t new_gen = ++mm.tlb_gen;
   uint64_t pages = (end - start) >> kPageShift;
   bool full = pages > static_cast<uint64_t>(kTlbSingleFlushCeiling);
   if (self.loaded_mm == &mm && !self.tlbstate.is_lazy())
-    flush_on_cpu(self, mm, new_gen, start, end, full, freed_tables, true);
+    flush_on_cpu(self, mm, new_gen, start, end, full, freed_tables, cleared_slots, true);
+  // should_trim_cpumask: about once a second per mm, CPUs that left the mm get the
+  // IPI anyway so that they clear their bit in mm_cpumask.
+  bool trim = self.clock >= mm.next_cpumask_trim;
+  if (trim) mm.next_cpumask_trim = self.clock + m_cycles_per_second;
   int targets = 0;
   for (auto& cp : m_cpus) {
     Cpu& c = *cp;
     if (&c == &self || !mm.cpumask.test(c.id) || !c.online) continue;
-    if (c.loaded_mm == &mm && c.tlbstate.is_lazy() && !freed_tables) {
+    // native_flush_tlb_multi: freed tables go to every CPU in the mask; otherwise
+    // should_flush_tlb skips lazy CPUs and those running another mm (unless trimming).
+    if (!freed_tables && c.tlbstate.is_lazy()) {
       self.ipis_skipped_lazy++;
+      continue;
+    }
+    if (!freed_tables && c.loaded_mm != &mm && !trim) {
+      self.ipis_skipped_other++;
       continue;
     }
     targets++;
@@ -224,12 +259,11 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
       c.cycles[static_cast<int>(Cat::Idle)] += self.clock > c.clock ? self.clock - c.clock : 0;
       c.clock = std::max(c.clock, self.clock);
     }
-    flush_on_cpu(c, mm, new_gen, start, end, full, freed_tables, false);
+    flush_on_cpu(c, mm, new_gen, start, end, full, freed_tables, cleared_slots, false);
   }
   if (targets > 0) {
     self.ipis_sent += targets;
-    Cycles cost = m_cost.flush_ipi_send +
-                  targets * m_cost.flush_ipi_send_per_cpu;
+    Cycles cost = m_cost.flush_ipi_send + targets * m_cost.flush_ipi_send_per_cpu;
     if (full) cost += m_cost.flush_full_extra;
     charge(self, Cat::Ipi, cost);
   }
@@ -268,7 +302,7 @@ void Engine::flush_kernel_range_all(Cpu& self) {
 bool Engine::handle_page_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind) {
   c.page_faults++;
   charge(c, Cat::PageFault, m_cost.page_fault);
-  if (m_pti) charge(c, Cat::PageFault, 2 * m_cost.cr3_noflush);
+  kernel_entry_exit(c, Cat::PageFault);
   const Vma* vma = mm.find_vma(va);
   bool allowed = vma != nullptr;
   if (allowed && kind == Access::Store) allowed = vma->prot & kProtWrite;
@@ -317,12 +351,12 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
   if (Frame t = c.psc_pde.lookup(pte::prefix(va, 2), pcid)) {
     table = t;
     level = 1;
-  } else if (m_levels == 5 && (t = c.psc_upper.lookup(pte::prefix(va, 4) | (4ull << 42), pcid))) {
-    table = t;  // PML4E cached under 5-level: continue at the PDPT
-    level = 3;
   } else if ((t = c.psc_upper.lookup(pte::prefix(va, 3) | (3ull << 42), pcid))) {
     table = t;
     level = 2;
+  } else if (m_levels == 5 && (t = c.psc_upper.lookup(pte::prefix(va, 4) | (4ull << 42), pcid))) {
+    table = t;  // PML4E cached under 5-level: continue at the PDPT
+    level = 3;
   } else if ((t = c.psc_top.lookup(pte::prefix(va, m_levels), pcid))) {
     table = t;
     level = m_levels - 1;
@@ -348,9 +382,8 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
       c.lazy_faults++;
       c.loaded_mm->lazy_faults++;
       m_max_mm_lazy_faults = std::max(m_max_mm_lazy_faults, c.loaded_mm->lazy_faults);
-      charge(c, Cat::LazyFault,
-             m_cost.lazy_fault +
-                 m_cost.pte_write + c.path.access(addr));
+      charge(c, Cat::LazyFault, m_cost.lazy_fault + m_cost.pte_write + c.path.access(addr));
+      kernel_entry_exit(c, Cat::LazyFault);
       if (m_scheme->max_lazy_faults_per_generation() > static_cast<uint64_t>(pte::kUserSlots)) {
         m_bound_violations++;
         if (m_check) violation(c, "more lazy faults in one root generation than 256 user slots", va);
@@ -392,12 +425,18 @@ void Engine::check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation
   (void)mode;
   uint64_t want = authority ? m_pt.lookup(authority, va) : 0;
   bool want_writable = want & pte::kWritable;
-  if (!pte::present(want) || pte::frame(want) != got.frame || want_writable != got.writable) {
+  bool want_exec = !(want & pte::kNoExec);
+  bool want_user = want & pte::kUser;
+  if (!pte::present(want) || pte::frame(want) != got.frame || want_writable != got.writable ||
+      want_exec != got.executable || want_user != got.user) {
     std::ostringstream msg;
+    auto bits = [](bool w, bool x, bool u) {
+      return std::string(w ? " rw" : " ro") + (x ? "x" : "") + (u ? " user" : " kernel");
+    };
     msg << "stale translation: va 0x" << std::hex << va << " -> frame 0x" << got.frame
-        << (got.writable ? " rw" : " ro") << ", canonical table says ";
+        << bits(got.writable, got.executable, got.user) << ", canonical table says ";
     if (pte::present(want))
-      msg << "frame 0x" << pte::frame(want) << (want_writable ? " rw" : " ro");
+      msg << "frame 0x" << pte::frame(want) << bits(want_writable, want_exec, want_user);
     else
       msg << "not mapped";
     violation(c, msg.str(), va);

@@ -24,6 +24,7 @@ struct Mm {
   int template_id = -1;  // op-program mm template (-1: init_mm)
   uint64_t ctx_id = 0;   // unique, never reused (Linux's last_mm_ctx_id)
   uint64_t tlb_gen = 0;  // Linux starts it at 1 after creation; only comparisons matter
+  uint64_t next_cpumask_trim = 0;  // cycle count of the next should_trim_cpumask
   Frame pgd = kNoFrame;       // canonical top level (kernel pgd under PTI)
   Frame user_pgd = kNoFrame;  // PTI: the user copy, 4 KiB above pgd on Linux
   std::map<VirtAddr, Vma> vmas;            // by start

@@ -68,8 +68,11 @@ class IRootScheme {
   virtual bool lazy_fill(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return false; }
   // Returns the number of top-level entries written (each costs a pte write).
   virtual int on_pgd_populated(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return 0; }
-  // Returns the number of stale entries dropped.
-  virtual int on_flush(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/) { return 0; }
+  // slots: the top-level entries the flush's change cleared. Returns how many
+  // entries the root dropped.
+  virtual int on_flush(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, const std::vector<int>& /*slots*/) {
+    return 0;
+  }
   virtual void on_mm_destroyed(Mm& /*mm*/) {}
 
   // The private kmap page table of (cpu, asid)'s root, allocating its chain on

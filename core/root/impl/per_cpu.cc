@@ -64,14 +64,13 @@ class PerCpuRoots final : public IRootScheme {
     return writes;
   }
 
-  int on_flush(CpuId cpu, Asid asid, Mm& mm) override {
+  int on_flush(CpuId cpu, Asid asid, Mm& mm, const std::vector<int>& slots) override {
     Root& r = m_roots[cpu][asid];
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
     if (m_env.fault_skip_root_invalidate) return 0;
     int dropped = 0;
-    for (int slot = 0; slot < pte::kUserSlots; ++slot) {
-      uint64_t mine = m_env.mem.read(r.kroot, slot);
-      if (pte::present(mine) && mine != m_env.mem.read(mm.pgd, slot)) {
+    for (int slot : slots) {
+      if (pte::present(m_env.mem.read(r.kroot, slot))) {
         write_user_slot(r, slot, 0);
         dropped++;
       }
