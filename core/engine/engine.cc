@@ -123,7 +123,9 @@ void Engine::boot() {
 
   // Per-CPU chains for the private per-CPU slot: per-CPU data at offset 0 and
   // a per-CPU pkmap pool (used only by schemes with private slots).
-  RootEnv env{m_mem, m_pt, m_levels, m_pti, m_ncpus, m_init_mm->pgd, {},
+  // PTI's user tables map no kernel data (the entry trampoline is not modelled).
+  Frame init_user_pgd = m_pti ? m_mem.alloc(FrameUse::PageTable) : kNoFrame;
+  RootEnv env{m_mem, m_pt, m_levels, m_pti, m_ncpus, m_init_mm->pgd, init_user_pgd, {},
               m_params.get_bool("fault.skip_root_invalidate")};
   for (int cpu = 0; cpu < m_ncpus; ++cpu) {
     Frame scratch = m_mem.alloc(FrameUse::PageTable);

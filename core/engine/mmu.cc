@@ -170,6 +170,8 @@ void Engine::switch_mm(Cpu& c, Mm* next) {
   c.tlbstate.set_loaded_asid(choice.asid);
   c.loaded_mm = next;
   c.mm_switches++;
+  if (m_check && !sel.allocated && m_scheme->stale_user_slots(c.id, choice.asid, *next) > 0)
+    violation(c, "a reused root differs from its mm's top-level table", 0);
   load_cr3(c, sel, choice.asid, choice.need_flush);
 }
 
@@ -204,6 +206,8 @@ void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Virt
     if (m_scheme->has_private_slots())
       for (int slot : cleared_slots) spent += c.path.access((c.kroot << kPageShift) + slot * 8);
     charge(c, cat, spent);
+    if (m_check && m_scheme->stale_user_slots(c.id, asid, mm) > 0)
+      violation(c, "the root keeps a top-level entry its mm freed, after the flush", 0);
   }
   TlbContext& ctx = c.tlbstate.ctx(asid);
   uint64_t local_gen = ctx.tlb_gen;

@@ -47,6 +47,7 @@ struct RootEnv {
   bool pti;
   int ncpus;
   Frame init_pgd;                      // init_mm's top level: the kernel half's source
+  Frame init_user_pgd;                 // PTI: the user tables' kernel half (entry code only)
   std::vector<Frame> percpu_data_top;  // per CPU: the table its private per-CPU slot points to
   bool fault_skip_root_invalidate = false;  // fault injection for checker tests
 };
@@ -84,6 +85,9 @@ class IRootScheme {
   virtual uint64_t root_pages_live() const { return 0; }
   virtual uint64_t private_table_pages_live() const { return 0; }
   virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
+  // Checker: user top-level entries of (cpu, asid)'s root that differ from mm's
+  // canonical table (0 when the root is not mm's or the scheme has no roots).
+  virtual int stale_user_slots(CpuId /*cpu*/, Asid /*asid*/, const Mm& /*mm*/) const { return 0; }
   // Generation counter of (cpu, asid)'s root: changes on every allocation.
   virtual uint64_t root_generation(CpuId /*cpu*/, Asid /*asid*/) const { return 0; }
 };

@@ -103,6 +103,17 @@ class PerCpuRoots final : public IRootScheme {
     return r.kmap_pt;
   }
 
+  int stale_user_slots(CpuId cpu, Asid asid, const Mm& mm) const override {
+    const Root& r = m_roots[cpu][asid];
+    if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
+    int stale = 0;
+    for (int slot = 0; slot < pte::kUserSlots; ++slot) {
+      uint64_t mine = m_env.mem.read(r.kroot, slot);
+      if (pte::present(mine) && mine != m_env.mem.read(mm.pgd, slot)) stale++;
+    }
+    return stale;
+  }
+
   uint64_t root_pages_live() const override { return m_root_pages_live; }
   uint64_t private_table_pages_live() const override { return m_private_live; }
   uint64_t max_lazy_faults_per_generation() const override { return m_max_lazy; }
@@ -158,15 +169,16 @@ class PerCpuRoots final : public IRootScheme {
       m_env.mem.table(r.kroot).fill(0);
       if (r.uroot != kNoFrame) m_env.mem.table(r.uroot).fill(0);
     }
-    auto copy_kernel_half = [&](Frame dst) {
-      auto& src = m_env.mem.table(m_env.init_pgd);
+    auto copy_kernel_half = [&](Frame src_frame, Frame dst) {
+      auto& src = m_env.mem.table(src_frame);
       auto& out = m_env.mem.table(dst);
       std::copy(src.begin() + pte::kFirstKernelSlot, src.end(), out.begin() + pte::kFirstKernelSlot);
-      sel.copies.push_back({m_env.init_pgd, dst, pte::kFirstKernelSlot, pte::kUserSlots});
-      out[kPercpuDataSlot] = pte::make_table(m_env.percpu_data_top[cpu]);
+      sel.copies.push_back({src_frame, dst, pte::kFirstKernelSlot, pte::kUserSlots});
     };
-    copy_kernel_half(r.kroot);
-    if (m_env.pti) copy_kernel_half(r.uroot);
+    copy_kernel_half(m_env.init_pgd, r.kroot);
+    m_env.mem.write(r.kroot, kPercpuDataSlot, pte::make_table(m_env.percpu_data_top[cpu]));
+    // PTI: the user half of the pair maps only what user mode may see of the kernel.
+    if (m_env.pti) copy_kernel_half(m_env.init_user_pgd, r.uroot);
     if (m_eager) {
       for (int slot = 0; slot < pte::kUserSlots; ++slot) {
         uint64_t e = m_env.mem.read(mm.pgd, slot);
