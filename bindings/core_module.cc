@@ -157,5 +157,5 @@ NB_MODULE(_core, m) {
                                       "signal", "spawn", "fork", "exec", "exit", "kmap_local",
                                       "kunmap_local", "kmap", "kunmap", "kcopy", "percpu_access",
                                       "migrate", "affinity", "migrate_disable", "migrate_enable",
-                                      "cpu_offline", "cpu_online");
+                                      "cpu_offline", "cpu_online", "kernel_pgd_add");
 }

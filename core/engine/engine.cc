@@ -20,6 +20,9 @@ namespace {
 constexpr int kDirectMapSlot = 273;  // 0xffff888000000000 on 4-level: per-CPU areas, buffers
 constexpr int kPkmapSlot = 500;      // the shared pkmap pool
 constexpr int kFixmapSlot = 511;     // kmap_local fixmap slots, KM_MAX_IDX per CPU
+// Kernel top-level slots kernel_pgd_add may fill (beyond what boot populated).
+constexpr int kFirstVmallocSlot = 290;
+constexpr int kLastVmallocSlot = 400;
 constexpr uint64_t kPercpuAreaPages = 2;
 constexpr uint64_t kKernelBufferPages = 16;
 constexpr uint64_t kKernelBufferOffset = 1ull << 30;
@@ -817,6 +820,29 @@ bool Engine::run_op(Cpu& c, Task* t) {
       schedule_next(c);
       return false;
     }
+    case OpCode::KernelPgdAdd: {
+      // sync_global_pgds: a new kernel top-level entry goes into every pgd (and root).
+      int slot = -1;
+      for (int s = kFirstVmallocSlot; s < kLastVmallocSlot && slot < 0; ++s)
+        if (!pte::present(m_mem.read(m_init_mm->pgd, s))) slot = s;
+      if (slot < 0) workload_error(t, "no free kernel top-level slot left for kernel_pgd_add");
+      uint64_t entry = pte::make_table(m_mem.alloc(FrameUse::PageTable));
+      Cycles spent = m_cost.zero_page;
+      uint64_t pgds = 0;
+      for (auto& m : m_mms) {
+        if (!m->alive) continue;
+        m_mem.write(m->pgd, slot, entry);
+        spent += m_cost.pte_write + c.path.access((m->pgd << kPageShift) + slot * 8);
+        pgds++;
+      }
+      int roots = m_scheme->on_kernel_slot_added(slot, entry);
+      spent += roots * m_cost.pte_write;
+      m_kernel_slot_adds++;
+      m_kernel_slot_pgd_writes += pgds;
+      m_kernel_slot_root_writes += static_cast<uint64_t>(roots);
+      charge(c, Cat::Kernel, spent);
+      break;
+    }
     case OpCode::CpuOnline: {
       int id = static_cast<int>(op.a);
       if (id < 0 || id >= m_ncpus) workload_error(t, "cpu_online of a CPU this machine lacks");
@@ -1222,6 +1248,12 @@ std::vector<Stat> Engine::stats() const {
       "times a proposal bound was exceeded", "Count");
   add("system.mmsCreated", static_cast<double>(m_mms_created), "address spaces created", "Count");
   add("system.kmap.poolWraps", static_cast<double>(m_pkmap_wraps), "pkmap pool wraps", "Count");
+  add("system.kernelPgd.adds", static_cast<double>(m_kernel_slot_adds),
+      "kernel top-level entries added (sync_global_pgds)", "Count");
+  add("system.kernelPgd.pgdWrites", static_cast<double>(m_kernel_slot_pgd_writes),
+      "mm pgds the new kernel entries were written into", "Count");
+  add("system.kernelPgd.rootWrites", static_cast<double>(m_kernel_slot_root_writes),
+      "per-(cpu, asid) roots the new kernel entries were written into", "Count");
   add("system.hotplug.offlines", static_cast<double>(m_offlines), "CPUs taken offline", "Count");
   add("system.hotplug.waitCycles", static_cast<double>(m_hotplug_wait_cycles),
       "cycles cpu_offline waited for migrate-disabled tasks", "Cycle");

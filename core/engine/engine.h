@@ -244,6 +244,9 @@ class Engine {
   uint64_t m_affinity_broken = 0;
   uint64_t m_migrate_refused = 0;
   uint64_t m_offlines = 0;
+  uint64_t m_kernel_slot_adds = 0;
+  uint64_t m_kernel_slot_pgd_writes = 0;
+  uint64_t m_kernel_slot_root_writes = 0;
   Cycles m_slice_cycles = 0;
   Cycles m_cycles_per_second = 0;
   Cycles m_ticks_per_cycle = 333;

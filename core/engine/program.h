@@ -14,7 +14,7 @@ namespace percpu {
 enum class OpCode : uint16_t {
   Mmap = 1, Munmap, Mprotect, Brk, Access, Compute, Syscall, Repeat, End, Yield, Sleep, Wait,
   Signal, Spawn, Fork, Exec, Exit, KmapLocal, KunmapLocal, Kmap, Kunmap, Kcopy, PercpuAccess,
-  Migrate, Affinity, MigrateDisable, MigrateEnable, CpuOffline, CpuOnline,
+  Migrate, Affinity, MigrateDisable, MigrateEnable, CpuOffline, CpuOnline, KernelPgdAdd,
 };
 
 // Operand meaning per opcode (see percpu/workloads/program.py, which encodes them):
@@ -25,6 +25,7 @@ enum class OpCode : uint16_t {
 //  End: a=index of Repeat;  Wait: a=channel;  Signal: a=channel, b=n
 //  Spawn/Fork: a=task template;  Exec: a=mm template;  Kmap*/Kunmap*/PercpuAccess: a=count
 //  Kcopy: a=bytes;  Migrate/CpuOffline/CpuOnline: a=cpu;  Affinity: a..d = 256-bit CPU mask
+//  KernelPgdAdd: no operands
 struct Op {
   OpCode code = OpCode::Exit;
   uint16_t flags = 0;

@@ -75,6 +75,8 @@ class IRootScheme {
     return 0;
   }
   virtual void on_mm_destroyed(Mm& /*mm*/) {}
+  // The kernel half gained entry `slot` (sync_global_pgds): returns the roots written.
+  virtual int on_kernel_slot_added(int /*slot*/, uint64_t /*entry*/) { return 0; }
 
   // The private kmap page table of (cpu, asid)'s root, allocating its chain on
   // first use; *allocated counts the tables allocated. kNoFrame if unsupported.

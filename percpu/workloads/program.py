@@ -18,7 +18,7 @@ OPCODES = (
     "mmap", "munmap", "mprotect", "brk", "access", "compute", "syscall", "repeat", "end",
     "yield", "sleep", "wait", "signal", "spawn", "fork", "exec", "exit", "kmap_local",
     "kunmap_local", "kmap", "kunmap", "kcopy", "percpu_access", "migrate", "affinity",
-    "migrate_disable", "migrate_enable", "cpu_offline", "cpu_online",
+    "migrate_disable", "migrate_enable", "cpu_offline", "cpu_online", "kernel_pgd_add",
 )
 CODE = {name: i + 1 for i, name in enumerate(OPCODES)}
 ACCESS_KINDS = {"load": 0, "store": 1, "fetch": 2}
@@ -313,7 +313,7 @@ class _Parser:
         if op == "syscall":
             need(0, 1, "[CYCLES]")
             return (CODE[op], 0, self.number(args[0]) if args else 0, 0, 0, 0)
-        if op in ("end", "yield", "exit", "migrate_disable", "migrate_enable"):
+        if op in ("end", "yield", "exit", "migrate_disable", "migrate_enable", "kernel_pgd_add"):
             need(0, 0, "")
             return (CODE[op], 0, 0, 0, 0, 0)
         if op == "wait":

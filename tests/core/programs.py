@@ -68,7 +68,7 @@ def thread_ops(draw, tid: int, ncpus: int, kernel_ops: bool) -> list[str]:
         elif choice == "migrate" and ncpus > 1:
             lines.append(f"migrate {draw(st.integers(0, ncpus - 1))}")
         elif choice == "kernel" and kernel_ops:
-            what = draw(st.sampled_from(["kmap_local", "kmap", "percpu"]))
+            what = draw(st.sampled_from(["kmap_local", "kmap", "percpu", "pgd"]))
             if what == "kmap_local":
                 n = draw(st.integers(1, 3))
                 lines += [f"kmap_local count={n}", f"kcopy {draw(st.integers(64, 8192))}", "yield",
@@ -77,6 +77,8 @@ def thread_ops(draw, tid: int, ncpus: int, kernel_ops: bool) -> list[str]:
             elif what == "kmap":
                 lines += ["kmap", "kcopy 256", "kunmap"]
                 kmaps += 1
+            elif what == "pgd":
+                lines.append("kernel_pgd_add")
             else:
                 lines.append(f"percpu_access count={draw(st.integers(1, 64))}")
     return lines

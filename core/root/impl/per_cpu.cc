@@ -84,6 +84,17 @@ class PerCpuRoots final : public IRootScheme {
         if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) release(r);
   }
 
+  int on_kernel_slot_added(int slot, uint64_t entry) override {
+    int written = 0;
+    for (auto& per_cpu : m_roots)
+      for (auto& r : per_cpu)
+        if (r.kroot != kNoFrame) {
+          m_env.mem.write(r.kroot, slot, entry);
+          written++;
+        }
+    return written;
+  }
+
   Frame private_kmap_table(CpuId cpu, Asid asid, int* allocated) override {
     Root& r = m_roots[cpu][asid];
     if (r.kmap_pt != kNoFrame) return r.kmap_pt;
