@@ -1074,12 +1074,7 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
       if (per_cpu) {
         // The pool is this CPU's alone: flush its entries under every PCID here
         // (INVPCID all non-global), no IPI and no new ASIDs or roots.
-        c.l1d.flush_nonglobal();
-        c.l1i.flush_nonglobal();
-        c.stlb.flush_nonglobal();
-        c.psc_top.flush_all();
-        c.psc_upper.flush_all();
-        c.psc_pde.flush_all();
+        flush_all_nonglobal(c);
         charge(c, Cat::Kmap, m_cost.cr3_flush);
       } else {
         flush_kernel_range_all(c);

@@ -172,6 +172,7 @@ class Engine {
   void flush_page(Cpu& c, VirtAddr va, Pcid pcid);
   void flush_current_asid(Cpu& c);
   void flush_everything(Cpu& c);
+  void flush_all_nonglobal(Cpu& c);
   void check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation& got);
   void violation(Cpu& c, const std::string& what, VirtAddr va);
 

@@ -32,14 +32,19 @@ void Engine::violation(Cpu& c, const std::string& what, VirtAddr va) {
 
 // ---------------------------------------------------------------- TLB flushes
 
+// Every PCID's non-global entries (a CR3 write without PCID; INVPCID type 3).
+void Engine::flush_all_nonglobal(Cpu& c) {
+  c.l1d.flush_nonglobal();
+  c.l1i.flush_nonglobal();
+  c.stlb.flush_nonglobal();
+  c.psc_top.flush_all();
+  c.psc_upper.flush_all();
+  c.psc_pde.flush_all();
+}
+
 void Engine::flush_pcid(Cpu& c, Pcid pcid) {
   if (!m_pcid) {
-    c.l1d.flush_nonglobal();
-    c.l1i.flush_nonglobal();
-    c.stlb.flush_nonglobal();
-    c.psc_top.flush_all();
-    c.psc_upper.flush_all();
-    c.psc_pde.flush_all();
+    flush_all_nonglobal(c);
     return;
   }
   c.l1d.flush_pcid(pcid);

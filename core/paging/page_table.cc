@@ -47,14 +47,23 @@ static bool table_empty(const PhysMem& mem, Frame t) {
   return std::none_of(tab.begin(), tab.end(), [](uint64_t e) { return pte::present(e); });
 }
 
-bool PageTable::unmap_level(Frame table, int level, VirtAddr base, VirtAddr start, VirtAddr end,
-                            bool free_frames, UnmapResult& out) {
+// The entries of a table at `level` covering base.. that overlap [start, end).
+static bool entries_in_range(int level, VirtAddr base, VirtAddr start, VirtAddr end, int* first,
+                             int* last) {
   uint64_t span = pte::level_span(level);
   VirtAddr lo = std::max(start, base);
   VirtAddr hi = std::min(end, base + span * kEntriesPerTable);
   if (lo >= hi) return false;
-  int first = static_cast<int>((lo - base) / span);
-  int last = static_cast<int>((hi - 1 - base) / span);
+  *first = static_cast<int>((lo - base) / span);
+  *last = static_cast<int>((hi - 1 - base) / span);
+  return true;
+}
+
+bool PageTable::unmap_level(Frame table, int level, VirtAddr base, VirtAddr start, VirtAddr end,
+                            bool free_frames, UnmapResult& out) {
+  uint64_t span = pte::level_span(level);
+  int first, last;
+  if (!entries_in_range(level, base, start, end, &first, &last)) return false;
   for (int idx = first; idx <= last; ++idx) {
     uint64_t e = m_mem.read(table, idx);
     if (!pte::present(e)) continue;
@@ -86,12 +95,9 @@ UnmapResult PageTable::unmap(Frame root, VirtAddr start, VirtAddr end, bool free
 uint64_t PageTable::protect_level(Frame table, int level, VirtAddr base, VirtAddr start,
                                   VirtAddr end, uint64_t flags) {
   uint64_t span = pte::level_span(level);
-  VirtAddr lo = std::max(start, base);
-  VirtAddr hi = std::min(end, base + span * kEntriesPerTable);
-  if (lo >= hi) return 0;
+  int first, last;
+  if (!entries_in_range(level, base, start, end, &first, &last)) return 0;
   uint64_t changed = 0;
-  int first = static_cast<int>((lo - base) / span);
-  int last = static_cast<int>((hi - 1 - base) / span);
   for (int idx = first; idx <= last; ++idx) {
     uint64_t e = m_mem.read(table, idx);
     if (!pte::present(e)) continue;
