@@ -162,7 +162,8 @@ class Engine {
   void load_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush);
 
   // Hardware side.
-  bool translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out, Cat data_cat);
+  bool translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out);
+  bool translate_slow(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out);
   bool walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Translation& out);
   Cycles memory_access(Cpu& c, VirtAddr va, Access kind, Mode mode, Cat cat, bool* segv,
                        Translation* used = nullptr);

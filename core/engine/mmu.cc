@@ -452,16 +452,38 @@ void Engine::check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation
   }
 }
 
-bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out,
-                       Cat data_cat) {
-  (void)data_cat;
+namespace {
+bool permits(const Translation& t, Access kind, bool user) {
+  return !(kind == Access::Store && !t.writable) && !(user && !t.user) &&
+         !(kind == Access::Fetch && !t.executable);
+}
+}  // namespace
+
+// The common case, an L1 TLB hit that permits the access, kept small enough to inline.
+inline bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out) {
   bool user = mode == Mode::User;
   Pcid pcid = user ? c.upcid : c.kpcid;
-  uint64_t vpn = va >> kPageShift;
   Tlb& l1 = kind == Access::Fetch ? c.l1i : c.l1d;
   if (kind == Access::Fetch) c.itb_acc++;
   else if (kind == Access::Load) c.dtb_rd_acc++;
   else c.dtb_wr_acc++;
+  const Translation* hit = l1.lookup(va >> kPageShift, pcid);
+  if (hit && permits(*hit, kind, user)) {
+    out = *hit;
+    if (m_check) check_translation(c, va, mode, out);
+    return true;
+  }
+  return translate_slow(c, va, kind, mode, out);
+}
+
+// Everything else: STLB, walks, page faults. Repeating the L1 lookup has no side
+// effect the fast path did not already have (a miss changes nothing; a hit that did
+// not permit the access is flushed below).
+bool Engine::translate_slow(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out) {
+  bool user = mode == Mode::User;
+  Pcid pcid = user ? c.upcid : c.kpcid;
+  uint64_t vpn = va >> kPageShift;
+  Tlb& l1 = kind == Access::Fetch ? c.l1i : c.l1d;
   for (int attempt = 0; attempt < 4; ++attempt) {
     const Translation* hit = l1.lookup(vpn, pcid);
     if (!hit) {
@@ -478,9 +500,7 @@ bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation&
       }
     }
     if (hit) {
-      bool permitted = !(kind == Access::Store && !hit->writable) && !(user && !hit->user) &&
-                       !(kind == Access::Fetch && !hit->executable);
-      if (permitted) {
+      if (permits(*hit, kind, user)) {
         out = *hit;
         if (m_check) check_translation(c, va, mode, out);
         return true;
@@ -493,9 +513,7 @@ bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation&
     Translation t;
     Frame root = user ? c.uroot : c.kroot;
     if (walk(c, va, pcid, root, mode, t)) {
-      bool permitted = !(kind == Access::Store && !t.writable) && !(user && !t.user) &&
-                       !(kind == Access::Fetch && !t.executable);
-      if (permitted) {
+      if (permits(t, kind, user)) {
         c.stlb.insert(vpn, pcid, t);
         l1.insert(vpn, pcid, t);
         out = t;
@@ -519,7 +537,7 @@ Cycles Engine::memory_access(Cpu& c, VirtAddr va, Access kind, Mode mode, Cat ca
   if (mode == Mode::User) c.user_refs++;
   else c.kernel_refs++;
   Translation t;
-  bool ok = translate(c, va, kind, mode, t, cat);
+  bool ok = translate(c, va, kind, mode, t);
   if (segv) *segv = !ok;
   if (m_record_log && mode == Mode::User && c.loaded_mm) {
     LogRecord r{};
