@@ -345,7 +345,10 @@ _register_optional()
 def main(argv: list[str] | None = None, prog_name: str = "percpu") -> None:
     """Entry point: one line and exit code 2 for bad input, whatever layer finds it."""
     try:
-        main_group.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit(code) instead of exiting.
+        code = main_group.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(0)
