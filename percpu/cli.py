@@ -160,7 +160,8 @@ def run_options(func):
     return func
 
 
-@main_group.command("run")
+@main_group.command("run", context_settings={"help_option_names": ["-h", "--help"],
+                                             "max_content_width": 110})
 @run_options
 def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=None,
                 no_pcid=False, pti=False, paging=None, seed=None, outdir="m5out", sets=(),
@@ -342,11 +343,13 @@ def _register_optional() -> None:
 _register_optional()
 
 
-def main(argv: list[str] | None = None, prog_name: str = "percpu") -> None:
+def main(argv: list[str] | None = None, prog_name: str = "percpu",
+         command: click.Command | None = None) -> None:
     """Entry point: one line and exit code 2 for bad input, whatever layer finds it."""
+    command = command or main_group
     try:
         # Without standalone mode click returns a command's ctx.exit(code) instead of exiting.
-        code = main_group.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -369,4 +372,4 @@ def main(argv: list[str] | None = None, prog_name: str = "percpu") -> None:
 
 def run_main(argv: list[str]) -> None:
     """configs/percpu.py under plain Python: `percpu run` with the same flags."""
-    main(["run", *argv], prog_name="configs/percpu.py")
+    main(argv, prog_name="configs/percpu.py", command=run_command)
