@@ -22,7 +22,7 @@ def thread_ops(draw, tid: int, ncpus: int, kernel_ops: bool) -> list[str]:
     for _ in range(draw(st.integers(3, 25))):
         choice = draw(st.sampled_from(
             ["mmap", "mmap", "access", "access", "access", "munmap", "mprotect", "yield",
-             "migrate", "kernel", "sleep", "brk"]))
+             "migrate", "kernel", "sleep", "brk", "fork"]))
         names = sorted(mapped)
         if choice == "mmap" or not names:
             name = f"t{tid}v{len(lines)}"
@@ -61,6 +61,9 @@ def thread_ops(draw, tid: int, ncpus: int, kernel_ops: bool) -> list[str]:
             pages = draw(st.integers(1, 6))
             lines.append(f"brk {name} {pages * 4096}")
             mapped[name] = pages
+        elif choice == "fork":
+            # A short-lived child: copies this mm, execs a fresh image, touches it, exits.
+            lines.append("fork child")
         elif choice == "yield":
             lines.append("yield")
         elif choice == "sleep":
@@ -99,6 +102,10 @@ def programs(draw, kernel_ops: bool = True) -> tuple[str, int]:
             out.append(f"task t{tid} mm=m{p} cpus={cpus}")
             bodies.append((tid, draw(thread_ops(tid, ncpus, kernel_ops))))
             tid += 1
+    out += ["mm img", "  vma code 0x400000 16K rx", "  vma data 0x600000 32K rw",
+            "task child mm=fork start=no"]
+    bodies.append(("child", ["exec img",
+                             "store data count=8 stride=4096", "fetch code count=4", "exit"]))
     if ncpus > 1 and draw(st.booleans()):
         # Hotplug while tasks hold kmap_local mappings: offline waits for them.
         victim = draw(st.integers(1, ncpus - 1))
