@@ -301,7 +301,7 @@ void Engine::block_current(Cpu& c, TaskState state) {
 void Engine::context_switch(Cpu& c, Task* prev, Task* next) {
   c.ctx_switches++;
   charge(c, Cat::CtxSwitch, m_cost.ctx_switch);
-  kmap_sched_out(c, prev, next);
+  kmap_sched_out(c, prev);
   if (next->mm) switch_mm(c, next->mm);
   else enter_lazy(c);
   kmap_sched_in(c, next);
@@ -989,8 +989,7 @@ void Engine::op_kmap_local(Cpu& c, Task* t, bool map) {
 // private per-root kmaps the mappings stay in the root of the task's mm; only
 // another thread of the same mm using that root must first clear them, which
 // claim_private_kmaps does lazily, whoever ran in between.
-void Engine::kmap_sched_out(Cpu& c, Task* prev, Task* next) {
-  (void)next;
+void Engine::kmap_sched_out(Cpu& c, Task* prev) {
   if (m_private_kmaps || !prev || prev->state == TaskState::Exited || prev->kmap_local.empty())
     return;
   for (size_t i = prev->kmap_local.size(); i-- > 0;) {

@@ -153,7 +153,7 @@ class Engine {
   void flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end, bool freed_tables,
                           const std::vector<int>& cleared_slots = {});
   void flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end, bool full,
-                    bool freed_tables, const std::vector<int>& cleared_slots, bool local);
+                    const std::vector<int>& cleared_slots, bool local);
   void flush_kernel_range_all(Cpu& self);
   void destroy_mm(Cpu& c, Mm* mm);
   void do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end);
@@ -174,7 +174,7 @@ class Engine {
   void flush_current_asid(Cpu& c);
   void flush_everything(Cpu& c);
   void flush_all_nonglobal(Cpu& c);
-  void check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation& got);
+  void check_translation(Cpu& c, VirtAddr va, const Translation& got);
   void violation(Cpu& c, const std::string& what, VirtAddr va);
 
   // Ops.
@@ -184,7 +184,7 @@ class Engine {
   void op_kmap(Cpu& c, Task* t, bool map);
   void op_kcopy(Cpu& c, Task* t, uint64_t bytes);
   void op_percpu_access(Cpu& c, uint64_t count);
-  void kmap_sched_out(Cpu& c, Task* prev, Task* next);
+  void kmap_sched_out(Cpu& c, Task* prev);
   void kmap_sched_in(Cpu& c, Task* next);
   void claim_private_kmaps(Cpu& c, Task* t);
   void install_kmap_local(Cpu& c, Task* t, size_t idx);

@@ -183,8 +183,7 @@ void Engine::switch_mm(Cpu& c, Mm* next) {
 // ---------------------------------------------------------------- flushes
 
 void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end,
-                          bool full, bool freed_tables, const std::vector<int>& cleared_slots,
-                          bool local) {
+                          bool full, const std::vector<int>& cleared_slots, bool local) {
   Cat cat = local ? Cat::Flush : Cat::Ipi;
   if (!local) {
     c.ipis_received++;
@@ -233,7 +232,6 @@ void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Virt
     charge(c, cat, m_cost.cr3_flush);
   }
   ctx.tlb_gen = mm.tlb_gen;
-  (void)freed_tables;
 }
 
 void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
@@ -243,7 +241,7 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
   uint64_t pages = (end - start) >> kPageShift;
   bool full = pages > static_cast<uint64_t>(kTlbSingleFlushCeiling);
   if (self.loaded_mm == &mm && !self.tlbstate.is_lazy())
-    flush_on_cpu(self, mm, new_gen, start, end, full, freed_tables, cleared_slots, true);
+    flush_on_cpu(self, mm, new_gen, start, end, full, cleared_slots, true);
   // should_trim_cpumask: about once a second per mm, CPUs that left the mm get the
   // IPI anyway so that they clear their bit in mm_cpumask.
   bool trim = self.clock >= mm.next_cpumask_trim;
@@ -268,7 +266,7 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
       c.cycles[static_cast<int>(Cat::Idle)] += self.clock > c.clock ? self.clock - c.clock : 0;
       c.clock = std::max(c.clock, self.clock);
     }
-    flush_on_cpu(c, mm, new_gen, start, end, full, freed_tables, cleared_slots, false);
+    flush_on_cpu(c, mm, new_gen, start, end, full, cleared_slots, false);
   }
   if (targets > 0) {
     self.ipis_sent += targets;
@@ -422,7 +420,7 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
   return ok;
 }
 
-void Engine::check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation& got) {
+void Engine::check_translation(Cpu& c, VirtAddr va, const Translation& got) {
   // The authority for the address: the mm's canonical table for user
   // addresses, the root itself for its private kernel slots, init_mm else.
   int slot = pte::index(va, m_levels);
@@ -431,7 +429,6 @@ void Engine::check_translation(Cpu& c, VirtAddr va, Mode mode, const Translation
   else if (m_scheme->has_private_slots() && (slot == kPercpuDataSlot || slot == kPrivateKmapSlot))
     authority = c.kroot;
   else authority = m_init_mm->pgd;
-  (void)mode;
   uint64_t want = authority ? m_pt.lookup(authority, va) : 0;
   bool want_writable = want & pte::kWritable;
   bool want_exec = !(want & pte::kNoExec);
@@ -470,7 +467,7 @@ inline bool Engine::translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Trans
   const Translation* hit = l1.lookup(va >> kPageShift, pcid);
   if (hit && permits(*hit, kind, user)) {
     out = *hit;
-    if (m_check) check_translation(c, va, mode, out);
+    if (m_check) check_translation(c, va, out);
     return true;
   }
   return translate_slow(c, va, kind, mode, out);
@@ -502,7 +499,7 @@ bool Engine::translate_slow(Cpu& c, VirtAddr va, Access kind, Mode mode, Transla
     if (hit) {
       if (permits(*hit, kind, user)) {
         out = *hit;
-        if (m_check) check_translation(c, va, mode, out);
+        if (m_check) check_translation(c, va, out);
         return true;
       }
       // Permission fault on a cached entry: the hardware re-walks in the fault path.
@@ -517,7 +514,7 @@ bool Engine::translate_slow(Cpu& c, VirtAddr va, Access kind, Mode mode, Transla
         c.stlb.insert(vpn, pcid, t);
         l1.insert(vpn, pcid, t);
         out = t;
-        if (m_check) check_translation(c, va, mode, out);
+        if (m_check) check_translation(c, va, out);
         return true;
       }
     }
