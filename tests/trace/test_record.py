@@ -183,8 +183,14 @@ def _check_recording(path: Path, software: bool) -> None:
     if software:
         assert "software" in trace.meta["sources"] and "MemMap" not in types
     else:
-        assert "sched_switch" in trace.meta["sources"] and "MemMap" in types
-        assert any(isinstance(e, Fault) and e.err >= 0 for e in trace.events)
+        # What the recording holds follows what perf could record on this machine (the
+        # header names it): the full set here; fewer where some tracepoints are missing.
+        sources = trace.meta["sources"]
+        assert "sched_switch" in sources
+        if "mmap" in sources:
+            assert "MemMap" in types
+        if "page_fault_user" in sources:
+            assert any(isinstance(e, Fault) and e.err >= 0 for e in trace.events)
     assert trace.meta["exit_status"] == "0"
     text = trace_to_program(path, 2)
     parse_program(text, 2)
