@@ -70,6 +70,9 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
     slice_us = 750.0 * (1 + log2);
   }
   m_slice_cycles = static_cast<Cycles>(slice_us * freq);
+  double balance_us = params.get("sched.balance_us");
+  if (balance_us == 0) balance_us = 1000.0 * m_ncpus;
+  m_balance_cycles = static_cast<Cycles>(balance_us * freq);
   for (const auto& t : m_program.tasks) {
     bool any = false;
     for (int i = 0; i < m_ncpus; ++i) any |= t.cpus.test(i);
@@ -281,6 +284,7 @@ void Engine::enqueue(Task* t, Cpu* preferred, Cycles when) {
   if (!c) workload_error(t, "no online CPU can run it");
   t->cpu = c;
   t->state = TaskState::Runnable;
+  t->runnable_since = when;
   if (c->current == nullptr && c->runq.empty() && c->clock < when) {
     c->cycles[static_cast<int>(Cat::Idle)] += when - c->clock;
     c->clock = when;
@@ -307,7 +311,58 @@ void Engine::context_switch(Cpu& c, Task* prev, Task* next) {
   kmap_sched_in(c, next);
 }
 
+// Periodic balance, seen from a CPU with tasks waiting: an idle CPU that may run
+// one of them takes it, its clock brought forward to now (it idled until then).
+void Engine::periodic_balance(Cpu& busy) {
+  if (busy.clock < busy.next_balance) return;
+  busy.next_balance = busy.clock + m_balance_cycles;
+  if (busy.runq.empty()) return;
+  for (auto& cp : m_cpus) {
+    Cpu& idle = *cp;
+    if (&idle == &busy || !idle.online || idle.going_offline || idle.current || !idle.runq.empty())
+      continue;
+    for (auto it = busy.runq.begin(); it != busy.runq.end(); ++it) {
+      Task* t = *it;
+      if (t->migrate_disabled > 0 || !t->allowed.test(idle.id)) continue;
+      busy.runq.erase(it);
+      if (idle.clock < busy.clock) {
+        idle.cycles[static_cast<int>(Cat::Idle)] += busy.clock - idle.clock;
+        idle.clock = busy.clock;
+      }
+      t->cpu = &idle;
+      idle.runq.push_back(t);
+      idle.balance_pulls++;
+      return;
+    }
+  }
+}
+
+// newidle balance: a CPU about to go idle pulls one waiting task from the CPU with
+// the longest queue, if the task may run here and was already waiting at this
+// CPU's time (the CPUs' clocks differ; nothing is pulled from its future).
+bool Engine::pull_task(Cpu& c) {
+  if (!c.online || c.going_offline) return false;
+  Cpu* busiest = nullptr;
+  for (auto& cp : m_cpus) {
+    Cpu* o = cp.get();
+    if (o == &c || !o->online || o->runq.empty()) continue;
+    if (!busiest || o->runq.size() > busiest->runq.size()) busiest = o;
+  }
+  if (!busiest) return false;
+  for (auto it = busiest->runq.begin(); it != busiest->runq.end(); ++it) {
+    Task* t = *it;
+    if (t->migrate_disabled > 0 || !t->allowed.test(c.id) || t->runnable_since > c.clock) continue;
+    busiest->runq.erase(it);
+    t->cpu = &c;
+    c.runq.push_back(t);
+    c.idle_pulls++;
+    return true;
+  }
+  return false;
+}
+
 void Engine::schedule_next(Cpu& c) {
+  if (c.runq.empty()) pull_task(c);
   if (c.runq.empty()) {
     if (!c.tlbstate.is_lazy()) enter_lazy(c);  // idle keeps the mm: lazy TLB
     c.was_idle = true;
@@ -365,6 +420,7 @@ void Engine::run() {
     }
     if (!c) break;
     step(*c);
+    periodic_balance(*c);
     // Poll for Ctrl-C every few thousand steps (each step is up to 20k cycles).
     if (m_interrupt_check && ++polls % 4096 == 0 && m_interrupt_check()) throw Interrupted();
   }
@@ -1221,6 +1277,10 @@ std::vector<Stat> Engine::stats() const {
     add(p + "kmap.poolFlushes", u(c.pkmap_flushes), "pkmap pool wraps flushed from here", "Count");
     add(p + "percpuAccesses", u(c.percpu_accesses), "per-CPU data accesses", "Count");
     add(p + "syscalls", u(c.syscalls), "system calls (syscall op)", "Count");
+    add(p + "sched.idlePulls", u(c.idle_pulls),
+        "tasks pulled from a busier CPU when this one went idle (newidle balance)", "Count");
+    add(p + "sched.balancePulls", u(c.balance_pulls),
+        "tasks this idle CPU took from a busy one at a periodic balance", "Count");
   }
   add("system.llc.misses", static_cast<double>(m_llc->misses), "LLC misses", "Count");
   add("system.llc.hits", static_cast<double>(m_llc->hits), "LLC hits", "Count");

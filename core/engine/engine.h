@@ -136,6 +136,8 @@ class Engine {
   Cpu* pick_cpu();
   void step(Cpu& c);
   void schedule_next(Cpu& c);
+  bool pull_task(Cpu& c);
+  void periodic_balance(Cpu& busy);
   void context_switch(Cpu& c, Task* prev, Task* next);
   void enqueue(Task* t, Cpu* preferred, Cycles when);
   Cpu* place(Task* t, Cpu* preferred);
@@ -250,6 +252,7 @@ class Engine {
   uint64_t m_kernel_slot_pgd_writes = 0;
   uint64_t m_kernel_slot_root_writes = 0;
   Cycles m_slice_cycles = 0;
+  Cycles m_balance_cycles = 0;
   Cycles m_cycles_per_second = 0;
   Cycles m_ticks_per_cycle = 333;
   int m_current_op = -1;

@@ -70,6 +70,9 @@ struct Engine::Cpu {
   uint64_t private_tables = 0;
   uint64_t percpu_accesses = 0, syscalls = 0, user_refs = 0, kernel_refs = 0;
   uint64_t data_l1_misses = 0;
+  uint64_t idle_pulls = 0;
+  uint64_t balance_pulls = 0;
+  Cycles next_balance = 0;
 };
 
 struct Engine::Task {
@@ -84,6 +87,7 @@ struct Engine::Task {
   int64_t progress = 0;                           // accesses done of the current op
   Cycles slice_start = 0;  // clock when it last got the CPU
   Cycles wake_time = 0;
+  Cycles runnable_since = 0;
   Cycles blocked_since = 0;
   int migrate_disabled = 0;
   int pending_migrate = -1;
