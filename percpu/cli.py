@@ -45,15 +45,16 @@ def _schemes(text: str) -> list[str]:
 
 
 def machine_overrides(cpus, no_pcid, pti, paging, seed, sets, config_file) -> dict[str, float]:
-    from percpu.params import load_toml, parse_set_options
+    from percpu.params import load_toml, parse_set_options, specs
 
     values: dict[str, float] = {}
     if config_file:
         values.update(load_toml(Path(config_file)))
     values.update(parse_set_options(list(sets)))
     if cpus is not None:
-        if not 1 <= cpus <= 256:
-            _fail(f"--cpus {cpus} is out of range: use 1..256")
+        spec = specs()["machine.cpus"]  # the range lives once, in core/config/params.cc
+        if not spec.min <= cpus <= spec.max:
+            _fail(f"--cpus {cpus} is out of range: use {spec.min:g}..{spec.max:g}")
         values["machine.cpus"] = cpus
     if no_pcid:
         values["machine.pcid"] = 0

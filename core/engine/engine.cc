@@ -81,6 +81,7 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
                                   std::to_string(m_ncpus) + "-CPU machine: fix its cpus=");
   }
   m_chans.resize(m_program.chan_names.size());
+  m_template_instance.assign(m_program.mms.size(), nullptr);
   for (auto& ch : m_chans) ch = std::make_unique<Chan>();
   m_private_kmaps = params.get_bool("kmap.private");
   boot();
@@ -89,7 +90,6 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
 
 Engine::~Engine() = default;
 
-std::string Engine::scheme_name() const { return m_scheme->name(); }
 
 Frame Engine::kernel_table_for(int slot, VirtAddr offset) {
   return m_pt.leaf_table(m_init_mm->pgd, pte::kernel_va(m_levels, slot, offset), nullptr);
@@ -158,18 +158,22 @@ void Engine::boot() {
   // Every CPU starts in init_mm, slot 0, idle (lazy).
   for (auto& cp : m_cpus) {
     Cpu& c = *cp;
-    c.loaded_mm = m_init_mm;
-    m_init_mm->cpumask.set(c.id);
     m_init_mm->ever_on_cpu.set(c.id);
-    c.tlbstate = CpuTlbState(m_init_mm->ctx_id);
-    RootSelection sel = m_scheme->select_root(c.id, 0, *m_init_mm, true);
-    c.kroot = sel.kernel_root;
-    c.uroot = sel.user_root;
-    c.kpcid = m_pcid ? kern_pcid(0) : 0;
-    c.upcid = m_pcid ? (m_pti ? user_pcid(0) : kern_pcid(0)) : 0;
-    c.tlbstate.set_lazy(true);
+    start_in_init_mm(c);
   }
   m_root_pool_peak_pages = m_scheme->root_pages_live();
+}
+
+// A CPU coming up (boot or cpu_online): init_mm loaded in ASID slot 0, idle (lazy).
+void Engine::start_in_init_mm(Cpu& c) {
+  c.tlbstate = CpuTlbState(m_init_mm->ctx_id);
+  c.loaded_mm = m_init_mm;
+  m_init_mm->cpumask.set(c.id);
+  RootSelection sel = m_scheme->select_root(c.id, 0, *m_init_mm, true);
+  c.kroot = sel.kernel_root;
+  c.uroot = sel.user_root;
+  set_pcids(c, 0);
+  c.tlbstate.set_lazy(true);
 }
 
 // ---------------------------------------------------------------- mms and tasks
@@ -230,6 +234,12 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from) {
   Mm* raw = mm.get();
   m_mms.push_back(std::move(mm));
   return raw;
+}
+
+// The instance of mm template `tmpl` that tasks naming it share (its threads).
+Mm* Engine::template_instance(int tmpl) {
+  if (!m_template_instance[tmpl]) m_template_instance[tmpl] = new_mm(tmpl, nullptr);
+  return m_template_instance[tmpl];
 }
 
 Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu) {
@@ -396,10 +406,7 @@ void Engine::run() {
     if (!tmpl.start) continue;
     Mm* mm = nullptr;
     if (tmpl.mm >= 0) {
-      if (m_template_instance.size() < m_program.mms.size())
-        m_template_instance.resize(m_program.mms.size(), nullptr);
-      if (!m_template_instance[tmpl.mm]) m_template_instance[tmpl.mm] = new_mm(tmpl.mm, nullptr);
-      mm = m_template_instance[tmpl.mm];
+      mm = template_instance(tmpl.mm);
     } else if (tmpl.mm == kMmFork) {
       throw std::invalid_argument("task '" + tmpl.name + "' has mm=fork but start=yes: "
                                   "declare it with start=no and start it with fork");
@@ -483,8 +490,7 @@ void Engine::destroy_mm(Cpu& c, Mm* mm) {
   if (mm->user_pgd) m_mem.free(mm->user_pgd);
   mm->alive = false;
   log_vma(LogRecord::DropMm, *mm, 0, 0, 0);
-  if (mm->template_id >= 0 && mm->template_id < static_cast<int>(m_template_instance.size()) &&
-      m_template_instance[mm->template_id] == mm)
+  if (mm->template_id >= 0 && m_template_instance[mm->template_id] == mm)
     m_template_instance[mm->template_id] = nullptr;
 }
 
@@ -543,7 +549,6 @@ uint8_t prot_of(int64_t p) { return static_cast<uint8_t>(p); }
 
 bool Engine::run_op(Cpu& c, Task* t) {
   const auto& ops = m_program.tasks[t->tmpl].ops;
-  m_current_task = t;
   if (t->pc >= ops.size()) {
     m_current_op = static_cast<int>(t->pc);
     exit_task(c, t);
@@ -726,10 +731,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
       const auto& tmpl = m_program.tasks[op.a];
       Mm* child_mm = nullptr;
       if (tmpl.mm >= 0) {
-        if (m_template_instance.size() < m_program.mms.size())
-          m_template_instance.resize(m_program.mms.size(), nullptr);
-        if (!m_template_instance[tmpl.mm]) m_template_instance[tmpl.mm] = new_mm(tmpl.mm, nullptr);
-        child_mm = m_template_instance[tmpl.mm];
+        child_mm = template_instance(tmpl.mm);
       } else if (tmpl.mm == kMmFork) {
         workload_error(t, "spawn of '" + tmpl.name + "' which has mm=fork: use fork");
       }
@@ -906,15 +908,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
       if (!target.online) {
         target.online = true;
         target.clock = std::max(target.clock, c.clock);
-        target.tlbstate = CpuTlbState(m_init_mm->ctx_id);
-        target.loaded_mm = m_init_mm;
-        m_init_mm->cpumask.set(id);
-        RootSelection sel = m_scheme->select_root(id, 0, *m_init_mm, true);
-        target.kroot = sel.kernel_root;
-        target.uroot = sel.user_root;
-        target.kpcid = m_pcid ? kern_pcid(0) : 0;
-        target.upcid = m_pcid ? (m_pti ? user_pcid(0) : kern_pcid(0)) : 0;
-        target.tlbstate.set_lazy(true);
+        start_in_init_mm(target);
       }
       charge(c, Cat::Other, m_cost.syscall);
       break;
@@ -1092,6 +1086,13 @@ void Engine::kmap_sched_in(Cpu& c, Task* next) {
   }
 }
 
+// Pool entry i: in the shared pkmap area, or in this CPU's pool in its private slot.
+VirtAddr Engine::pkmap_va(int i) const {
+  uint64_t off = static_cast<uint64_t>(i) << kPageShift;
+  if (m_private_kmaps) return pte::kernel_va(m_levels, kPercpuDataSlot, kPercpuPkmapOffset + off);
+  return pte::kernel_va(m_levels, kPkmapSlot, off);
+}
+
 // kmap(): the stock pkmap pool is global; when it wraps, flush_all_zero_pkmaps
 // flushes the whole pool on every CPU. With private slots each CPU has its
 // own pool and a wrap flushes only this CPU (every PCID, via invalidate_other).
@@ -1100,8 +1101,6 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
   bool per_cpu = m_private_kmaps;
   std::vector<int>& count = per_cpu ? c.pkmap_count : m_pkmap_count;
   int& last = per_cpu ? c.last_pkmap : m_last_pkmap;
-  int slot_base = per_cpu ? kPercpuDataSlot : kPkmapSlot;
-  uint64_t off_base = per_cpu ? kPercpuPkmapOffset : 0;
   Frame root = per_cpu ? m_percpu_scratch_roots[c.id] : m_init_mm->pgd;
   int pool = static_cast<int>(count.size());
   if (!map) {
@@ -1122,7 +1121,7 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
       for (int i = 0; i < pool; ++i) {
         if (count[i] != 1) continue;
         count[i] = 0;
-        VirtAddr va = pte::kernel_va(m_levels, slot_base, off_base + (static_cast<uint64_t>(i) << kPageShift));
+        VirtAddr va = pkmap_va(i);
         m_mem.write(m_pt.leaf_table(root, va, nullptr), pte::index(va, 1), 0);
         charge(c, Cat::Kmap, m_cost.pte_write);
       }
@@ -1142,7 +1141,7 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
   }
   if (found < 0) workload_error(t, "the pkmap pool is exhausted: kunmap before mapping more");
   count[found] = 2;
-  VirtAddr va = pte::kernel_va(m_levels, slot_base, off_base + (static_cast<uint64_t>(found) << kPageShift));
+  VirtAddr va = pkmap_va(found);
   Frame table = m_pt.leaf_table(root, va, nullptr);
   uint64_t flags = pte::kWritable | pte::kNoExec | (per_cpu || m_pti ? 0 : pte::kGlobal);
   m_mem.write(table, pte::index(va, 1), pte::make(page_cache_page(t), flags));
@@ -1155,11 +1154,7 @@ void Engine::op_kmap(Cpu& c, Task* t, bool map) {
 void Engine::op_kcopy(Cpu& c, Task* t, uint64_t bytes) {
   VirtAddr src;
   if (!t->kmap_local.empty()) src = kmap_local_va(c, t->kmap_local.size() - 1);
-  else if (!t->kmaps.empty())
-    src = m_private_kmaps
-              ? pte::kernel_va(m_levels, kPercpuDataSlot,
-                               kPercpuPkmapOffset + (static_cast<uint64_t>(t->kmaps.back()) << kPageShift))
-              : pte::kernel_va(m_levels, kPkmapSlot, static_cast<uint64_t>(t->kmaps.back()) << kPageShift);
+  else if (!t->kmaps.empty()) src = pkmap_va(t->kmaps.back());
   else workload_error(t, "kcopy needs a kmap_local or kmap mapping");
   VirtAddr dst = pte::kernel_va(m_levels, kDirectMapSlot,
                                 kKernelBufferOffset + ((c.id * kKernelBufferPages) << kPageShift));

@@ -116,7 +116,6 @@ class Engine {
   uint64_t violation_count() const { return m_violation_count; }
   const std::vector<LogRecord>& log() const { return m_log; }
   uint64_t memory_references() const { return m_mem_refs; }
-  std::string scheme_name() const;
 
   struct Cpu;
   struct Task;
@@ -129,6 +128,7 @@ class Engine {
   // Setup.
   void boot();
   Mm* new_mm(int template_id, const Mm* copy_from);
+  Mm* template_instance(int tmpl);
   Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu);
   Frame kernel_table_for(int slot, VirtAddr va);
 
@@ -162,6 +162,8 @@ class Engine {
   bool handle_page_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind);
   void charge_root_selection(Cpu& c, const RootSelection& sel, NewAsidCause cause);
   void load_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush);
+  void set_pcids(Cpu& c, Asid asid);
+  void start_in_init_mm(Cpu& c);
 
   // Hardware side.
   bool translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out);
@@ -193,6 +195,7 @@ class Engine {
   void uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush);
   VirtAddr kmap_local_va(Cpu& c, size_t idx) const;
   Frame page_cache_page(Task* t);
+  VirtAddr pkmap_va(int i) const;
 
   void charge(Cpu& c, Cat cat, Cycles cycles);
   void log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end, uint8_t prot);
@@ -256,7 +259,6 @@ class Engine {
   Cycles m_cycles_per_second = 0;
   Cycles m_ticks_per_cycle = 333;
   int m_current_op = -1;
-  Task* m_current_task = nullptr;
   std::vector<Task*> m_sleepers;
   std::function<bool()> m_interrupt_check;
   std::vector<std::pair<Task*, int>> m_offline_waiters;  // task, cpu going offline

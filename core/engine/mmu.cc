@@ -84,11 +84,16 @@ void Engine::flush_current_asid(Cpu& c) {
 
 // ---------------------------------------------------------------- switch_mm
 
+// The PCIDs of an ASID slot: none without PCID; kernel and user ones with PTI.
+void Engine::set_pcids(Cpu& c, Asid asid) {
+  c.kpcid = m_pcid ? kern_pcid(asid) : 0;
+  c.upcid = m_pcid ? (m_pti ? user_pcid(asid) : kern_pcid(asid)) : 0;
+}
+
 void Engine::load_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush) {
   c.kroot = sel.kernel_root;
   c.uroot = sel.user_root;
-  c.kpcid = m_pcid ? kern_pcid(asid) : 0;
-  c.upcid = m_pcid ? (m_pti ? user_pcid(asid) : kern_pcid(asid)) : 0;
+  set_pcids(c, asid);
   c.cr3_writes++;
   if (flush) {
     c.cr3_flushes++;

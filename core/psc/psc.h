@@ -34,7 +34,6 @@ class PagingStructureCache {
       if (k && static_cast<Pcid>(k & 0xfff) == pcid) k = 0;
   }
   void flush_all() { std::fill(m_key.begin(), m_key.end(), 0); }
-  bool enabled() const { return !m_key.empty(); }
 
  private:
   // prefix (at most 45 bits, level folded in at bits 42..44) above a 12-bit PCID,

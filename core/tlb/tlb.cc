@@ -55,16 +55,4 @@ void Tlb::flush_page(uint64_t vpn, Pcid pcid) {
   }
 }
 
-void Tlb::flush_page_all_pcids(uint64_t vpn) {
-  Entry* set = &m_entries[(vpn & m_set_mask) * m_ways];
-  for (int w = 0; w < m_ways; ++w)
-    if (set[w].valid && set[w].vpn == vpn) set[w].valid = false;
-}
-
-int Tlb::valid_entries() const {
-  int n = 0;
-  for (const auto& e : m_entries) n += e.valid;
-  return n;
-}
-
 }  // namespace percpu

@@ -40,10 +40,6 @@ class Tlb {
   void flush_nonglobal();               // every PCID's non-global entries
   void flush_everything();              // global entries too (CR4.PGE toggle)
   void flush_page(uint64_t vpn, Pcid pcid);  // INVLPG: this PCID's and global entries
-  void flush_page_all_pcids(uint64_t vpn);   // INVPCID type 0 over all PCIDs
-
-  int entries() const { return static_cast<int>(m_entries.size()); }
-  int valid_entries() const;
 
  private:
   struct Entry {
