@@ -309,3 +309,30 @@ def test_hotplug_without_permission_continues(guest_build: Path, tmp_path: Path)
     assert "cannot write" in res.stderr
     f = summary(res.stdout, "hotplug")
     assert f["hotplug"] == "unavailable" and f["offlined"] == "0"
+
+
+def test_m5_helper_outside_gem5(guest_build: Path) -> None:
+    """The guest's m5 helper: unknown commands are refused before any op; outside gem5
+    ops warn once and do nothing, and readfile exits 1 with no output (no workload)."""
+    m5 = guest_build / "m5"
+    bad = subprocess.run([str(m5), "bogus"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert bad.returncode == 2 and "unknown command 'bogus'" in bad.stderr
+    assert "m5op:" not in bad.stderr
+    env = {**os.environ, "PERCPU_M5OP_DEV": "/nonexistent/mem"}
+    for cmd in ("exit", "resetstats", "dumpstats", "checkpoint"):
+        res = subprocess.run([str(m5), cmd], capture_output=True, text=True, env=env,
+                             timeout=TIMEOUT)
+        assert res.returncode == 0, res.stderr
+        assert res.stderr.count("m5op: warning") == 1
+    read = subprocess.run([str(m5), "readfile"], capture_output=True, env=env, timeout=TIMEOUT)
+    assert read.returncode == 1 and read.stdout == b""
+
+
+def test_m5_helper_op_numbers_match_gem5() -> None:
+    """gem5 m5ops.h: CHECKPOINT 0x43, READ_FILE 0x50; readfile's arguments (buffer, length,
+    offset) go in rdi, rsi, rdx."""
+    defs = dict(re.findall(r"#define (M5OP_\w+) (0x[0-9A-Fa-f]+)(?:UL)?",
+                           (GUEST / "m5op.h").read_text()))
+    assert int(defs["M5OP_CHECKPOINT"], 16) == 0x43
+    assert int(defs["M5OP_READ_FILE"], 16) == 0x50
+    assert '"D"(a0), "S"(a1), "d"(a2)' in (GUEST / "m5op.c").read_text()

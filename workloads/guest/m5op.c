@@ -61,12 +61,14 @@ static void m5op_fault(int sig)
     siglongjmp(m5_jmp, sig);
 }
 
-/* One 64-bit read of the op's slot, arguments (delays) zero. A fault (the
+/* One 64-bit read of the op's slot with the op's arguments in rdi, rsi, rdx
+ * (gem5's pseudo-instruction ABI); returns gem5's result (rax). A fault (the
  * mapping is not gem5's) disables the helper instead of killing the program. */
-static void m5op_call(unsigned op)
+static uint64_t m5op_call3(unsigned op, uint64_t a0, uint64_t a1, uint64_t a2)
 {
+    uint64_t ret = 0;
     if (!m5_base)
-        return;
+        return 0;
     struct sigaction sa, old_bus, old_segv;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = m5op_fault;
@@ -77,14 +79,13 @@ static void m5op_call(unsigned op)
     if (sig == 0) {
         volatile uint8_t *slot = m5_base + ((uintptr_t)op << 8);
 #if defined(__x86_64__)
-        uint64_t ret;
         __asm__ volatile("movq (%1), %0"
                          : "=a"(ret)
-                         : "r"(slot), "D"((uint64_t)0), "S"((uint64_t)0)
+                         : "r"(slot), "D"(a0), "S"(a1), "d"(a2)
                          : "memory");
-        (void)ret;
 #else
-        (void)*(volatile uint64_t *)slot;
+        (void)a0, (void)a1, (void)a2;
+        ret = *(volatile uint64_t *)slot;
 #endif
     }
     sigaction(SIGBUS, &old_bus, NULL);
@@ -94,7 +95,14 @@ static void m5op_call(unsigned op)
                                             : "segfault on the op region");
         munmap((void *)m5_base, M5OP_MAP_SIZE);
         m5_base = NULL;
+        return 0;
     }
+    return ret;
+}
+
+static void m5op_call(unsigned op)
+{
+    (void)m5op_call3(op, 0, 0, 0);
 }
 
 void m5op_reset_stats(void)
@@ -110,4 +118,14 @@ void m5op_dump_stats(void)
 void m5op_exit(void)
 {
     m5op_call(M5OP_EXIT);
+}
+
+void m5op_checkpoint(void)
+{
+    m5op_call(M5OP_CHECKPOINT);
+}
+
+uint64_t m5op_read_file(void *buf, uint64_t len, uint64_t offset)
+{
+    return m5op_call3(M5OP_READ_FILE, (uint64_t)(uintptr_t)buf, len, offset);
 }

@@ -20,6 +20,8 @@
 #define M5OP_EXIT 0x21
 #define M5OP_RESET_STATS 0x40
 #define M5OP_DUMP_STATS 0x41
+#define M5OP_CHECKPOINT 0x43
+#define M5OP_READ_FILE 0x50
 
 #define M5OP_PHYS_BASE 0xFFFF0000UL
 #define M5OP_MAP_SIZE 0x10000UL
@@ -31,5 +33,11 @@ int m5op_active(void);
 void m5op_reset_stats(void);
 void m5op_dump_stats(void);
 void m5op_exit(void);
+/* Ask gem5 for a checkpoint now (no delay, no period). */
+void m5op_checkpoint(void);
+/* Copy up to len bytes of the host's readfile at offset into buf (a guest
+ * virtual address, already touched: gem5 translates it with the current page
+ * table); returns the bytes copied, 0 at the end or outside gem5. */
+uint64_t m5op_read_file(void *buf, uint64_t len, uint64_t offset);
 
 #endif
