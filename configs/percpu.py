@@ -1,9 +1,11 @@
 """percpu's entry point for both hosts.
 
 Under plain Python (`python configs/percpu.py [flags]`) it runs the embedded engine:
-the same as `percpu run [flags]`. Under gem5 (`gem5.opt configs/percpu.py`) it would
-build an X86Board with the patched MMU; that host needs gem5 built with
-src_patches/ and is not available in this version.
+the same as `percpu run [flags]`. Under gem5 (`gem5.opt configs/percpu.py [flags]`)
+it runs the gem5 host, the same as `percpu gem5 run --gem5 <this gem5.opt> [flags]`:
+that orchestrator needs percpu's own Python (jinja2, pandas), which gem5's embedded
+interpreter need not have, so this script hands over to it (PERCPU_PYTHON, default
+python3) and it starts one gem5 process per phase (docs/gem5.md).
 """
 
 import os
@@ -22,11 +24,18 @@ except ImportError:
     UNDER_GEM5 = False
 
 if UNDER_GEM5:
-    sys.stderr.write(
-        "configs/percpu.py: error: the gem5 host is not implemented yet in this version; "
-        "run 'python configs/percpu.py' for the embedded engine\n"
-    )
-    sys.exit(2)
+    import shutil
+
+    gem5_binary = os.readlink("/proc/self/exe")
+    python = os.environ.get("PERCPU_PYTHON") or shutil.which("python3") or "python3"
+    argv = [python, "-m", "percpu", "gem5", "run", "--gem5", gem5_binary, *sys.argv[1:]]
+    sys.stdout.flush()
+    try:
+        os.execvp(python, argv)
+    except OSError as exc:
+        sys.stderr.write(f"configs/percpu.py: error: cannot start {python} ({exc.strerror}): "
+                         "set PERCPU_PYTHON to the python that has percpu installed\n")
+        sys.exit(2)
 
 from percpu.cli import run_main
 

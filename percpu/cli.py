@@ -169,6 +169,9 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
                 config_file=None, check=False, quiet=False, no_report=False) -> None:
     """Run a workload under each scheme on the embedded engine and compare them.
 
+    This is the embedded engine (also `python configs/percpu.py`). The gem5 host,
+    a real Linux guest in gem5, is `gem5.opt configs/percpu.py` or `percpu gem5 run`.
+
     Writes OUTDIR/<scheme>/{stats.txt,config.json,summary.txt,program.ops}, prints a
     comparison table and writes OUTDIR/report/report.md and report.html.
     """
@@ -334,6 +337,9 @@ def _register_optional() -> None:
     from percpu.trace.cli import trace_group
 
     main_group.add_command(trace_group, "trace")
+    from percpu.gem5host.cli import gem5_group
+
+    main_group.add_command(gem5_group, "gem5")
     try:
         from percpu.bench import bench_command
     except ImportError:

@@ -1,0 +1,132 @@
+"""`percpu gem5 run`: the gem5 host's command (also `gem5.opt configs/percpu.py`).
+
+The engine's flags that mean something in a real guest are accepted; those that do
+not (cost and geometry parameters, 5-level paging, the engine's checker) are
+refused with the reason. The gem5-only flags choose the binary, the kernel, the CPU
+model of the region of interest, the caches and where checkpoints live.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from percpu.errors import UsageError
+
+GEM5_ENV = "PERCPU_GEM5"
+# The engine's run flags with no meaning under gem5, and why (said when they are used).
+REFUSED = {
+    "paging": "the guest kernel is built with 4-level paging (X86_5LEVEL off)",
+    "sets": "cost and geometry parameters belong to the engine; gem5 models the hardware itself",
+    "config_file": "cost and geometry parameters belong to the engine",
+    "check": "the gem5 checker comes with the per-(cpu, pcid) root model (gem5 host, part 2)",
+}
+# Part 1 of the gem5 host runs stock Linux only; per-(cpu, pcid) roots come with part 2.
+GEM5_SCHEMES = ("shared",)
+
+
+def gem5_options(func):
+    opts = [
+        click.option("--gem5", "gem5_path", type=click.Path(dir_okay=False), default=None,
+                     help=f"gem5.opt built with src_patches/ [default: ${GEM5_ENV}]"),
+        click.option("--kernel", type=click.Path(dir_okay=False), default=None,
+                     help="guest vmlinux [default: the newest 'percpu guest build']"),
+        click.option("--cpu-type", type=click.Choice(["timing", "o3", "minor"]),
+                     default="timing", show_default=True,
+                     help="CPU model of the region of interest (the boot runs on atomic CPUs)"),
+        click.option("--caches", type=click.Choice(["classic", "ruby", "none"]),
+                     default="classic", show_default=True,
+                     help="classic: private 32 KiB L1s + 1 MiB L2 with walk caches; ruby: "
+                          "MESI_Two_Level"),
+        click.option("--mem", "mem_mib", type=int, default=512, show_default=True,
+                     help="guest memory in MiB (128..3072)"),
+        click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+                     help="where post-boot checkpoints are kept and reused "
+                          "[default: ~/.cache/percpu/checkpoints]"),
+        click.option("--timeout", "timeout_s", type=float, default=4 * 3600.0,
+                     show_default=True, help="host seconds a gem5 process may run"),
+        click.option("--max-sim-seconds", "max_sim_s", type=float, default=20.0,
+                     show_default=True,
+                     help="simulated seconds a phase may take before it counts as hung"),
+    ]
+    for option in reversed(opts):
+        func = option(func)
+    return func
+
+
+def _refuse(ctx: click.Context, param: click.Parameter, value):
+    if value:
+        raise UsageError(f"{param.opts[0]} has no meaning on the gem5 host: {REFUSED[param.name]}"
+                         " (it is an engine flag: percpu run)")
+    return value
+
+
+def common_options(func):
+    """The engine's flags, with the gem5 host's defaults and help."""
+    opts = [
+        click.option("--workload", "-w", default="ctxmix", show_default=True,
+                     help="workload to run (percpu workloads list)"),
+        click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+                     help="workload parameter (repeatable), e.g. procs_per_cpu=8"),
+        click.option("--scheme", "-s", "scheme_text", default="shared", show_default=True,
+                     help=f"comma-separated schemes, one gem5 process each ({', '.join(GEM5_SCHEMES)})"),
+        click.option("--cpus", type=int, default=2, show_default=True,
+                     help="simulated CPUs (1..16; a boot takes minutes per CPU)"),
+        click.option("--no-pcid", is_flag=True,
+                     help="CPUID without PCID and INVPCID: every mm switch flushes"),
+        click.option("--pti", is_flag=True, help="boot the guest with pti=on (default nopti)"),
+        click.option("--seed", type=int, default=None, help="seed passed to the workload  [default: 1]"),
+        click.option("--outdir", "-o", type=click.Path(file_okay=False), default="m5out",
+                     show_default=True, help="output directory: one subdirectory per scheme"),
+        click.option("--quiet", "-q", is_flag=True, help="print only errors"),
+        click.option("--no-report", is_flag=True, help="skip writing report.md/report.html"),
+        click.option("--paging", type=str, default=None, expose_value=False, callback=_refuse,
+                     help="refused: " + REFUSED["paging"]),
+        click.option("--set", "sets", multiple=True, expose_value=False, callback=_refuse,
+                     help="refused: " + REFUSED["sets"]),
+        click.option("--config", "config_file", default=None, expose_value=False,
+                     callback=_refuse, help="refused: " + REFUSED["config_file"]),
+        click.option("--check", is_flag=True, expose_value=False, callback=_refuse,
+                     help="refused: " + REFUSED["check"]),
+    ]
+    for option in reversed(opts):
+        func = option(func)
+    return func
+
+
+@click.group("gem5")
+def gem5_group() -> None:
+    """The gem5 host: a real Linux guest in gem5 full-system mode (docs/gem5.md)."""
+
+
+@gem5_group.command("run", context_settings={"help_option_names": ["-h", "--help"],
+                                             "max_content_width": 110})
+@common_options
+@gem5_options
+def gem5_run_command(workload, params, scheme_text, cpus, no_pcid, pti, seed, outdir, quiet,
+                     no_report, gem5_path, kernel, cpu_type, caches, mem_mib, checkpoint_dir,
+                     timeout_s, max_sim_s) -> None:
+    """Run a workload in a gem5 full-system guest under each scheme (gem5 host).
+
+    This is what `gem5.opt configs/percpu.py [flags]` runs; `python configs/percpu.py`
+    and `percpu run` are the embedded engine. Boots the guest once on atomic CPUs and
+    keeps a checkpoint keyed by kernel, CPUs, memory, PCID and PTI; each scheme then
+    restores it in its own gem5 process. Writes OUTDIR/<scheme>/ (gem5's stats.txt,
+    config.ini, config.json, console.log, percpu.json, summary.txt) and
+    OUTDIR/report/.
+    """
+    from percpu.gem5host.orchestrate import run_gem5
+
+    gem5 = gem5_path or os.environ.get(GEM5_ENV)
+    if not gem5:
+        raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set {GEM5_ENV} "
+                         "(docs/gem5.md)")
+    code = run_gem5(workload=workload, params=params, scheme_text=scheme_text, cpus=cpus,
+                    no_pcid=no_pcid, pti=pti, seed=seed, outdir=Path(outdir), quiet=quiet,
+                    no_report=no_report, gem5=Path(gem5), kernel=kernel, cpu_type=cpu_type,
+                    caches=caches, mem_mib=mem_mib, checkpoint_dir=checkpoint_dir,
+                    timeout_s=timeout_s, max_sim_s=max_sim_s, argv=sys.argv)
+    sys.exit(code)

@@ -1,0 +1,161 @@
+"""From the command line's flags to the plans of the gem5 processes of one run.
+
+A run is one boot (skipped when its checkpoint exists) and one region-of-interest
+process per scheme. Each gem5 process reads a plan (JSON) that percpu/gem5host/
+system.py turns into an X86Board. Everything the boot depends on goes into the
+checkpoint's key, so a checkpoint is reused only by runs that would have booted
+the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from percpu.errors import UsageError
+
+CPU_TYPES = ("timing", "o3", "minor")
+CACHES = ("classic", "ruby", "none")
+# The X86Board's I/O hole caps memory at 3 GiB (gem5 stdlib x86_board.py).
+MAX_MEM_MIB = 3072
+
+# gem5 x86 boots Linux with these (the stdlib's X86Board defaults, minus the disk):
+# lpj skips the delay-loop calibration, which takes long in simulation.
+BASE_KERNEL_ARGS = ["earlyprintk=ttyS0", "console=ttyS0", "lpj=7999923", "rdinit=/init",
+                    "percpu.selftest=1"]
+# gem5 says HygonGenuine, which Linux treats as not affected by Meltdown: PTI stays
+# off unless forced (arch/x86/mm/pti.c, pti_check_boottime_disable).
+PTI_ARGS = {True: "pti=on", False: "nopti"}
+# gem5's classic CPUs run at the board's clock; 3 GHz as the engine's default.
+CLK_FREQ = "3GHz"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "percpu"
+
+
+@dataclass
+class Gem5Options:
+    """The gem5 host's own flags (beside the engine's common ones)."""
+
+    gem5: Path
+    kernel: Path
+    cpu_type: str = "timing"
+    caches: str = "classic"
+    mem_mib: int = 512
+    checkpoint_dir: Path = field(default_factory=lambda: cache_root() / "checkpoints")
+    timeout_s: float = 4 * 3600.0
+    max_sim_s: float = 20.0
+
+
+@dataclass
+class Machine:
+    cpus: int
+    pcid: bool
+    pti: bool
+
+
+def kernel_args(machine: Machine) -> list[str]:
+    return [*BASE_KERNEL_ARGS, PTI_ARGS[machine.pti]]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def boot_inputs(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
+    """Everything a boot depends on: the checkpoint's key is their hash."""
+    return {
+        "kernel_sha256": file_digest(opts.kernel),
+        # gem5.opt is about a gigabyte: its size and time stand in for a hash.
+        "gem5": [str(opts.gem5.resolve()), opts.gem5.stat().st_size, opts.gem5.stat().st_mtime_ns],
+        "cpus": machine.cpus,
+        "pcid": machine.pcid,
+        "pti": machine.pti,
+        "mem_mib": opts.mem_mib,
+        "clk_freq": CLK_FREQ,
+        "kernel_args": kernel_args(machine),
+    }
+
+
+def checkpoint_key(inputs: dict[str, Any]) -> str:
+    text = json.dumps(inputs, sort_keys=True)
+    return f"c{inputs['cpus']}-{'pcid' if inputs['pcid'] else 'nopcid'}-" \
+           f"{'pti' if inputs['pti'] else 'nopti'}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def placeholder_disk() -> Path:
+    """X86Board wants a disk image although the guest runs from its initramfs: any small
+    file does (shared/reference/gem5-x86-mmu.md)."""
+    path = cache_root() / "gem5" / "empty-disk.img"
+    if not path.is_file() or path.stat().st_size != 1 << 20:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(bytes(1 << 20))
+        os.replace(tmp, path)
+    return path
+
+
+def common_plan(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
+    return {
+        "cpus": machine.cpus,
+        "pcid": machine.pcid,
+        "mem_size": f"{opts.mem_mib}MiB",
+        "clk_freq": CLK_FREQ,
+        "kernel": str(opts.kernel),
+        "disk": str(placeholder_disk()),
+        "kernel_args": kernel_args(machine),
+    }
+
+
+def boot_plan(opts: Gem5Options, machine: Machine, checkpoint: Path) -> dict[str, Any]:
+    # Atomic CPUs without caches: the cheapest way through boot; the checkpoint holds
+    # no cache state, so any hierarchy can restore it.
+    return {**common_plan(opts, machine), "phase": "boot", "cpu_type": "atomic",
+            "caches": "none", "checkpoint": str(checkpoint),
+            "max_ticks": int(opts.max_sim_s * 1e12)}
+
+
+def roi_plan(opts: Gem5Options, machine: Machine, checkpoint: Path, readfile: Path,
+             scheme: str) -> dict[str, Any]:
+    return {**common_plan(opts, machine), "phase": "roi", "scheme": scheme,
+            "cpu_type": opts.cpu_type, "caches": opts.caches, "restore": str(checkpoint),
+            "readfile": str(readfile), "max_ticks": int(opts.max_sim_s * 1e12)}
+
+
+def validate(opts: Gem5Options, machine: Machine) -> None:
+    if not opts.gem5.is_file() or not os.access(opts.gem5, os.X_OK):
+        raise UsageError(f"gem5 binary {opts.gem5} not found or not executable: pass --gem5 "
+                         "PATH/build/X86/gem5.opt or set PERCPU_GEM5 (docs/gem5.md)")
+    if not opts.kernel.is_file():
+        raise UsageError(f"kernel {opts.kernel} not found: run 'percpu guest build' or pass "
+                         "--kernel PATH/vmlinux")
+    if opts.cpu_type not in CPU_TYPES:
+        raise UsageError(f"--cpu-type {opts.cpu_type}: choose from {', '.join(CPU_TYPES)} "
+                         "(the boot always runs on the atomic CPU)")
+    if opts.caches not in CACHES:
+        raise UsageError(f"--caches {opts.caches}: choose from {', '.join(CACHES)}")
+    if opts.caches == "ruby" and opts.cpu_type != "timing" and opts.cpu_type != "o3":
+        raise UsageError("--caches ruby needs --cpu-type timing or o3")
+    if not 128 <= opts.mem_mib <= MAX_MEM_MIB:
+        raise UsageError(f"--mem {opts.mem_mib} MiB is out of range: use 128..{MAX_MEM_MIB} "
+                         "(the X86Board's I/O hole)")
+    if not 1 <= machine.cpus <= 16:
+        raise UsageError(f"--cpus {machine.cpus} is out of range for the gem5 host: use 1..16 "
+                         "(the guest kernel's NR_CPUS; boot time grows with CPUs)")
+    if opts.timeout_s <= 0 or opts.max_sim_s <= 0:
+        raise UsageError("--timeout and --max-sim-seconds must be positive")
+
+
+def as_json(obj: Any) -> str:
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    return json.dumps(obj, indent=2, default=str) + "\n"

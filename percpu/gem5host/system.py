@@ -1,0 +1,175 @@
+"""The gem5 side of a percpu run: build an X86Board from a plan and simulate one phase.
+
+This module runs inside gem5.opt (configs/percpu.py hands it the plan that the
+orchestrator, percpu/gem5host/run.py, wrote as JSON). It imports only gem5, its
+stdlib and the Python standard library: gem5's embedded interpreter need not have
+percpu's dependencies.
+
+Two phases, each its own gem5 process:
+- boot: atomic CPUs, no caches (the fastest way through Linux's boot). The guest's
+  init runs `m5 exit` once it is ready (workloads/guest/init.sh); that exit takes
+  a checkpoint and ends the process.
+- roi: restore that checkpoint on the measured CPU model and cache hierarchy, hand
+  the workload's script to the guest through readfile, and run until the guest
+  ends the simulation. The guest programs reset the stats when their region of
+  interest starts and dump them when it ends, so stats.txt holds exactly the
+  region of interest (gem5's own dump at exit is switched off).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+from pathlib import Path
+
+import m5
+from gem5.components.boards.x86_board import X86Board
+from gem5.components.cachehierarchies.classic.no_cache import NoCache
+from gem5.components.cachehierarchies.classic.private_l1_private_l2_walk_cache_hierarchy import (
+    PrivateL1PrivateL2WalkCacheHierarchy,
+)
+from gem5.components.memory.single_channel import SingleChannelDDR4_2400
+from gem5.components.processors.cpu_types import CPUTypes
+from gem5.components.processors.simple_processor import SimpleProcessor
+from gem5.isas import ISA
+from gem5.resources.resource import DiskImageResource, KernelResource
+from gem5.simulate.exit_event import ExitEvent
+from gem5.simulate.simulator import Simulator
+from m5.objects import X86ISA
+
+# CPUID bits (Intel SDM vol. 2A, CPUID): leaf 1 ECX bit 17 is PCID, leaf 7 EBX bit 10
+# is INVPCID. X86ISA keeps each leaf as [EAX, EBX, EDX, ECX].
+CPUID_1_ECX_PCID = 1 << 17
+CPUID_7_EBX_INVPCID = 1 << 10
+
+CPU_TYPES = {"atomic": CPUTypes.ATOMIC, "timing": CPUTypes.TIMING, "o3": CPUTypes.O3,
+             "minor": CPUTypes.MINOR}
+
+
+def cpuid_isa(pcid: bool) -> X86ISA:
+    """An X86ISA whose CPUID says what the plan's machine has: PCID and INVPCID, or
+    neither (Thomas Gleixner's "CPU without PCID")."""
+    isa = X86ISA()
+    fms = list(isa.FamilyModelStepping)
+    ext = list(isa.ExtendedFeatures)
+    if pcid:
+        fms[3] |= CPUID_1_ECX_PCID
+        ext[1] |= CPUID_7_EBX_INVPCID
+    else:
+        fms[3] &= ~CPUID_1_ECX_PCID
+        ext[1] &= ~CPUID_7_EBX_INVPCID
+    isa.FamilyModelStepping = fms
+    isa.ExtendedFeatures = ext
+    return isa
+
+
+def cache_hierarchy(name: str, cpus: int):
+    # Classic: private 32 KiB L1s and a 1 MiB L2 per core, with the walk caches that
+    # stdlib hierarchy adds for page-table walker traffic.
+    if name == "none":
+        return NoCache()
+    if name == "classic":
+        return PrivateL1PrivateL2WalkCacheHierarchy(l1d_size="32KiB", l1i_size="32KiB",
+                                                    l2_size="1MiB")
+    if name == "ruby":
+        from gem5.components.cachehierarchies.ruby.mesi_two_level_cache_hierarchy import (
+            MESITwoLevelCacheHierarchy,
+        )
+
+        return MESITwoLevelCacheHierarchy(l1i_size="32KiB", l1i_assoc=8, l1d_size="32KiB",
+                                          l1d_assoc=8, l2_size="1MiB", l2_assoc=16,
+                                          num_l2_banks=cpus)
+    raise ValueError(f"unknown cache hierarchy {name!r}")
+
+
+def attach_monitors(board: X86Board, plan: dict) -> int:
+    """Attach the plugin's per-CPU CR3/INVLPG/INVPCID monitors (src_patches/percpu_gem5).
+    Returns how many were attached (0 when this gem5 lacks the plugin)."""
+    monitor_class = getattr(m5.objects, plan.get("monitor_class", "PercpuCr3Monitor"), None)
+    if monitor_class is None:
+        return 0
+    attached = 0
+    for core in board.get_processor().get_cores():
+        cpu = core.get_simobject()
+        cpu.percpu = monitor_class()
+        attached += 1
+    return attached
+
+
+def build_board(plan: dict) -> X86Board:
+    processor = SimpleProcessor(cpu_type=CPU_TYPES[plan["cpu_type"]], num_cores=plan["cpus"],
+                                isa=ISA.X86)
+    for core in processor.get_cores():
+        core.get_simobject().isa = [cpuid_isa(plan["pcid"])]
+    board = X86Board(
+        clk_freq=plan["clk_freq"],
+        processor=processor,
+        memory=SingleChannelDDR4_2400(size=plan["mem_size"]),
+        cache_hierarchy=cache_hierarchy(plan["caches"], plan["cpus"]),
+    )
+    board.set_kernel_disk_workload(
+        kernel=KernelResource(local_path=plan["kernel"]),
+        disk_image=DiskImageResource(local_path=plan["disk"]),
+        readfile=plan.get("readfile"),
+        kernel_args=plan["kernel_args"],
+        checkpoint=Path(plan["restore"]) if plan.get("restore") else None,
+    )
+    return board
+
+
+def write_result(plan: dict, **fields) -> None:
+    """The phase's outcome, for the orchestrator: one JSON file in this process's outdir."""
+    out = Path(m5.options.outdir) / "phase.json"
+    out.write_text(json.dumps({"phase": plan["phase"], **fields}, indent=2) + "\n")
+
+
+def run_boot(plan: dict) -> None:
+    board = build_board(plan)
+    checkpoint = Path(plan["checkpoint"])
+
+    def on_exit():
+        # The first `m5 exit` is init saying "ready": everything after it is the workload.
+        simulator.save_checkpoint(checkpoint)
+        yield True
+
+    simulator = Simulator(board=board, on_exit_event={ExitEvent.EXIT: on_exit()})
+    simulator.run(max_ticks=plan.get("max_ticks") or m5.MaxTick)
+    cause = simulator.get_last_exit_event_cause()
+    write_result(plan, cause=cause, tick=simulator.get_current_tick(),
+                 checkpointed=(checkpoint / "m5.cpt").is_file())
+
+
+def run_roi(plan: dict) -> None:
+    board = build_board(plan)
+    monitors = attach_monitors(board, plan)
+    dumps = {"count": 0}
+
+    def on_exit():
+        yield True  # the guest's m5 exit: the workload (or its script) has finished
+
+    simulator = Simulator(board=board, on_exit_event={ExitEvent.EXIT: on_exit()})
+    # Only the guest's dumps (its region of interest) belong in stats.txt.
+    atexit.unregister(m5.stats.dump)
+    simulator.run(max_ticks=plan.get("max_ticks") or m5.MaxTick)
+    cause = simulator.get_last_exit_event_cause()
+    stats = Path(m5.options.outdir) / "stats.txt"
+    if not stats.is_file() or stats.stat().st_size == 0:
+        m5.stats.dump()  # the guest never dumped: keep what there is, marked by phase.json
+        dumps["fallback"] = True
+    write_result(plan, cause=cause, tick=simulator.get_current_tick(), monitors=monitors,
+                 fallback_dump=bool(dumps.get("fallback")))
+
+
+def main(plan_path: str) -> None:
+    plan = json.loads(Path(plan_path).read_text())
+    if plan["phase"] == "boot":
+        run_boot(plan)
+    elif plan["phase"] == "roi":
+        run_roi(plan)
+    else:
+        sys.exit(f"configs/percpu.py: error: unknown phase {plan['phase']!r} in {plan_path}")
+
+
+if __name__ == "__m5_main__":  # gem5.opt [options] system.py PLAN.json
+    main(sys.argv[1])

@@ -1,0 +1,46 @@
+"""What the orchestrator reads from the guest's console."""
+
+from percpu.gem5host.console import parse_console
+
+BOOT = """\
+Linux version 6.1.0 (root@build) #1 SMP
+percpu-guest: booted kernel=6.1.158 cpus=2 pcid=yes invpcid=yes pti=Not_affected
+percpu-selftest: cr3-noflush expected=A got=A ok
+percpu-selftest: invpcid-type1 expected=B got=A FAIL
+percpu-selftest: 1 passed, 1 failed
+percpu-guest: ready
+"""
+
+
+def test_boot_lines() -> None:
+    rep = parse_console(BOOT)
+    assert rep.booted == {"kernel": "6.1.158", "cpus": "2", "pcid": "yes", "invpcid": "yes",
+                          "pti": "Not_affected"}
+    assert rep.pcid is True and rep.pti_enabled is False
+    assert [c["verdict"] for c in rep.selftest] == ["ok", "FAIL"]
+    assert rep.selftest[1]["case"] == "invpcid-type1"
+    assert (rep.selftest_passed, rep.selftest_failed) == (1, 1)
+    assert rep.ready and rep.fatal is None
+
+
+def test_pti_and_no_pcid() -> None:
+    rep = parse_console("percpu-guest: booted kernel=6.1 cpus=4 pcid=no invpcid=no "
+                        "pti=Mitigation:_PTI\npercpu-selftest: skipped (no pcid)\n")
+    assert rep.pcid is False and rep.pti_enabled is True
+    assert rep.selftest_skipped == "no pcid"
+
+
+def test_program_summary_and_failures() -> None:
+    text = ("ctxmix: warning: 2 processes could not be pinned\n"
+            "ctxmix: procs=8 cpus=2 procs_per_cpu=4 failed=0 ns_per_turn=1200\r\n"
+            "percpu-guest: script exited with status 0\n")
+    rep = parse_console(text, "ctxmix")
+    assert rep.summary_lines == ["ctxmix: procs=8 cpus=2 procs_per_cpu=4 failed=0 ns_per_turn=1200"]
+    assert rep.summary["failed"] == "0" and rep.summary["procs"] == "8"
+    assert rep.script_status == 0
+    assert parse_console(text).summary_lines == []  # no program named: no summary taken
+
+
+def test_panic_is_fatal() -> None:
+    rep = parse_console("ok\nKernel panic - not syncing: Attempted to kill init! exitcode=0x0\n")
+    assert rep.fatal is not None and rep.fatal.startswith("Kernel panic")

@@ -1,0 +1,83 @@
+"""Plans of the gem5 processes and the checkpoint key."""
+
+from pathlib import Path
+
+import pytest
+
+from percpu.errors import UsageError
+from percpu.gem5host.plan import (
+    Gem5Options,
+    Machine,
+    boot_inputs,
+    boot_plan,
+    checkpoint_key,
+    kernel_args,
+    roi_plan,
+    validate,
+)
+
+
+@pytest.fixture()
+def opts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Gem5Options:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    gem5 = tmp_path / "gem5.opt"
+    gem5.write_text("#!/bin/sh\n")
+    gem5.chmod(0o755)
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(b"\x7fELF kernel")
+    return Gem5Options(gem5=gem5, kernel=kernel, checkpoint_dir=tmp_path / "cpt")
+
+
+def test_pti_goes_to_the_kernel_command_line() -> None:
+    assert "pti=on" in kernel_args(Machine(2, True, True))
+    assert "nopti" in kernel_args(Machine(2, True, False))
+    assert "percpu.selftest=1" in kernel_args(Machine(2, True, False))
+
+
+def test_checkpoint_key_covers_what_the_boot_depends_on(opts: Gem5Options) -> None:
+    base = checkpoint_key(boot_inputs(opts, Machine(2, True, False)))
+    assert base == checkpoint_key(boot_inputs(opts, Machine(2, True, False)))
+    others = {checkpoint_key(boot_inputs(opts, m)) for m in
+              (Machine(4, True, False), Machine(2, False, False), Machine(2, True, True))}
+    assert base not in others and len(others) == 3
+    opts.kernel.write_bytes(b"\x7fELF another kernel")
+    assert checkpoint_key(boot_inputs(opts, Machine(2, True, False))) != base
+    opts.mem_mib = 1024
+    assert base.startswith("c2-pcid-nopti-")
+
+
+def test_boot_runs_atomic_without_caches_and_roi_restores(opts: Gem5Options) -> None:
+    m = Machine(2, False, False)
+    boot = boot_plan(opts, m, Path("/c/cpt"))
+    assert (boot["phase"], boot["cpu_type"], boot["caches"], boot["pcid"]) == \
+        ("boot", "atomic", "none", False)
+    assert Path(boot["disk"]).stat().st_size == 1 << 20
+    roi = roi_plan(opts, m, Path("/c/cpt"), Path("/w/workload.sh"), "shared")
+    assert (roi["phase"], roi["cpu_type"], roi["caches"], roi["restore"], roi["readfile"]) == \
+        ("roi", "timing", "classic", "/c/cpt", "/w/workload.sh")
+    assert roi["kernel_args"] == boot["kernel_args"]  # a restore must match its boot
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"cpu_type": "atomic"}, "--cpu-type atomic"),
+    ({"caches": "l3"}, "--caches l3"),
+    ({"mem_mib": 4096}, "out of range"),
+    ({"max_sim_s": 0}, "must be positive"),
+])
+def test_bad_options(opts: Gem5Options, change: dict, message: str) -> None:
+    for k, v in change.items():
+        setattr(opts, k, v)
+    with pytest.raises(UsageError, match=message):
+        validate(opts, Machine(2, True, False))
+
+
+def test_missing_gem5_and_kernel(opts: Gem5Options, tmp_path: Path) -> None:
+    opts.gem5 = tmp_path / "nope"
+    with pytest.raises(UsageError, match="PERCPU_GEM5"):
+        validate(opts, Machine(2, True, False))
+    opts.gem5, opts.kernel = tmp_path / "gem5.opt", tmp_path / "nokernel"
+    with pytest.raises(UsageError, match="percpu guest build"):
+        validate(opts, Machine(2, True, False))
+    with pytest.raises(UsageError, match="1..16"):
+        opts.kernel = tmp_path / "vmlinux"
+        validate(opts, Machine(32, True, False))
