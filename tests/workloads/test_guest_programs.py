@@ -315,16 +315,18 @@ def test_m5_helper_outside_gem5(guest_build: Path) -> None:
     """The guest's m5 helper: unknown commands are refused before any op; outside gem5
     ops warn once and do nothing, and readfile exits 1 with no output (no workload)."""
     m5 = guest_build / "m5"
-    bad = subprocess.run([str(m5), "bogus"], capture_output=True, text=True, timeout=TIMEOUT)
+    bad = subprocess.run([str(m5), "bogus"], check=False, capture_output=True, text=True,
+                         timeout=TIMEOUT)
     assert bad.returncode == 2 and "unknown command 'bogus'" in bad.stderr
     assert "m5op:" not in bad.stderr
     env = {**os.environ, "PERCPU_M5OP_DEV": "/nonexistent/mem"}
     for cmd in ("exit", "resetstats", "dumpstats", "checkpoint"):
-        res = subprocess.run([str(m5), cmd], capture_output=True, text=True, env=env,
+        res = subprocess.run([str(m5), cmd], check=False, capture_output=True, text=True, env=env,
                              timeout=TIMEOUT)
         assert res.returncode == 0, res.stderr
         assert res.stderr.count("m5op: warning") == 1
-    read = subprocess.run([str(m5), "readfile"], capture_output=True, env=env, timeout=TIMEOUT)
+    read = subprocess.run([str(m5), "readfile"], check=False, capture_output=True, env=env,
+                          timeout=TIMEOUT)
     assert read.returncode == 1 and read.stdout == b""
 
 
