@@ -337,6 +337,9 @@ def _register_optional() -> None:
     from percpu.trace.cli import trace_group
 
     main_group.add_command(trace_group, "trace")
+    from percpu.guest.cli import guest_group
+
+    main_group.add_command(guest_group, "guest")
     from percpu.gem5host.cli import gem5_group
 
     main_group.add_command(gem5_group, "gem5")

@@ -1,0 +1,126 @@
+"""`percpu guest build | check | path`: the gem5 guest kernel (docs/guest.md)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from percpu.guest import cache as gcache
+
+CACHE_HELP = ("cache directory (default $PERCPU_GUEST_DIR, else ~/.cache/percpu/guest); "
+              "never inside the repository")
+cache_option = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                            help=CACHE_HELP)
+
+
+@click.group("guest")
+def guest_group() -> None:
+    """Build the gem5 guest kernel (Linux 6.1 + busybox initramfs) and check it under QEMU."""
+
+
+def _report_check(result, label: str) -> None:
+    boot = f"{result.boot_seconds:.2f} s" if result.boot_seconds is not None else "no boot"
+    click.echo(f"qemu ({label}): boot to /init {boot}, whole check {result.total_seconds:.1f} s")
+    if result.booted:
+        click.echo("  " + " ".join(f"{k}={v}" for k, v in result.booted.items()))
+    if result.selftest_skipped:
+        click.echo(f"  self-test: {result.selftest_skipped}")
+    elif result.selftest_summary:
+        passed, failed = result.selftest_summary
+        click.echo(f"  self-test: {passed} passed, {failed} failed")
+    for problem in result.problems:
+        click.echo(f"  problem: {problem}", err=True)
+
+
+def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float, cpus: int,
+                smoke: bool, selftest: bool, pcid: bool, verbose: bool) -> None:
+    from percpu.guest.qemu import check
+
+    variants = [("max", "-cpu max")]
+    if pcid:
+        variants.append(("max,+pcid,+invpcid", "-cpu max,+pcid,+invpcid"))
+    ok = True
+    for cpu, label in variants:
+        click.echo(f"booting {build.bzimage} under QEMU TCG ({label}, -smp {cpus}) ...")
+        log = build.path / f"qemu-check-{cpu.replace(',', '_').replace('+', '')}.log"
+        result = check(build, timeout=timeout, cpus=cpus, cpu=cpu, smoke=smoke,
+                       selftest=selftest, echo=(lambda s: click.echo("  | " + s)) if verbose
+                       else None, log=log)
+        _report_check(result, label)
+        click.echo(f"  console log: {log}")
+        ok = ok and result.ok
+    if not ok:
+        click.echo("percpu guest check: FAILED", err=True)
+        ctx.exit(1)
+    click.echo("percpu guest check: ok")
+
+
+def _check_options(f):
+    f = click.option("--timeout", type=float, default=120.0, show_default=True,
+                     help="seconds before a QEMU boot counts as hung")(f)
+    f = click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
+                     help="QEMU -smp")(f)
+    f = click.option("--smoke/--no-smoke", default=True, show_default=True,
+                     help="run each guest program briefly in the guest")(f)
+    f = click.option("--selftest/--no-selftest", default=True, show_default=True,
+                     help="load the ring-0 PCID self-test module")(f)
+    f = click.option("--pcid/--no-pcid", default=True, show_default=True,
+                     help="also boot with -cpu max,+pcid,+invpcid (TCG's PCID model)")(f)
+    f = click.option("-v", "--verbose", is_flag=True, help="show the guest console")(f)
+    return f
+
+
+@guest_group.command("build")
+@cache_option
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=2, show_default=True,
+              help="make -j")
+@click.option("--force", is_flag=True, help="rebuild even if a build of these inputs exists")
+@click.option("--check", "then_check", is_flag=True, help="then run `percpu guest check`")
+@_check_options
+@click.pass_context
+def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: bool,
+                  then_check: bool, timeout: float, cpus: int, smoke: bool, selftest: bool,
+                  pcid: bool, verbose: bool) -> None:
+    """Build the guest from Debian packages (linux-source-6.1, busybox-static, gcc) into
+    the cache: vmlinux for gem5, bzImage for QEMU, one directory per input hash."""
+    from percpu.guest.build import Builder, BuildError
+
+    where = gcache.cache_dir(cache_dir)
+    try:
+        result = Builder(where, jobs=jobs, echo=click.echo, force=force).run()
+    except BuildError as exc:
+        click.echo(f"percpu guest build: {exc}", err=True)
+        ctx.exit(1)
+    build = result.build
+    if not result.reused:
+        click.echo(f"built in {result.seconds:.0f} s: {build.path}")
+    click.echo(f"vmlinux (gem5): {build.vmlinux}")
+    click.echo(f"bzImage (QEMU): {build.bzimage}")
+    click.echo(f"kernel args:    {build.kernel_args}")
+    if then_check:
+        _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
+                    pcid=pcid, verbose=verbose)
+
+
+@guest_group.command("check")
+@cache_option
+@_check_options
+@click.pass_context
+def check_command(ctx: click.Context, cache_dir: str | None, timeout: float, cpus: int,
+                  smoke: bool, selftest: bool, pcid: bool, verbose: bool) -> None:
+    """Boot the current build under QEMU TCG and check /init's lines (boot, guest
+    programs, self-test)."""
+    build = gcache.default_build(cache_dir)
+    _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
+                pcid=pcid, verbose=verbose)
+
+
+@guest_group.command("path")
+@cache_option
+@click.option("--json", "as_json", is_flag=True, help="print the whole manifest")
+def path_command(cache_dir: str | None, as_json: bool) -> None:
+    """Print the vmlinux of the build matching the current inputs (what gem5 boots)."""
+    build = gcache.default_build(cache_dir)
+    click.echo(json.dumps(build.manifest, indent=2, sort_keys=True) if as_json
+               else str(build.vmlinux))

@@ -1,0 +1,122 @@
+"""The cache: keys follow the inputs, default_kernel() finds complete builds only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from percpu.errors import UsageError
+from percpu.guest import cache as gcache
+from tests.guest.helpers import PACKAGES
+
+
+def _inputs(guest: Path, **versions: str) -> gcache.Inputs:
+    return gcache.current_inputs(guest, packages={**PACKAGES, **versions})
+
+
+@pytest.mark.parametrize("rel", ["kernel/percpu.config", "init.sh", "ctxmix.c", "common.h",
+                                 "Makefile", "kmod/pcid_selftest.c", "kmod/Kbuild"])
+def test_key_changes_with_every_repository_input(guest_copy: Path, rel: str) -> None:
+    before = _inputs(guest_copy)
+    path = guest_copy / rel
+    path.write_text(path.read_text() + "\n# changed\n")
+    after = _inputs(guest_copy)
+    assert after.key() != before.key()
+    assert after.files[rel] != before.files[rel]
+    # Only the fragment changes the kernel tree; /init, programs and the module relink.
+    assert (after.kernel_key() != before.kernel_key()) == (rel == "kernel/percpu.config")
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_key_changes_with_every_package_version(guest_copy: Path, package: str) -> None:
+    before = _inputs(guest_copy)
+    after = _inputs(guest_copy, **{package: "9:9.9-9"})
+    assert after.key() != before.key()
+    assert (after.kernel_key() != before.kernel_key()) == (package != "busybox-static")
+
+
+def test_key_ignores_build_outputs_and_is_stable(guest_copy: Path) -> None:
+    before = _inputs(guest_copy)
+    (guest_copy / "build").mkdir()
+    (guest_copy / "build" / "ctxmix").write_text("binary")
+    (guest_copy / "kmod" / "pcid_selftest.ko").write_text("module")
+    (guest_copy / "kmod" / "pcid_selftest.mod.c").write_text("generated")
+    assert _inputs(guest_copy).key() == before.key()
+    assert len(before.key()) == 16
+
+
+def test_input_files_cover_every_source(guest_copy: Path) -> None:
+    files = gcache.input_files(guest_copy)
+    for c_file in guest_copy.glob("*.c"):
+        assert c_file.name in files
+    assert {"kernel/percpu.config", "init.sh", "Makefile", "kmod/pcid_selftest.c",
+            "kmod/Kbuild"} <= set(files)
+
+
+def _fake_entry(cache: Path, inputs: gcache.Inputs, created: str, *, key: str | None = None,
+                name: str | None = None, vmlinux: bool = True) -> Path:
+    key = key or inputs.key()
+    entry = cache / (name or key)
+    entry.mkdir(parents=True)
+    if vmlinux:
+        (entry / "vmlinux").write_bytes(b"\x7fELF")
+    (entry / "bzImage").write_bytes(b"MZ")
+    (entry / "manifest.json").write_text(json.dumps(
+        {"key": key, "created": created, "inputs": inputs.to_json(),
+         "kernel_args": gcache.KERNEL_ARGS}))
+    return entry
+
+
+def test_default_kernel_without_a_build_says_how_to_make_one(cache: Path) -> None:
+    with pytest.raises(UsageError, match=r"^no guest built: run 'percpu guest build'"):
+        gcache.default_kernel()
+
+
+def test_default_kernel_finds_the_build_of_the_current_inputs(
+        cache: Path, monkeypatch: pytest.MonkeyPatch, guest_copy: Path) -> None:
+    monkeypatch.setattr(gcache, "guest_sources_dir", lambda: guest_copy)
+    monkeypatch.setattr("percpu.guest.packages.installed_versions",
+                        lambda pkgs: {p: PACKAGES[p] for p in pkgs})
+    inputs = _inputs(guest_copy)
+    # A half-written build and one of other inputs do not count.
+    _fake_entry(cache, inputs, "2026-01-02T00:00:00+00:00", name=f".partial-{inputs.key()}")
+    other = _inputs(guest_copy, **{"busybox-static": "2:0"})
+    _fake_entry(cache, other, "2026-01-03T00:00:00+00:00")
+    with pytest.raises(UsageError, match="build.s. in .* are from other inputs"):
+        gcache.default_kernel()
+    entry = _fake_entry(cache, inputs, "2026-01-01T00:00:00+00:00")
+    assert gcache.default_kernel() == entry / "vmlinux"
+    assert gcache.default_manifest()["kernel_args"] == gcache.KERNEL_ARGS
+    # An explicit cache dir wins over the environment.
+    with pytest.raises(UsageError, match="no guest built"):
+        gcache.default_kernel(cache.parent / "elsewhere")
+
+
+def test_an_entry_missing_its_kernel_is_not_complete(cache: Path, guest_copy: Path) -> None:
+    inputs = _inputs(guest_copy)
+    entry = _fake_entry(cache, inputs, "2026-01-01T00:00:00+00:00", vmlinux=False)
+    assert gcache.load_entry(entry) is None
+    assert gcache.find_build(inputs, cache) is None
+
+
+def test_unknown_package_version_matches_newest_build_of_the_same_sources(
+        cache: Path, guest_copy: Path) -> None:
+    inputs = _inputs(guest_copy)
+    older = _fake_entry(cache, inputs, "2026-01-01T00:00:00+00:00")
+    newer_inputs = _inputs(guest_copy, **{"linux-source-6.1": "6.1.200-1"})
+    newer = _fake_entry(cache, newer_inputs, "2026-02-01T00:00:00+00:00")
+    unknown = gcache.current_inputs(guest_copy, packages={**PACKAGES, "linux-source-6.1": None})
+    assert gcache.find_build(unknown, cache).path == newer
+    known_old = gcache.current_inputs(guest_copy, packages=PACKAGES)
+    assert gcache.find_build(known_old, cache).path == older
+
+
+def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PERCPU_GUEST_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert gcache.cache_dir() == tmp_path / "xdg" / "percpu" / "guest"
+    monkeypatch.setenv("PERCPU_GUEST_DIR", str(tmp_path / "env"))
+    assert gcache.cache_dir() == tmp_path / "env"
+    assert gcache.cache_dir(tmp_path / "opt") == tmp_path / "opt"

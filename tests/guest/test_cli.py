@@ -1,0 +1,73 @@
+"""`percpu guest ...` through the real entry point: bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from percpu.guest.packages import BUILD_PACKAGES
+
+MISSING = ("linux-source-6.1", "busybox-static")
+
+
+def _fake_dpkg_query(bin_dir: Path, missing: tuple[str, ...]) -> None:
+    """A dpkg-query that knows every package except `missing` (as dpkg-query -W does:
+    known packages on stdout, an error line per unknown one, exit 1)."""
+    bin_dir.mkdir()
+    script = bin_dir / "dpkg-query"
+    script.write_text(
+        "#!/bin/sh\n"
+        "shift 3  # -W -f FORMAT\n"
+        "rc=0\n"
+        "for p in \"$@\"; do\n"
+        "  case \" " + " ".join(missing) + " \" in\n"
+        "    *\" $p \"*) echo \"dpkg-query: no packages found matching $p\" >&2; rc=1;;\n"
+        "    *) printf '%s\\tii \\t1.0-1\\n' \"$p\";;\n"
+        "  esac\n"
+        "done\n"
+        "exit $rc\n")
+    script.chmod(0o755)
+
+
+def _percpu(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "percpu", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+def test_missing_packages_one_line_exit_2(tmp_path: Path) -> None:
+    _fake_dpkg_query(tmp_path / "bin", MISSING)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    cache = tmp_path / "cache"
+    proc = _percpu(["guest", "build", "--cache-dir", str(cache)], env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0] == ("percpu: error: percpu guest build needs the Debian package(s) "
+                        "linux-source-6.1, busybox-static: "
+                        "apt-get install linux-source-6.1 busybox-static")
+    # Nothing half-written: the cache was not even created.
+    assert not cache.exists()
+
+
+def test_every_build_package_is_checked(tmp_path: Path) -> None:
+    _fake_dpkg_query(tmp_path / "bin", tuple(BUILD_PACKAGES))
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    proc = _percpu(["guest", "build", "--cache-dir", str(tmp_path / "c")], env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("apt-get install " + " ".join(BUILD_PACKAGES))
+    for needed in ("gcc", "make", "bc", "flex", "bison", "libelf-dev", "cpio", "xz-utils"):
+        assert needed in BUILD_PACKAGES
+
+
+@pytest.mark.parametrize("command", ["path", "check"])
+def test_no_build_yet_one_line_exit_2(tmp_path: Path, command: str) -> None:
+    env = {**os.environ, "PERCPU_GUEST_DIR": str(tmp_path / "empty")}
+    proc = _percpu(["guest", command], env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("percpu: error: no guest built: run 'percpu guest build'")

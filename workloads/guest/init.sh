@@ -1,0 +1,80 @@
+#!/bin/sh
+# /init of the percpu guest (busybox sh, in the kernel's built-in initramfs).
+# The protocol (docs/guest.md; the gem5 config relies on it exactly):
+#   1. mount proc, sysfs, devtmpfs, tmpfs /tmp; PATH=/sbin:/bin
+#   2. one line: percpu-guest: booted kernel=... cpus=... pcid=... invpcid=... pti=...
+#   3. percpu.selftest=1 on the command line: the ring-0 PCID self-test
+#   4. percpu.host=qemu: (percpu.smoke=1: each guest program, briefly), then
+#      "percpu-guest: qemu check done" and poweroff -f
+#   5. otherwise (gem5): "percpu-guest: ready", m5 exit (checkpoint or CPU
+#      switch), m5 readfile > /tmp/script, run it, report its status, m5 exit.
+export PATH=/sbin:/bin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null  # DEVTMPFS_MOUNT may have done it
+mount -t tmpfs tmpfs /tmp
+exec </dev/console >/dev/console 2>&1
+
+cmdline=$(cat /proc/cmdline)
+has_arg() {
+    for word in $cmdline; do
+        [ "$word" = "$1" ] && return 0
+    done
+    return 1
+}
+cpu_flag() {
+    if grep -q "^flags.*[[:space:]]$1\([[:space:]]\|\$\)" /proc/cpuinfo; then
+        echo yes
+    else
+        echo no
+    fi
+}
+
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+meltdown=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null || echo unknown)
+meltdown=$(echo "$meltdown" | tr ' ' '_')
+echo "percpu-guest: booted kernel=$(uname -r) cpus=$cpus pcid=$(cpu_flag pcid)" \
+    "invpcid=$(cpu_flag invpcid) pti=$meltdown"
+
+if has_arg percpu.selftest=1; then
+    # The module prints with printk; show its lines once, here, whatever the
+    # console log level, by muting the console while it runs.
+    read -r level _ </proc/sys/kernel/printk
+    echo 1 >/proc/sys/kernel/printk
+    insmod /lib/modules/pcid_selftest.ko || echo "percpu-selftest: FAIL: insmod failed"
+    echo "$level" >/proc/sys/kernel/printk
+    dmesg | grep '^percpu-selftest:'
+fi
+
+if has_arg percpu.host=qemu; then
+    if has_arg percpu.smoke=1; then
+        # Each guest program briefly, with small arguments: proves the kernel
+        # has what it needs (the m5 ops stay off without --roi).
+        for run in \
+            "ctxmix --procs-per-cpu 2 --rounds 20 --pages 4 --work-cycles 1000" \
+            "pingpong --iterations 100 --pages 2" \
+            "forkexec --forks 5 --pages 8" \
+            "threads_munmap --threads 2 --iterations 20 --map-pages 4" \
+            "kmap_io --procs-per-cpu 1 --iterations 2 --io-kib 64" \
+            "server --workers 2 --requests 10 --pages 2 --work-cycles 1000" \
+            "hotplug --holders 1 --maps 2 --cycles 1 --sleep-us 1000 --offline-us 1000"; do
+            name=${run%% *}
+            out=$(/sbin/$run 2>&1)
+            rc=$?
+            echo "$out" | sed "s/^/percpu-guest: $name: /"
+            echo "percpu-guest: smoke $name status=$rc"
+        done
+    fi
+    echo "percpu-guest: qemu check done"
+    poweroff -f
+fi
+
+echo "percpu-guest: ready"
+/sbin/m5 exit
+/sbin/m5 readfile >/tmp/script
+echo "percpu-guest: running script ($(wc -c </tmp/script) bytes)"
+sh /tmp/script
+echo "percpu-guest: script exited with status $?"
+/sbin/m5 exit
+poweroff -f
