@@ -19,6 +19,7 @@ from percpu.gem5host.run import (
     ensure_checkpoint,
     figures,
     headline,
+    keep_failed,
     run_scheme,
     write_scheme_dir,
 )
@@ -93,10 +94,9 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
             result = run_scheme(opts, machine, checkpoint, scheme, script, work,
                                 _program(wl.name), quiet)
         except GuestFailure as exc:
-            failed = outdir / f"{scheme}.failed"
-            shutil.rmtree(failed, ignore_errors=True)
-            work.rename(failed)
-            sys.stderr.write(f"percpu: error: {exc}; the failed run is in {failed}\n")
+            failed = keep_failed(work, outdir / f"{scheme}.failed")
+            sys.stderr.write(f"percpu: error: {exc}; the failed run (console.log, simerr.txt) "
+                             f"is in {failed}\n")
             return 1
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)

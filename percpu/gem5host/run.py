@@ -112,12 +112,20 @@ def run_phase(opts: Gem5Options, plan: dict[str, Any], outdir: Path, label: str,
     phase_file = outdir / "phase.json"
     phase = json.loads(phase_file.read_text()) if phase_file.is_file() else {}
     if fatal or proc.returncode != 0 or not phase:
-        tail = "\n".join(console.last_lines(text, CONSOLE_TAIL))
-        (outdir / "console-tail.txt").write_text(tail + "\n")
         why = fatal or rep.fatal or _gem5_error(outdir) or f"gem5 exited with {proc.returncode}"
-        raise GuestFailure(f"{label}: {why} (console: {outdir / 'console.log'}, gem5 log: "
-                           f"{outdir / 'simerr.txt'})")
+        raise GuestFailure(f"{label}: {why}")
     return PhaseResult(outdir, phase, rep, seconds)
+
+
+def keep_failed(work: Path, failed: Path) -> Path:
+    """Keep a failed phase's directory under its .failed name, with the console's last
+    lines in console-tail.txt (the one place to look first)."""
+    text = console.read_console(work / CONSOLE_FILE)
+    (work / "console-tail.txt").write_text("\n".join(console.last_lines(text, CONSOLE_TAIL))
+                                           + "\n")
+    shutil.rmtree(failed, ignore_errors=True)
+    os.replace(work, failed)
+    return failed
 
 
 def _gem5_error(outdir: Path) -> str | None:
@@ -159,11 +167,8 @@ def ensure_checkpoint(opts: Gem5Options, machine: Machine, quiet: bool) -> tuple
         result = run_phase(opts, boot_plan(opts, machine, work / "cpt"), work, "boot", quiet)
         rep = result.report
         if not result.phase.get("checkpointed") or not rep.ready:
-            tail = "\n".join(console.last_lines(console.read_console(work / "console.log")))
-            (work / "console-tail.txt").write_text(tail + "\n")
             raise GuestFailure(f"boot: the guest did not reach init's ready point "
-                               f"({result.phase.get('cause', 'no exit')}); console: "
-                               f"{work / 'console.log'}")
+                               f"({result.phase.get('cause', 'no exit')})")
         record = {"inputs": inputs, "host_seconds": round(result.host_seconds, 1),
                   "ticks": result.phase.get("tick"), "booted": rep.booted,
                   "selftest": rep.selftest, "selftest_passed": rep.selftest_passed,
@@ -174,11 +179,12 @@ def ensure_checkpoint(opts: Gem5Options, machine: Machine, quiet: bool) -> tuple
         if final.exists():
             shutil.rmtree(final)
         os.replace(work, final)
+    except GuestFailure as exc:
+        failed = keep_failed(work, opts.checkpoint_dir / f"{key}.failed")
+        raise GuestFailure(f"{exc}; the boot's files (console.log, simerr.txt) are in "
+                           f"{failed}") from None
     except BaseException:
-        failed = opts.checkpoint_dir / f"{key}.failed"
-        shutil.rmtree(failed, ignore_errors=True)
-        if work.exists():
-            os.replace(work, failed)  # kept for its console log
+        shutil.rmtree(work, ignore_errors=True)
         raise
     _say(quiet, f"boot: done in {record['host_seconds']:.0f} s; guest: "
                 f"{' '.join(f'{k}={v}' for k, v in record['booted'].items())}")
@@ -216,10 +222,10 @@ def run_scheme(opts: Gem5Options, machine: Machine, checkpoint: Path, scheme: st
     dumps = _dump_count(workdir / "stats.txt")
     if result.phase.get("fallback_dump") or dumps == 0:
         raise GuestFailure(f"{scheme}: the guest never dumped its region of interest's stats "
-                           f"({result.phase.get('cause')}); console: {workdir / 'console.log'}")
+                           f"({result.phase.get('cause')})")
     if not rep.summary_lines:
         raise GuestFailure(f"{scheme}: no summary line from {program} "
-                           f"({result.phase.get('cause')}); console: {workdir / 'console.log'}")
+                           f"({result.phase.get('cause')})")
     failed = rep.summary.get("failed")
     if failed not in (None, "0"):
         raise GuestFailure(f"{scheme}: {program} reports failed={failed}: {rep.summary_lines[-1]}")

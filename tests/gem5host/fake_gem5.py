@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""A stand-in for gem5.opt in the orchestrator's tests: it reads the plan exactly as
+percpu/gem5host/system.py would and writes what gem5 and the guest would leave in the
+outdir (console log, phase.json, stats.txt, a checkpoint). FAKE_GEM5 picks a scenario:
+ok (default), panic, hang, nodump, pcid-missing, crash. It tests percpu's handling of
+gem5 processes, not gem5."""
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+args = sys.argv[1:]
+outdir = Path(args[args.index("-d") + 1])
+plan = json.loads(Path(args[-1]).read_text())
+scenario = os.environ.get("FAKE_GEM5", "ok")
+with open(Path(os.environ["FAKE_GEM5_CALLS"]), "a") as fh:
+    fh.write(plan["phase"] + "\n")
+console = outdir / "board.pc.com_1.device"
+pcid = "yes" if plan["pcid"] and scenario != "pcid-missing" else "no"
+pti = "Mitigation:_PTI" if "pti=on" in plan["kernel_args"] else "Not_affected"
+lines = [(f"percpu-guest: booted kernel=6.1.0 cpus={plan['cpus']} pcid={pcid} invpcid={pcid} "
+         f"pti={pti}"), "percpu-selftest: 9 passed, 0 failed", "percpu-guest: ready"]
+if scenario == "crash":
+    sys.stderr.write("fatal: something gem5 did not like\n")
+    (outdir / "simerr.txt").write_text("fatal: something gem5 did not like\n")
+    sys.exit(1)
+if scenario == "panic" and plan["phase"] == "roi":
+    console.write_text("\n".join(lines) + "\nKernel panic - not syncing: Attempted to kill init!\n")
+    time.sleep(600)
+if scenario == "hang" and plan["phase"] == "roi":
+    console.write_text("\n".join(lines) + "\n")
+    time.sleep(600)
+if plan["phase"] == "boot":
+    console.write_text("\n".join(lines) + "\n")
+    cpt = Path(plan["checkpoint"])
+    cpt.mkdir(parents=True)
+    (cpt / "m5.cpt").write_text("[root]\n")
+    (outdir / "phase.json").write_text(json.dumps({"phase": "boot", "cause": "m5_exit",
+                                                   "tick": 10, "checkpointed": True}))
+    sys.exit(0)
+prog = re.search(r"^/sbin/(\w+)", Path(plan["readfile"]).read_text(), re.MULTILINE).group(1)
+lines += [f"{prog}: procs=4 cpus={plan['cpus']} failed=0 ns_per_turn=100"]
+console.write_text("\n".join(lines) + "\n")
+if scenario != "nodump":
+    cpu = "board.processor.cores{}.core"
+    stats = ["---------- Begin Simulation Statistics ----------",
+             "simSeconds 0.001000 # Number of seconds simulated (Second)",
+             "simTicks 1000000000 # Number of ticks simulated (Tick)"]
+    for i in range(plan["cpus"]):
+        stats += [f"{cpu.format(i)}.committedInsts 1000 # insts (Count)",
+                  f"{cpu.format(i)}.percpu.cr3Writes 100 # CR3 writes (Count)",
+                  f"{cpu.format(i)}.percpu.mmSwitches 80 # mm switches (Count)",
+                  (f"{cpu.format(i)}.percpu.mmSwitchesFlushed {0 if pcid == 'yes' else 80} "
+                  "# flushing (Count)"),
+                  f"{cpu.format(i)}.mmu.dtb.rdMisses 7 # misses (Count)"]
+    stats.append("---------- End Simulation Statistics   ----------")
+    (outdir / "stats.txt").write_text("\n".join(stats) + "\n")
+(outdir / "config.ini").write_text("[root]\ntype=Root\nfull_system=true\n")
+(outdir / "phase.json").write_text(json.dumps({"phase": "roi", "cause": "m5_exit", "tick": 1,
+                                               "monitors": plan["cpus"],
+                                               "fallback_dump": scenario == "nodump"}))

@@ -1,0 +1,106 @@
+"""The orchestrator's handling of gem5 processes, with a stand-in for gem5.opt
+(fake_gem5.py) that leaves what gem5 and the guest would leave. Real gem5 runs are in
+tests/gem5/ (they need PERCPU_GEM5)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAKE = Path(__file__).with_name("fake_gem5.py")
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, str]:
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(b"\x7fELF")
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "FAKE_GEM5_CALLS": str(tmp_path / "calls"), "PERCPU_GEM5": str(FAKE),
+            "KERNEL": str(kernel)}
+
+
+def gem5_run(env: dict[str, str], tmp_path: Path, *args: str, scenario: str = "ok"):
+    return subprocess.run(
+        [sys.executable, "-m", "percpu", "gem5", "run", "--kernel", env["KERNEL"],
+         "--checkpoint-dir", str(tmp_path / "cpt"), "-o", str(tmp_path / "out"), "--no-report",
+         *args],
+        check=False, capture_output=True, text=True, env={**env, "FAKE_GEM5": scenario},
+        timeout=120)
+
+
+def calls(tmp_path: Path) -> list[str]:
+    path = tmp_path / "calls"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_boot_once_then_restore(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-p", "procs_per_cpu=8")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == ["boot", "roi"]
+    run = tmp_path / "out" / "shared"
+    for name in ("stats.txt", "config.ini", "console.log", "percpu.json", "summary.txt",
+                 "workload.sh", "plan.json"):
+        assert (run / name).is_file(), name
+    info = json.loads((run / "percpu.json").read_text())
+    assert info["host"] == "gem5" and info["scheme"] == "shared"
+    assert info["params"]["procs_per_cpu"] == 8 and info["machine"]["pcid"] is True
+    assert info["guest"]["booted"]["pcid"] == "yes"
+    assert "--procs-per-cpu 8" in (run / "workload.sh").read_text()
+    summary = (run / "summary.txt").read_text()
+    assert "flushing CR3 writes per mm switch" in summary and "0.000" in summary
+    # The second run of the same machine reuses the checkpoint.
+    res = gem5_run(env, tmp_path, "-w", "ctxmix")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == ["boot", "roi", "roi"]
+    assert "checkpoint: reusing" in res.stderr
+    # Another machine boots again.
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "--no-pcid")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == ["boot", "roi", "roi", "boot", "roi"]
+    assert "  that flushed" in res.stdout
+
+
+def test_report_reads_gem5_runs(env: dict[str, str], tmp_path: Path) -> None:
+    assert gem5_run(env, tmp_path).returncode == 0
+    res = subprocess.run([sys.executable, "-m", "percpu", "report", str(tmp_path / "out" / "shared"),
+                          "--out", str(tmp_path / "rep")], check=False, capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "gem5" in text and "ctxmix" in text
+
+
+def test_guest_without_pcid_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, scenario="pcid-missing")
+    assert res.returncode == 1
+    assert "the guest reports pcid=no where the machine has PCID on" in res.stderr
+    kept = [p for p in (tmp_path / "cpt").iterdir() if not p.name.endswith(".failed")]
+    assert not kept, "no checkpoint may be kept"
+    assert list((tmp_path / "cpt").glob("*.failed"))
+    assert not (tmp_path / "out" / "shared").exists()
+
+
+@pytest.mark.parametrize(("scenario", "args", "message"), [
+    ("panic", (), "Kernel panic - not syncing"),
+    ("hang", ("--timeout", "3"), "no end after 3 s of host time"),
+    ("nodump", (), "never dumped its region of interest"),
+])
+def test_failed_region_of_interest(env: dict[str, str], tmp_path: Path, scenario: str,
+                                   args: tuple[str, ...], message: str) -> None:
+    assert gem5_run(env, tmp_path).returncode == 0  # the boot, done once
+    res = gem5_run(env, tmp_path, *args, scenario=scenario)
+    assert res.returncode == 1
+    errors = [ln for ln in res.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and message in errors[0], res.stderr
+    failed = tmp_path / "out" / "shared.failed"
+    assert (failed / "console.log").is_file() and (failed / "console-tail.txt").is_file()
+    assert (tmp_path / "out" / "shared" / "stats.txt").is_file(), "the earlier run stays"
+
+
+def test_gem5_crash(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, scenario="crash")
+    assert res.returncode == 1
+    assert "gem5 fatal: something gem5 did not like" in res.stderr
