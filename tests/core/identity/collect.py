@@ -1,0 +1,58 @@
+"""Collects every statistic of the behaviour-identity matrix from the percpu on sys.path.
+
+Run as a script by regenerate.py against the pre-split engine (built from the base
+revision into a temporary directory) and imported by test_identity.py against the live
+engine, so both sides produce their numbers the same way. It uses only APIs that the
+base revision already had (percpu.workloads.find_workload, percpu.runner.run_engine).
+
+The matrix: every workload definition in workloads/ at its defaults, plus every
+recorded trace in workloads/traces/ replayed with a small op budget, under every
+scheme, with and without PCID and with PTI off and on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TRACE_MAX_OPS = 20000
+VARIANTS = {"pcid": {"machine.pcid": 1.0, "machine.pti": 0.0},
+            "pcid+pti": {"machine.pcid": 1.0, "machine.pti": 1.0},
+            "nopcid": {"machine.pcid": 0.0, "machine.pti": 0.0},
+            "nopcid+pti": {"machine.pcid": 0.0, "machine.pti": 1.0}}
+
+
+def points(workloads_dir: Path) -> list[tuple[str, dict]]:
+    """(workload name, --param overrides) for every point of the matrix."""
+    from percpu.workloads import list_workloads
+
+    out: list[tuple[str, dict]] = [(name, {}) for name in sorted(list_workloads())]
+    for path in sorted((workloads_dir / "traces").glob("*.trace*")):
+        out.append((f"trace:{path}", {"max_ops": str(TRACE_MAX_OPS)}))
+    return out
+
+
+def collect(schemes: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Every statistic of every point: {"<workload>|<scheme>|<variant>": {stat: value}}."""
+    from percpu.params import core
+    from percpu.runner import run_engine
+    from percpu.workloads import find_workload, workloads_dir
+
+    if schemes is None:
+        schemes = sorted(name for name, _ in core().scheme_names())
+    result: dict[str, dict[str, float]] = {}
+    for name, overrides in points(workloads_dir()):
+        workload = find_workload(name)
+        wl_params = workload.resolve(overrides)
+        label = name if not name.startswith("trace:") else "trace:" + Path(name[6:]).name
+        for scheme in schemes:
+            for variant, machine in VARIANTS.items():
+                res, _, _ = run_engine(workload, wl_params, scheme, dict(machine))
+                result[f"{label}|{scheme}|{variant}"] = dict(sorted(res.stats.items()))
+    return result
+
+
+if __name__ == "__main__":
+    json.dump(collect(), sys.stdout, indent=0, sort_keys=True)
+    sys.stdout.write("\n")
