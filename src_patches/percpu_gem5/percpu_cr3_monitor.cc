@@ -1,0 +1,89 @@
+#include "percpu_gem5/percpu_cr3_monitor.hh"
+
+#include "base/logging.hh"
+#include "base/trace.hh"
+#include "cpu/base.hh"
+#include "cpu/thread_context.hh"
+#include "debug/PercpuCr3Monitor.hh"
+
+namespace gem5 {
+
+PercpuCr3Monitor::PercpuCr3Monitor(const Params& p)
+    : SimObject(p), m_cpu(p.cpu), m_stats(this) {
+  fatal_if(!m_cpu, "%s: no CPU to monitor", name());
+}
+
+void PercpuCr3Monitor::regProbeListeners() {
+  for (ThreadID t = 0; t < m_cpu->numThreads; ++t) {
+    ProbeManager* pm = m_cpu->getContext(t)->getIsaPtr()->getProbeManager();
+    m_listeners.push_back(std::make_unique<ProbeListenerArgFunc<X86ISA::Cr3WriteEvent>>(
+        pm, "Cr3Write", [this](const X86ISA::Cr3WriteEvent& e) { on_cr3_write(e); }));
+    m_listeners.push_back(std::make_unique<ProbeListenerArgFunc<X86ISA::InvlpgEvent>>(
+        pm, "Invlpg", [this](const X86ISA::InvlpgEvent& e) { on_invlpg(e); }));
+    m_listeners.push_back(std::make_unique<ProbeListenerArgFunc<X86ISA::InvpcidEvent>>(
+        pm, "Invpcid", [this](const X86ISA::InvpcidEvent& e) { on_invpcid(e); }));
+  }
+}
+
+void PercpuCr3Monitor::on_cr3_write(const X86ISA::Cr3WriteEvent& e) {
+  const percpu::Cr3Write w = percpu::Cr3WriteClassifier::classify(e.oldCr3, e.newCr3, e.pcide);
+  ++m_stats.cr3Writes;
+  if (w.no_flush)
+    ++m_stats.cr3WritesNoFlush;
+  else
+    ++m_stats.cr3WritesFlushed;
+  if (w.nonzero_pcid) ++m_stats.cr3WritesNonZeroPcid;
+  switch (w.kind) {
+    case percpu::Cr3WriteKind::MmSwitch:
+      ++m_stats.mmSwitches;
+      if (w.flushes()) ++m_stats.mmSwitchesFlushed;
+      break;
+    case percpu::Cr3WriteKind::PtiSwitch:
+      ++m_stats.ptiSwitches;
+      break;
+    case percpu::Cr3WriteKind::Reload:
+      ++m_stats.reloads;
+      break;
+  }
+  DPRINTF(PercpuCr3Monitor, "cpu%d CR3 %#x -> %#x pcide=%d: %s%s, pcid %#x, pgd %#x\n",
+          e.tc->contextId(), e.oldCr3, e.newCr3, e.pcide, percpu::to_string(w.kind),
+          w.no_flush ? " (no flush)" : "", w.pcid, w.to.pgd);
+}
+
+void PercpuCr3Monitor::on_invlpg(const X86ISA::InvlpgEvent& e) {
+  ++m_stats.invlpg;
+  DPRINTF(PercpuCr3Monitor, "cpu%d INVLPG %#x pcid %#x\n", e.tc->contextId(), e.vaddr, e.pcid);
+}
+
+void PercpuCr3Monitor::on_invpcid(const X86ISA::InvpcidEvent& e) {
+  m_stats.invpcid[e.type]++;
+  DPRINTF(PercpuCr3Monitor, "cpu%d INVPCID type %d pcid %#x addr %#x\n", e.tc->contextId(),
+          e.type, e.pcid, e.vaddr);
+}
+
+PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
+    : statistics::Group(parent),
+      ADD_STAT(cr3Writes, statistics::units::Count::get(), "CR3 writes"),
+      ADD_STAT(cr3WritesNoFlush, statistics::units::Count::get(),
+               "CR3 writes with the no-flush bit (bit 63, CR4.PCIDE=1)"),
+      ADD_STAT(cr3WritesFlushed, statistics::units::Count::get(),
+               "CR3 writes that flush the loaded PCID's non-global entries"),
+      ADD_STAT(cr3WritesNonZeroPcid, statistics::units::Count::get(),
+               "CR3 writes loading a PCID other than 0"),
+      ADD_STAT(mmSwitches, statistics::units::Count::get(),
+               "CR3 writes that change the address space (pgd, pcid), PTI halves folded"),
+      ADD_STAT(mmSwitchesFlushed, statistics::units::Count::get(),
+               "mm switches without the no-flush bit"),
+      ADD_STAT(ptiSwitches, statistics::units::Count::get(),
+               "CR3 writes between PTI's kernel and user halves of one address space"),
+      ADD_STAT(reloads, statistics::units::Count::get(), "CR3 writes of the value it held"),
+      ADD_STAT(invlpg, statistics::units::Count::get(), "INVLPG instructions"),
+      ADD_STAT(invpcid, statistics::units::Count::get(), "INVPCID instructions by type") {
+  invpcid.init(4);
+  invpcid.subname(0, "individualAddress");
+  invpcid.subname(1, "singleContext");
+  invpcid.subname(2, "allContextsGlobal");
+  invpcid.subname(3, "allContexts");
+}
+
+}  // namespace gem5
