@@ -34,19 +34,23 @@ def _report_check(result, label: str) -> None:
 
 
 def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float, cpus: int,
-                smoke: bool, selftest: bool, pcid: bool, verbose: bool) -> None:
+                smoke: bool, selftest: bool, pcid: bool, pti: bool, verbose: bool) -> None:
     from percpu.guest.qemu import check
 
-    variants = [("max", "-cpu max")]
+    # (QEMU -cpu, extra kernel args, log name)
+    variants = [("max", "", "max")]
     if pcid:
-        variants.append(("max,+pcid,+invpcid", "-cpu max,+pcid,+invpcid"))
+        variants.append(("max,+pcid,+invpcid", "", "max_pcid_invpcid"))
+    if pti:
+        variants.append(("max", "pti=on", "max_pti"))
     ok = True
-    for cpu, label in variants:
+    for cpu, extra, name in variants:
+        label = f"-cpu {cpu}" + (f", {extra}" if extra else "")
         click.echo(f"booting {build.bzimage} under QEMU TCG ({label}, -smp {cpus}) ...")
-        log = build.path / f"qemu-check-{cpu.replace(',', '_').replace('+', '')}.log"
+        log = build.path / f"qemu-check-{name}.log"
         result = check(build, timeout=timeout, cpus=cpus, cpu=cpu, smoke=smoke,
-                       selftest=selftest, echo=(lambda s: click.echo("  | " + s)) if verbose
-                       else None, log=log)
+                       selftest=selftest, extra_args=extra,
+                       echo=(lambda s: click.echo("  | " + s)) if verbose else None, log=log)
         _report_check(result, label)
         click.echo(f"  console log: {log}")
         ok = ok and result.ok
@@ -67,6 +71,8 @@ def _check_options(f):
                      help="load the ring-0 PCID self-test module")(f)
     f = click.option("--pcid/--no-pcid", default=True, show_default=True,
                      help="also boot with -cpu max,+pcid,+invpcid (TCG's PCID model)")(f)
+    f = click.option("--pti/--no-pti", default=True, show_default=True,
+                     help="also boot with pti=on (TCG's CPU is not affected by Meltdown)")(f)
     f = click.option("-v", "--verbose", is_flag=True, help="show the guest console")(f)
     return f
 
@@ -81,7 +87,7 @@ def _check_options(f):
 @click.pass_context
 def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: bool,
                   then_check: bool, timeout: float, cpus: int, smoke: bool, selftest: bool,
-                  pcid: bool, verbose: bool) -> None:
+                  pcid: bool, pti: bool, verbose: bool) -> None:
     """Build the guest from Debian packages (linux-source-6.1, busybox-static, gcc) into
     the cache: vmlinux for gem5, bzImage for QEMU, one directory per input hash."""
     from percpu.guest.build import Builder, BuildError
@@ -100,7 +106,7 @@ def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: b
     click.echo(f"kernel args:    {build.kernel_args}")
     if then_check:
         _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                    pcid=pcid, verbose=verbose)
+                    pcid=pcid, pti=pti, verbose=verbose)
 
 
 @guest_group.command("check")
@@ -108,12 +114,12 @@ def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: b
 @_check_options
 @click.pass_context
 def check_command(ctx: click.Context, cache_dir: str | None, timeout: float, cpus: int,
-                  smoke: bool, selftest: bool, pcid: bool, verbose: bool) -> None:
+                  smoke: bool, selftest: bool, pcid: bool, pti: bool, verbose: bool) -> None:
     """Boot the current build under QEMU TCG and check /init's lines (boot, guest
     programs, self-test)."""
     build = gcache.default_build(cache_dir)
     _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                pcid=pcid, verbose=verbose)
+                pcid=pcid, pti=pti, verbose=verbose)
 
 
 @guest_group.command("path")

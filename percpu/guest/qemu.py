@@ -54,7 +54,11 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
         append += " percpu.selftest=1"
     if extra_args:
         append += " " + extra_args
-    return [QEMU, "-cpu", cpu, "-smp", str(cpus), "-m", str(memory_mb), "-nographic",
+    # One CPU per socket: SeaBIOS's MP table lists one CPU per package, and without ACPI
+    # the guest finds its CPUs in the MP table only (QEMU's default -smp 2 is one socket
+    # of two cores: the guest would see one CPU).
+    smp = f"{cpus},sockets={cpus},cores=1,threads=1"
+    return [QEMU, "-cpu", cpu, "-smp", smp, "-m", str(memory_mb), "-nographic",
             "-no-reboot", "-monitor", "none", "-serial", "stdio", "-kernel", str(bzimage),
             "-append", append]
 

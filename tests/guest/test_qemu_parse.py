@@ -50,9 +50,9 @@ def test_no_boot() -> None:
 
 def test_qemu_command_line() -> None:
     cmd = qemu_command(Path("/c/bzImage"), cpu="max,+pcid,+invpcid")
-    assert cmd[:7] == ["qemu-system-x86_64", "-cpu", "max,+pcid,+invpcid", "-smp", "2", "-m",
-                       "512"]
+    assert cmd[:7] == ["qemu-system-x86_64", "-cpu", "max,+pcid,+invpcid", "-smp",
+                       "2,sockets=2,cores=1,threads=1", "-m", "512"]
     assert "-no-reboot" in cmd and "-nographic" in cmd
     append = cmd[cmd.index("-append") + 1]
-    assert append == ("console=ttyS0 rdinit=/init percpu.host=qemu percpu.smoke=1 "
+    assert append == ("console=ttyS0 lpj=7999923 rdinit=/init percpu.host=qemu percpu.smoke=1 "
                       "percpu.selftest=1")

@@ -94,7 +94,7 @@ static pte_t *test_ptep;
 static unsigned long test_va;
 static unsigned long pfn_a, pfn_b;
 
-static inline void load_cr3(unsigned long pcid, bool noflush)
+static inline void st_load_cr3(unsigned long pcid, bool noflush)
 {
 	native_write_cr3(pgd_pa | pcid | (noflush ? CR3_NOFLUSH : 0));
 }
@@ -107,10 +107,14 @@ static inline void invlpg(unsigned long addr)
 /* Every TLB entry of every PCID, globals included, without INVPCID. */
 static void flush_everything(void)
 {
-	unsigned long cr4 = __read_cr4();
-
-	native_write_cr4(cr4 ^ X86_CR4_PGE);
-	native_write_cr4(cr4);
+	/* cr4_update_irqsoff keeps Linux's CR4 shadow in step (interrupts are off). */
+	if (__read_cr4() & X86_CR4_PGE) {
+		cr4_update_irqsoff(0, X86_CR4_PGE);
+		cr4_update_irqsoff(X86_CR4_PGE, 0);
+	} else {
+		cr4_update_irqsoff(X86_CR4_PGE, 0);
+		cr4_update_irqsoff(0, X86_CR4_PGE);
+	}
 }
 
 static void set_test_pte(unsigned long pfn, bool global)
@@ -139,52 +143,52 @@ static char run_once(const struct tcase *c)
 	local_irq_save(flags);
 	set_test_pte(pfn_a, c->global);
 	flush_everything();
-	load_cr3(PCID_X, false);
+	st_load_cr3(PCID_X, false);
 	(void)read_test_page();            /* the TLB entry: VA -> A, PCID X */
 	set_test_pte(pfn_b, c->global);    /* no flush: the entry is now stale */
 
 	switch (c->op) {
 	case OP_CR3_NOFLUSH:
-		load_cr3(PCID_Y, false);
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_X, true);
 		break;
 	case OP_CR3_FLUSH:
-		load_cr3(PCID_Y, false);
-		load_cr3(PCID_X, false);
+		st_load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_X, false);
 		break;
 	case OP_INVLPG_ON_Y:
-		load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_Y, false);
 		invlpg(test_va);
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_X, true);
 		break;
 	case OP_INVLPG_ON_X:
 		invlpg(test_va);
 		break;
 	case OP_INVPCID0_X:
-		load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_Y, false);
 		invpcid_flush_one(PCID_X, test_va);
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_X, true);
 		break;
 	case OP_INVPCID0_Y:
 		invpcid_flush_one(PCID_Y, test_va);
 		break;
 	case OP_INVPCID1_X:
-		load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_Y, false);
 		invpcid_flush_single_context(PCID_X);
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_X, true);
 		break;
 	case OP_INVPCID1_Y:
 		invpcid_flush_single_context(PCID_Y);
 		break;
 	case OP_INVPCID2:
-		load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_Y, false);
 		invpcid_flush_all();
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_X, true);
 		break;
 	case OP_INVPCID3:
-		load_cr3(PCID_Y, false);
+		st_load_cr3(PCID_Y, false);
 		invpcid_flush_all_nonglobals();
-		load_cr3(PCID_X, true);
+		st_load_cr3(PCID_X, true);
 		break;
 	}
 	got = read_test_page();
