@@ -12,9 +12,6 @@
 
 namespace percpu {
 
-void link_root_scheme_shared();
-void link_root_scheme_per_cpu();
-
 namespace {
 // Kernel layout: top-level slots of init_mm's table (kernel half).
 constexpr int kDirectMapSlot = 273;  // 0xffff888000000000 on 4-level: per-CPU areas, buffers
@@ -53,8 +50,6 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
       m_pt(m_mem, params.get_int("machine.paging_levels")),
       m_rng(static_cast<uint64_t>(params.get("machine.seed"))) {
   m_scheme_request = scheme;
-  link_root_scheme_shared();
-  link_root_scheme_per_cpu();
   m_cost.load(params);
   m_llc = std::make_unique<Cache>(params.get_int("cache.llc.size_kib") * 1024ull,
                                   params.get_int("cache.llc.ways"));
@@ -131,7 +126,7 @@ void Engine::boot() {
   // a per-CPU pkmap pool (used only by schemes with private slots).
   // PTI's user tables map no kernel data (the entry trampoline is not modelled).
   Frame init_user_pgd = m_pti ? m_mem.alloc(FrameUse::PageTable) : kNoFrame;
-  RootEnv env{m_mem, m_pt, m_levels, m_pti, m_ncpus, m_init_mm->pgd, init_user_pgd, {},
+  RootEnv env{m_table_mem, m_levels, m_pti, m_ncpus, m_init_mm->pgd, init_user_pgd, {},
               m_params.get_bool("fault.skip_root_invalidate")};
   for (int cpu = 0; cpu < m_ncpus; ++cpu) {
     Frame scratch = m_mem.alloc(FrameUse::PageTable);
@@ -169,7 +164,7 @@ void Engine::start_in_init_mm(Cpu& c) {
   c.tlbstate = CpuTlbState(m_init_mm->ctx_id);
   c.loaded_mm = m_init_mm;
   m_init_mm->cpumask.set(c.id);
-  RootSelection sel = m_scheme->select_root(c.id, 0, *m_init_mm, true);
+  RootSelection sel = m_scheme->select_root(c.id, 0, m_init_mm->view(), true);
   c.kroot = sel.kernel_root;
   c.uroot = sel.user_root;
   set_pcids(c, 0);
@@ -485,7 +480,7 @@ void Engine::destroy_mm(Cpu& c, Mm* mm) {
       switch_to_init_mm(other);
     }
   }
-  m_scheme->on_mm_destroyed(*mm);
+  m_scheme->on_mm_destroyed(mm->view());
   m_mem.free(mm->pgd);
   if (mm->user_pgd) m_mem.free(mm->user_pgd);
   mm->alive = false;

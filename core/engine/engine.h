@@ -16,6 +16,7 @@
 #include "linux/mm.h"
 #include "linux/tlb_state.h"
 #include "mem/phys_mem.h"
+#include "mem/phys_table_memory.h"
 #include "paging/page_table.h"
 #include "psc/psc.h"
 #include "root/i_root_scheme.h"
@@ -215,6 +216,7 @@ class Engine {
   bool m_private_kmaps;
 
   PhysMem m_mem;
+  PhysTableMemory m_table_mem{m_mem};  // what the root scheme sees of m_mem
   PageTable m_pt;
   std::unique_ptr<IRootScheme> m_scheme;
   std::unique_ptr<Cache> m_llc;

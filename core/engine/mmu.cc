@@ -172,7 +172,7 @@ void Engine::switch_mm(Cpu& c, Mm* next) {
   AsidChoice choice = c.tlbstate.choose_new_asid(next->ctx_id, next->tlb_gen, m_pcid,
                                                  next->ever_on_cpu.test(c.id));
   next->ever_on_cpu.set(c.id);
-  RootSelection sel = m_scheme->select_root(c.id, choice.asid, *next, choice.need_flush);
+  RootSelection sel = m_scheme->select_root(c.id, choice.asid, next->view(), choice.need_flush);
   charge_root_selection(c, sel, choice.cause);
   if (choice.need_flush) {
     c.tlbstate.ctx(choice.asid) = {next->ctx_id, next->tlb_gen};
@@ -180,7 +180,7 @@ void Engine::switch_mm(Cpu& c, Mm* next) {
   c.tlbstate.set_loaded_asid(choice.asid);
   c.loaded_mm = next;
   c.mm_switches++;
-  if (m_check && !sel.allocated && m_scheme->stale_user_slots(c.id, choice.asid, *next) > 0)
+  if (m_check && !sel.allocated && m_scheme->stale_user_slots(c.id, choice.asid, next->view()) > 0)
     violation(c, "a reused root differs from its mm's top-level table", 0);
   load_cr3(c, sel, choice.asid, choice.need_flush);
 }
@@ -209,13 +209,13 @@ void Engine::flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Virt
   if (!cleared_slots.empty()) {
     // The root must not keep a freed table past this flush, whatever the generations say.
     // A real implementation learns the slots from the flush request: one read each.
-    int dropped = m_scheme->on_flush(c.id, asid, mm, cleared_slots);
+    int dropped = m_scheme->on_flush(c.id, asid, mm.view(), cleared_slots);
     c.stale_root_drops += dropped;
     Cycles spent = dropped * m_cost.pte_write;
     if (m_scheme->has_private_slots())
       for (int slot : cleared_slots) spent += c.path.access((c.kroot << kPageShift) + slot * 8);
     charge(c, cat, spent);
-    if (m_check && m_scheme->stale_user_slots(c.id, asid, mm) > 0)
+    if (m_check && m_scheme->stale_user_slots(c.id, asid, mm.view()) > 0)
       violation(c, "the root keeps a top-level entry its mm freed, after the flush", 0);
   }
   TlbContext& ctx = c.tlbstate.ctx(asid);
@@ -346,7 +346,7 @@ bool Engine::handle_page_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind) {
     int slot = pte::index(va, m_levels);
     mm.top_slots_populated++;
     if (m_pti) m_mem.write(mm.user_pgd, slot, m_mem.read(mm.pgd, slot));
-    int writes = m_scheme->on_pgd_populated(c.id, c.tlbstate.loaded_asid(), mm, slot);
+    int writes = m_scheme->on_pgd_populated(c.id, c.tlbstate.loaded_asid(), mm.view(), slot);
     charge(c, Cat::PageFault, writes * pte_write);
   }
   return true;
@@ -389,7 +389,7 @@ bool Engine::walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Transla
     if (lat > m_cost.l1_latency) c.walk_l1_misses++;
     uint64_t e = m_mem.read(table, idx);
     if (!pte::present(e) && level == m_levels && idx < pte::kFirstKernelSlot && mode == Mode::User &&
-        c.loaded_mm && m_scheme->lazy_fill(c.id, c.tlbstate.loaded_asid(), *c.loaded_mm, idx)) {
+        c.loaded_mm && m_scheme->lazy_fill(c.id, c.tlbstate.loaded_asid(), c.loaded_mm->view(), idx)) {
       // The proposal's lazy top-level fault: fault entry/exit plus one entry copy.
       c.lazy_faults++;
       c.loaded_mm->lazy_faults++;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/types.h"
+#include "root/mm_view.h"
 
 namespace percpu {
 
@@ -35,6 +36,9 @@ struct Mm {
   bool alive = true;
   uint64_t lazy_faults = 0;            // over its lifetime, all CPUs
   uint64_t top_slots_populated = 0;    // user top-level entries present now
+
+  // What a root scheme sees of it.
+  MmView view() const { return {ctx_id, pgd, user_pgd}; }
 
   const Vma* find_vma(VirtAddr va) const {
     auto it = vmas.upper_bound(va);

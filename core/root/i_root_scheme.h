@@ -11,16 +11,21 @@
 //  - on_flush: a flush of mm that freed page tables reached `cpu` while mm is
 //    loaded there; stale top-level entries must go before the flush completes.
 //  - on_mm_destroyed: the mm is gone; its roots return to the pool.
+//  - on_kernel_slot_added: the kernel half gained a top-level entry
+//    (sync_global_pgds); every root must learn it.
+//
+// A scheme knows no engine state: it reads and writes table entries and gets
+// table frames through ITableMemory (root/i_table_memory.h) and sees an mm
+// only as an MmView (root/mm_view.h), so the gem5 plugin compiles core/root/
+// alone (with common/ and paging/pte.h) and implements those two for itself.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/types.h"
-#include "linux/mm.h"
-#include "linux/tlb_state.h"
-#include "mem/phys_mem.h"
-#include "paging/page_table.h"
+#include "root/i_table_memory.h"
+#include "root/mm_view.h"
 
 namespace percpu {
 
@@ -40,15 +45,17 @@ struct RootSelection {
   std::vector<EntryCopy> copies; // what the allocation copied
 };
 
+// What a scheme is built with (the host fills it in once, at boot).
 struct RootEnv {
-  PhysMem& mem;
-  PageTable& pt;
-  int levels;
+  ITableMemory& mem;
+  int levels;     // 4 or 5
   bool pti;
   int ncpus;
-  Frame init_pgd;                      // init_mm's top level: the kernel half's source
-  Frame init_user_pgd;                 // PTI: the user tables' kernel half (entry code only)
-  std::vector<Frame> percpu_data_top;  // per CPU: the table its private per-CPU slot points to
+  Frame init_pgd;       // init_mm's top level: the kernel half's source
+  Frame init_user_pgd;  // PTI: the user tables' kernel half (entry code only)
+  // Per CPU: the table its private per-CPU slot points to. Empty: no private
+  // slots (the gem5 host, where the guest kernel owns its whole kernel half).
+  std::vector<Frame> percpu_data_top;
   bool fault_skip_root_invalidate = false;  // fault injection for checker tests
 };
 
@@ -64,17 +71,24 @@ class IRootScheme {
   // Per-CPU data at one virtual address and private kmaps (DESIGN.md).
   virtual bool has_private_slots() const { return false; }
 
-  virtual RootSelection select_root(CpuId cpu, Asid asid, Mm& mm, bool new_generation) = 0;
+  virtual RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm,
+                                    bool new_generation) = 0;
   // Returns true when slot was filled from mm's canonical pgd (a lazy fault).
-  virtual bool lazy_fill(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return false; }
+  virtual bool lazy_fill(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/, int /*slot*/) {
+    return false;
+  }
   // Returns the number of top-level entries written (each costs a pte write).
-  virtual int on_pgd_populated(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, int /*slot*/) { return 0; }
-  // slots: the top-level entries the flush's change cleared. Returns how many
-  // entries the root dropped.
-  virtual int on_flush(CpuId /*cpu*/, Asid /*asid*/, Mm& /*mm*/, const std::vector<int>& /*slots*/) {
+  virtual int on_pgd_populated(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/,
+                               int /*slot*/) {
     return 0;
   }
-  virtual void on_mm_destroyed(Mm& /*mm*/) {}
+  // slots: the top-level entries the flush's change cleared. Returns how many
+  // entries the root dropped.
+  virtual int on_flush(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/,
+                       const std::vector<int>& /*slots*/) {
+    return 0;
+  }
+  virtual void on_mm_destroyed(const MmView& /*mm*/) {}
   // The kernel half gained entry `slot` (sync_global_pgds): returns the roots written.
   virtual int on_kernel_slot_added(int /*slot*/, uint64_t /*entry*/) { return 0; }
 
@@ -89,7 +103,9 @@ class IRootScheme {
   virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
   // Checker: user top-level entries of (cpu, asid)'s root that differ from mm's
   // canonical table (0 when the root is not mm's or the scheme has no roots).
-  virtual int stale_user_slots(CpuId /*cpu*/, Asid /*asid*/, const Mm& /*mm*/) const { return 0; }
+  virtual int stale_user_slots(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/) const {
+    return 0;
+  }
   // Generation counter of (cpu, asid)'s root: changes on every allocation.
   virtual uint64_t root_generation(CpuId /*cpu*/, Asid /*asid*/) const { return 0; }
 };

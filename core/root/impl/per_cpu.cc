@@ -18,9 +18,9 @@ class PerCpuRoots final : public IRootScheme {
       : m_env(env), m_eager(eager), m_roots(env.ncpus) {}
 
   std::string name() const override { return m_eager ? "percpu-eager" : "percpu"; }
-  bool has_private_slots() const override { return true; }
+  bool has_private_slots() const override { return !m_env.percpu_data_top.empty(); }
 
-  RootSelection select_root(CpuId cpu, Asid asid, Mm& mm, bool new_generation) override {
+  RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm, bool new_generation) override {
     Root& r = m_roots[cpu][asid];
     RootSelection sel;
     if (new_generation || r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) {
@@ -32,10 +32,10 @@ class PerCpuRoots final : public IRootScheme {
     return sel;
   }
 
-  bool lazy_fill(CpuId cpu, Asid asid, Mm& mm, int slot) override {
+  bool lazy_fill(CpuId cpu, Asid asid, const MmView& mm, int slot) override {
     Root& r = m_roots[cpu][asid];
     if (m_eager || r.ctx_id != mm.ctx_id) return false;
-    uint64_t e = m_env.mem.read(mm.pgd, slot);
+    uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
     if (!pte::present(e)) return false;
     write_user_slot(r, slot, e);
     r.lazy_faults++;
@@ -43,8 +43,8 @@ class PerCpuRoots final : public IRootScheme {
     return true;
   }
 
-  int on_pgd_populated(CpuId cpu, Asid asid, Mm& mm, int slot) override {
-    uint64_t e = m_env.mem.read(mm.pgd, slot);
+  int on_pgd_populated(CpuId cpu, Asid asid, const MmView& mm, int slot) override {
+    uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
     int writes = 0;
     if (!m_eager) {
       Root& r = m_roots[cpu][asid];
@@ -64,13 +64,13 @@ class PerCpuRoots final : public IRootScheme {
     return writes;
   }
 
-  int on_flush(CpuId cpu, Asid asid, Mm& mm, const std::vector<int>& slots) override {
+  int on_flush(CpuId cpu, Asid asid, const MmView& mm, const std::vector<int>& slots) override {
     Root& r = m_roots[cpu][asid];
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
     if (m_env.fault_skip_root_invalidate) return 0;
     int dropped = 0;
     for (int slot : slots) {
-      if (pte::present(m_env.mem.read(r.kroot, slot))) {
+      if (pte::present(m_env.mem.read_entry(r.kroot, slot))) {
         write_user_slot(r, slot, 0);
         dropped++;
       }
@@ -78,7 +78,7 @@ class PerCpuRoots final : public IRootScheme {
     return dropped;
   }
 
-  void on_mm_destroyed(Mm& mm) override {
+  void on_mm_destroyed(const MmView& mm) override {
     for (auto& per_cpu : m_roots)
       for (auto& r : per_cpu)
         if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) release(r);
@@ -89,7 +89,7 @@ class PerCpuRoots final : public IRootScheme {
     for (auto& per_cpu : m_roots)
       for (auto& r : per_cpu)
         if (r.kroot != kNoFrame) {
-          m_env.mem.write(r.kroot, slot, entry);
+          m_env.mem.write_entry(r.kroot, slot, entry);
           written++;
         }
     return written;
@@ -102,11 +102,11 @@ class PerCpuRoots final : public IRootScheme {
     Frame parent = r.kroot;
     int index = kPrivateKmapSlot;
     for (int level = m_env.levels - 1; level >= 1; --level) {
-      Frame t = m_env.mem.alloc(FrameUse::PageTable, Zone::Scheme);
+      Frame t = m_env.mem.alloc_table(TableKind::Private);
       r.private_tables[r.n_private++] = t;
       m_private_live++;
       if (allocated) ++*allocated;
-      m_env.mem.write(parent, index, pte::make_table(t));
+      m_env.mem.write_entry(parent, index, pte::make_table(t));
       parent = t;
       index = 0;
     }
@@ -114,13 +114,13 @@ class PerCpuRoots final : public IRootScheme {
     return r.kmap_pt;
   }
 
-  int stale_user_slots(CpuId cpu, Asid asid, const Mm& mm) const override {
+  int stale_user_slots(CpuId cpu, Asid asid, const MmView& mm) const override {
     const Root& r = m_roots[cpu][asid];
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
     int stale = 0;
     for (int slot = 0; slot < pte::kUserSlots; ++slot) {
-      uint64_t mine = m_env.mem.read(r.kroot, slot);
-      if (pte::present(mine) && mine != m_env.mem.read(mm.pgd, slot)) stale++;
+      uint64_t mine = m_env.mem.read_entry(r.kroot, slot);
+      if (pte::present(mine) && mine != m_env.mem.read_entry(mm.pgd, slot)) stale++;
     }
     return stale;
   }
@@ -145,12 +145,12 @@ class PerCpuRoots final : public IRootScheme {
   };
 
   void write_user_slot(Root& r, int slot, uint64_t e) {
-    m_env.mem.write(r.kroot, slot, e);
-    if (m_env.pti) m_env.mem.write(r.uroot, slot, e);
+    m_env.mem.write_entry(r.kroot, slot, e);
+    if (m_env.pti) m_env.mem.write_entry(r.uroot, slot, e);
   }
 
   void free_private(Root& r) {
-    for (int i = 0; i < r.n_private; ++i) m_env.mem.free(r.private_tables[i]);
+    for (int i = 0; i < r.n_private; ++i) m_env.mem.free_table(r.private_tables[i]);
     m_private_live -= r.n_private;
     r.n_private = 0;
     r.kmap_pt = kNoFrame;
@@ -158,41 +158,40 @@ class PerCpuRoots final : public IRootScheme {
 
   void release(Root& r) {
     free_private(r);
-    m_env.mem.free(r.kroot);
+    m_env.mem.free_table(r.kroot);
     m_root_pages_live--;
     if (r.uroot != kNoFrame) {
-      m_env.mem.free(r.uroot);
+      m_env.mem.free_table(r.uroot);
       m_root_pages_live--;
     }
     r = Root{};
   }
 
-  void allocate(CpuId cpu, Root& r, Mm& mm, RootSelection& sel) {
+  void allocate(CpuId cpu, Root& r, const MmView& mm, RootSelection& sel) {
     free_private(r);
     if (r.kroot == kNoFrame) {
-      r.kroot = m_env.mem.alloc(FrameUse::Root, Zone::Scheme);
+      r.kroot = m_env.mem.alloc_table(TableKind::Root);
       m_root_pages_live++;
       if (m_env.pti) {
-        r.uroot = m_env.mem.alloc(FrameUse::Root, Zone::Scheme);
+        r.uroot = m_env.mem.alloc_table(TableKind::Root);
         m_root_pages_live++;
       }
     } else {
-      m_env.mem.table(r.kroot).fill(0);
-      if (r.uroot != kNoFrame) m_env.mem.table(r.uroot).fill(0);
+      m_env.mem.zero_table(r.kroot);
+      if (r.uroot != kNoFrame) m_env.mem.zero_table(r.uroot);
     }
-    auto copy_kernel_half = [&](Frame src_frame, Frame dst) {
-      auto& src = m_env.mem.table(src_frame);
-      auto& out = m_env.mem.table(dst);
-      std::copy(src.begin() + pte::kFirstKernelSlot, src.end(), out.begin() + pte::kFirstKernelSlot);
-      sel.copies.push_back({src_frame, dst, pte::kFirstKernelSlot, pte::kUserSlots});
+    auto copy_kernel_half = [&](Frame src, Frame dst) {
+      m_env.mem.copy_entries(src, dst, pte::kFirstKernelSlot, pte::kUserSlots);
+      sel.copies.push_back({src, dst, pte::kFirstKernelSlot, pte::kUserSlots});
     };
     copy_kernel_half(m_env.init_pgd, r.kroot);
-    m_env.mem.write(r.kroot, kPercpuDataSlot, pte::make_table(m_env.percpu_data_top[cpu]));
+    if (has_private_slots())
+      m_env.mem.write_entry(r.kroot, kPercpuDataSlot, pte::make_table(m_env.percpu_data_top[cpu]));
     // PTI: the user half of the pair maps only what user mode may see of the kernel.
     if (m_env.pti) copy_kernel_half(m_env.init_user_pgd, r.uroot);
     if (m_eager) {
       for (int slot = 0; slot < pte::kUserSlots; ++slot) {
-        uint64_t e = m_env.mem.read(mm.pgd, slot);
+        uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
         if (!pte::present(e)) continue;
         write_user_slot(r, slot, e);
         sel.copies.push_back({mm.pgd, r.kroot, slot, 1});
@@ -220,5 +219,4 @@ RegisterRootScheme reg_eager(
     [](const RootEnv& env) { return std::make_unique<PerCpuRoots>(env, true); });
 
 }  // namespace
-void link_root_scheme_per_cpu() {}
 }  // namespace percpu

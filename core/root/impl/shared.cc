@@ -8,7 +8,7 @@ class SharedRoots final : public IRootScheme {
  public:
   explicit SharedRoots(const RootEnv& env) : m_pti(env.pti) {}
   std::string name() const override { return "shared"; }
-  RootSelection select_root(CpuId, Asid, Mm& mm, bool) override {
+  RootSelection select_root(CpuId, Asid, const MmView& mm, bool) override {
     RootSelection sel;
     sel.kernel_root = mm.pgd;
     sel.user_root = m_pti ? mm.user_pgd : mm.pgd;
@@ -23,6 +23,4 @@ RegisterRootScheme reg("shared", "stock Linux: one pgd per mm, kernel half share
                        [](const RootEnv& env) { return std::make_unique<SharedRoots>(env); });
 
 }  // namespace
-// Referenced from registry users so a static link keeps this file (see CMakeLists.txt).
-void link_root_scheme_shared() {}
 }  // namespace percpu
