@@ -130,3 +130,26 @@ def gem5_run_command(workload, params, scheme_text, cpus, no_pcid, pti, seed, ou
                     caches=caches, mem_mib=mem_mib, checkpoint_dir=checkpoint_dir,
                     timeout_s=timeout_s, max_sim_s=max_sim_s, argv=sys.argv)
     sys.exit(code)
+
+
+@gem5_group.command("check")
+@click.option("--gem5", "gem5_path", type=click.Path(dir_okay=False), default=None,
+              help=f"the gem5 binary to check [default: ${GEM5_ENV}]")
+def gem5_check_command(gem5_path: str | None) -> None:
+    """Say in one line whether a gem5 binary has percpu's patches and plugin."""
+    from percpu.gem5host.probe_run import probe
+
+    gem5 = gem5_path or os.environ.get(GEM5_ENV)
+    if not gem5:
+        raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set {GEM5_ENV}")
+    result = probe(Path(gem5))
+    missing = [name for name, ok in result["objects"].items() if not ok]
+    where = f"{gem5} (gem5 {result['gem5_version']})"
+    if not result["x86"]:
+        click.echo(f"{where}: not an X86 build: build build/X86/gem5.opt (docs/gem5.md)")
+        sys.exit(1)
+    if missing:
+        click.echo(f"{where}: lacks percpu's plugin ({', '.join(missing)}): apply src_patches/ "
+                   "and build with EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
+        sys.exit(1)
+    click.echo(f"{where}: has percpu's patches and plugin ({', '.join(result['objects'])})")

@@ -72,6 +72,12 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
     if checkpoint_dir:
         opts.checkpoint_dir = Path(checkpoint_dir)
     validate(opts, machine)
+    from percpu.gem5host.probe_run import probe
+
+    missing = [name for name, ok in probe(opts.gem5)["objects"].items() if not ok]
+    if missing:
+        raise UsageError(f"{opts.gem5} lacks percpu's plugin ({', '.join(missing)}): build gem5 "
+                         "with src_patches/ and EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"--outdir {outdir} exists and is not a directory: choose another path")
     _check_writable(outdir)

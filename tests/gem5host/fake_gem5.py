@@ -13,6 +13,11 @@ import time
 from pathlib import Path
 
 args = sys.argv[1:]
+if args[-1].endswith("probe.py"):  # percpu gem5 check / the orchestrator's probe
+    plugin = os.environ.get("FAKE_GEM5") != "stock"
+    print("percpu-probe: " + json.dumps({"gem5_version": "24.0.0.1", "x86": True,
+                                         "objects": {"PercpuCr3Monitor": plugin}}))
+    sys.exit(0)
 outdir = Path(args[args.index("-d") + 1])
 plan = json.loads(Path(args[-1]).read_text())
 scenario = os.environ.get("FAKE_GEM5", "ok")

@@ -104,3 +104,22 @@ def test_gem5_crash(env: dict[str, str], tmp_path: Path) -> None:
     res = gem5_run(env, tmp_path, scenario="crash")
     assert res.returncode == 1
     assert "gem5 fatal: something gem5 did not like" in res.stderr
+
+
+def test_stock_gem5_is_refused_before_booting(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, scenario="stock")
+    assert res.returncode == 2
+    assert res.stderr.strip().endswith("(docs/gem5.md)") and "lacks percpu's plugin" in res.stderr
+    assert calls(tmp_path) == [] and not (tmp_path / "cpt").exists()
+
+
+@pytest.mark.parametrize(("scenario", "code", "words"), [
+    ("ok", 0, "has percpu's patches and plugin (PercpuCr3Monitor)"),
+    ("stock", 1, "lacks percpu's plugin (PercpuCr3Monitor)"),
+])
+def test_gem5_check(env: dict[str, str], scenario: str, code: int, words: str) -> None:
+    res = subprocess.run([sys.executable, "-m", "percpu", "gem5", "check"], check=False,
+                         capture_output=True, text=True, env={**env, "FAKE_GEM5": scenario},
+                         timeout=60)
+    assert res.returncode == code and words in res.stdout
+    assert len(res.stdout.strip().splitlines()) == 1
