@@ -343,6 +343,9 @@ def _register_optional() -> None:
     from percpu.gem5host.cli import gem5_group
 
     main_group.add_command(gem5_group, "gem5")
+    from percpu.sweep.cli import sweep_group
+
+    main_group.add_command(sweep_group, "sweep")
     try:
         from percpu.bench import bench_command
     except ImportError:

@@ -1,0 +1,1 @@
+"""Where points run: local (a process pool on this machine) or slurm (job arrays)."""

@@ -1,0 +1,88 @@
+"""The collect step: the index, the combined tidy table and the report of a whole sweep.
+
+It reads only the sweep directory, so it runs wherever and whenever: at the end of a
+local sweep, as the Slurm job that depends on a sweep's arrays (`python -m
+percpu.sweep.collect DIR`), or from `--resume`. Every file is replaced atomically, so
+two collects at once are harmless.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from percpu.sweep.index import INDEX_FILE, build_index, counts, read_sweep_file, write_parquet
+
+TIDY_FILE = "tidy.parquet"
+REPORT_DIR = "report"
+
+
+@dataclass
+class Collected:
+    index: Path
+    counts: dict[str, int]
+    tidy: Path | None = None
+    report: list[Path] = field(default_factory=list)
+    frame: object = None
+
+
+def slurm_state_for(root: Path, sweep: dict):
+    if sweep.get("backend") != "slurm":
+        return None
+    from percpu.sweep.backends.slurm import SlurmTracker
+
+    return SlurmTracker(root).state_of
+
+
+def collect(root: Path, *, report: bool | None = None, quiet: bool = True) -> Collected:
+    import pandas as pd
+
+    sweep = read_sweep_file(root)
+    points = sweep["points"]
+    frame = build_index(root, points, sweep["axes"], slurm_state_for(root, sweep))
+    write_parquet(frame, root / INDEX_FILE)
+    out = Collected(index=root / INDEX_FILE, counts=counts(frame), frame=frame)
+    done = frame[frame["state"] == "done"] if not frame.empty else frame
+    if done.empty:
+        return out
+    run_dirs = [Path(p) / s for p, s in zip(done["path"], done["scheme"], strict=True)]
+    from percpu.analysis.tidy import load_dataset
+
+    ds = load_dataset(run_dirs)
+    tidy = ds.frame
+    ids = {str(d): i for d, i in zip(run_dirs, done["id"], strict=True)}
+    tidy.insert(0, "sweep_point", pd.Categorical([ids.get(str(r), "") for r in tidy["run"]]))
+    write_parquet(tidy, root / TIDY_FILE)
+    out.tidy = root / TIDY_FILE
+    if report if report is not None else sweep.get("report", True):
+        from percpu.analysis.report import write_report
+
+        schemes = set(done["scheme"])
+        baseline = sweep["baseline"] if sweep["baseline"] in schemes else min(schemes)
+        out.report = write_report(run_dirs, baseline=baseline, out=root / REPORT_DIR,
+                                  formats=("md", "html"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m percpu.sweep.collect DIR`: the Slurm collect job."""
+    from percpu.errors import UsageError
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m percpu.sweep.collect SWEEP_DIR", file=sys.stderr)
+        sys.exit(2)
+    try:
+        result = collect(Path(args[0]))
+    except UsageError as exc:
+        print(f"percpu sweep collect: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    summary = ", ".join(f"{n} {s}" for s, n in result.counts.items())
+    print(f"percpu sweep collect: {summary}; index {result.index}"
+          + (f", tidy {result.tidy}" if result.tidy else "")
+          + (f", report {result.report[0].parent}" if result.report else ""))
+
+
+if __name__ == "__main__":
+    main()
