@@ -346,6 +346,9 @@ def _register_optional() -> None:
     from percpu.sweep.cli import sweep_group
 
     main_group.add_command(sweep_group, "sweep")
+    from percpu.calibrate.cli import calibrate_command
+
+    main_group.add_command(calibrate_command, "calibrate")
     try:
         from percpu.bench import bench_command
     except ImportError:

@@ -65,7 +65,9 @@ def parse_set_options(items: list[str]) -> dict[str, float]:
 
 
 def load_toml(path: Path) -> dict[str, float]:
-    """A TOML file of overrides: flat keys or tables ([cost] invlpg = 300)."""
+    """A TOML file of overrides: flat keys or tables ([cost] invlpg = 300). A top-level
+    [profile] table is metadata (a `percpu calibrate` profile's machine, date and raw
+    measurements) and sets nothing."""
     try:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
@@ -83,6 +85,7 @@ def load_toml(path: Path) -> dict[str, float]:
             else:
                 flat[full] = str(value)
 
+    data.pop("profile", None)
     walk("", data)
     return {key: parse_value(key, text) for key, text in flat.items()}
 

@@ -1,0 +1,237 @@
+"""The whole calibration: machine, build, measurements, clock, fit, proxies, profile."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from percpu.calibrate import fit as fitting
+from percpu.calibrate.benches import Bench, benches, chase_sizes
+from percpu.calibrate.build import build_programs
+from percpu.calibrate.clock import Clock, clock_from, fixed_clock
+from percpu.calibrate.machine import Machine, describe_machine
+from percpu.calibrate.measure import Measurement, measure
+from percpu.calibrate.programs import FIT_KEYS, rows
+from percpu.errors import UsageError
+
+# What no user-space program can measure, and why; the profile leaves these alone.
+NOT_MEASURED = {
+    "cost.cr3_flush": "a CR3 write is privileged; the cited figure stays",
+    "cost.invlpg": "INVLPG is privileged; the cited figure stays",
+    "cost.pte_write": "one store inside the kernel; no user-space figure isolates it",
+    "cost.flush_ipi_send_per_cpu": "needs flushes to several remote CPUs; this calibration "
+                                   "has one target (see the sensitivity analysis)",
+    "cost.flush_full_extra": "a full flush differs from a one-page flush by the CR3 reload; "
+                             "the cited figure stays",
+    "cost.kmap_local": "x86-64 has no HIGHMEM: kmap_local is page_address() (sensitivity)",
+    "cost.kmap": "x86-64 has no HIGHMEM pkmap pool to time (sensitivity)",
+    "cost.gs_prefix": "not measured (sensitivity)",
+    "psc.top.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
+    "psc.upper.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
+    "psc.pde.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
+}
+# Entries the fit determines, and which rows carry them (for the profile's comments).
+CARRIERS = {
+    "cost.syscall": "syscall, yield_*, pipe_*",
+    "cost.ctx_switch": "yield_thread, pipe_thread, exit_to_wait",
+    "cost.cr3_noflush": "yield_proc - yield_thread, pipe_proc - pipe_thread (an upper bound: "
+                        "the whole mm switch beyond a thread switch, not the CR3 write alone)",
+    "cost.wakeup": "pipe_*, exit_to_wait",
+    "cost.page_fault": "fault_read (zero page), fault_write",
+    "cost.zero_page": "fault_write - fault_read: zeroing and allocating the page",
+    "cost.fork": "fork_exit",
+    "cost.exec": "fork_exec_exit",
+    "cost.exit": "exit_to_wait, fork_exit, thread_create_join",
+    "cost.clone_thread": "thread_create_join",
+    "cost.flush_ipi_send": "mprotect_remote - mprotect_local",
+    "cost.ipi_receive": "ipi_lost (time the remote CPU lost per flush)",
+    "cache.l1d.latency": "chase_* (L1D-sized buffer)",
+    "cache.l2.latency": "chase_* (L2-sized buffer)",
+    "cache.llc.latency": "chase_* (LLC-sized buffer)",
+    "cache.dram.latency": "chase_* (4x LLC, TLB misses included as the engine models them)",
+}
+BOOTSTRAP = 200
+
+
+@dataclass
+class Entry:
+    key: str
+    value: float
+    how: str                    # fitted | proxy | sysfs | measured
+    note: str
+    spread: float | None = None  # relative IQR
+
+
+@dataclass
+class Calibration:
+    machine: Machine
+    clock: Clock
+    measurements: dict[str, Measurement]
+    cycles: dict[str, tuple[float, float]]       # name -> (cycles, relative spread)
+    fit: fitting.FitResult | None
+    entries: list[Entry]
+    not_measured: list[tuple[str, str]]
+    seconds: float
+    command: str
+    static: bool
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    notes: list[str] = field(default_factory=list)
+
+    def overrides(self) -> dict[str, float]:
+        return {e.key: e.value for e in self.entries}
+
+
+def geometry(machine: Machine) -> list[Entry]:
+    """Cache sizes and associativity as the kernel reports them (sysfs)."""
+    out = []
+    for level, prefix in (("L1D", "cache.l1d"), ("L2", "cache.l2"), ("LLC", "cache.llc")):
+        kib, ways = machine.cache_kib(level), machine.cache_ways(level)
+        if kib:
+            out.append(Entry(f"{prefix}.size_kib", float(kib), "sysfs",
+                             f"/sys/devices/system/cpu/cpu0/cache ({level})"))
+        if ways:
+            out.append(Entry(f"{prefix}.ways", float(ways), "sysfs",
+                             f"/sys/devices/system/cpu/cpu0/cache ({level})"))
+    return out
+
+
+def _select(machine: Machine, quick: bool, only: list[str] | None) -> list[Bench]:
+    every = benches(machine, quick)
+    if not only:
+        return every
+    known = {b.key: b for b in every}
+    unknown = [k for k in only if k not in known]
+    if unknown:
+        raise UsageError(f"--only: unknown benchmark '{unknown[0]}': choose from "
+                         f"{', '.join(known)}")
+    chosen = [known[k] for k in only]
+    if "clock" not in only:
+        chosen.insert(0, known["clock"])
+    return chosen
+
+
+def _cycles(meas: dict[str, Measurement], clock: Clock) -> dict[str, tuple[float, float]]:
+    return {name: (clock.cycles(m.value), m.spread) for name, m in meas.items()
+            if m.unit == "ns"}
+
+
+def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
+             machine: Machine) -> list[Entry]:
+    out = []
+    if "fault_minor" in cyc:
+        minor, sp = cyc["fault_minor"]
+        pti = 2 * values["cost.cr3_noflush"] if machine.pti == "on" else 0.0
+        lazy = max(0.0, minor - values["cost.pte_write"] - values["cache.l1d.latency"] - pti)
+        out.append(Entry("cost.lazy_fault", float(round(lazy)), "proxy",
+                         "a minor fault that installs an existing page (fault_minor) minus the "
+                         "entry write and its read, which the engine charges on top", sp))
+    if all(k in cyc for k in ("fault_write", "fault_read", "zero_page")):
+        write, read, zero = cyc["fault_write"][0], cyc["fault_read"][0], cyc["zero_page"][0]
+        alloc = max(0.0, write - read - zero)
+        spread = sum(cyc[k][0] * cyc[k][1] for k in ("fault_write", "fault_read", "zero_page"))
+        out.append(Entry("cost.root_alloc", float(round(alloc)), "proxy",
+                         "allocating a page: fault_write - fault_read - zero_page (clearing a "
+                         "cold page); the 2 KiB copy itself runs through the modelled caches",
+                         spread / alloc if alloc else None))
+    return out
+
+
+def _bootstrap(system: fitting.System, meas: dict[str, Measurement], clock: Clock,
+               rng: np.random.Generator) -> dict[str, float]:
+    """Relative IQR of each fitted entry over resampled measurements."""
+    draws: dict[str, list[float]] = {k: [] for k in system.used}
+    for _ in range(BOOTSTRAP):
+        resampled = {}
+        for name, m in meas.items():
+            if m.unit != "ns" or not m.samples:
+                continue
+            pick = rng.choice(np.asarray(m.samples), size=len(m.samples), replace=True)
+            resampled[name] = (clock.cycles(float(np.median(pick))), m.spread)
+        result = fitting.solve(system, resampled)
+        for k, v in result.values.items():
+            draws[k].append(v)
+    out = {}
+    for k, vs in draws.items():
+        med = float(np.median(vs))
+        out[k] = float(np.percentile(vs, 75) - np.percentile(vs, 25)) / med if med else 0.0
+    return out
+
+
+def run_calibration(*, quick: bool = False, only: list[str] | None = None,
+                    clock_mhz: float | None = None, command: str = "percpu calibrate",
+                    progress: Callable[[str], None] | None = None,
+                    build_dir: Path | None = None) -> Calibration:
+    say = progress or (lambda _msg: None)
+    start = time.perf_counter()
+    machine = describe_machine()
+    chosen = _select(machine, quick, only)
+    with tempfile.TemporaryDirectory(prefix="percpu-calib-") as tmp:
+        where = build_dir or Path(tmp)
+        programs = tuple(dict.fromkeys(b.program for b in chosen))
+        built = build_programs(where, programs)
+        say(f"built {len(programs)} programs with {built.compiler} "
+            f"({'static' if built.static else 'dynamic: no static C library'})")
+        meas: dict[str, Measurement] = {}
+        for bench in chosen:
+            cmd = [str(built.path(bench.program)), *bench.args]
+            if "--samples" not in bench.args:
+                cmd += ["--samples", "5"]
+            got = measure(cmd, statistic=bench.statistic, max_runs=2 if quick else 6,
+                          min_runs=1 if quick else 2, max_seconds=3.0 if quick else 10.0)
+            for name in bench.emits:
+                if name not in got:
+                    raise UsageError(f"{bench.program} printed no '{name}' figure")
+            meas.update(got)
+            shown = ", ".join(f"{n} {got[n].value:,.1f} {got[n].unit} "
+                              f"(IQR {got[n].spread * 100:.0f} %"
+                              f"{'' if got[n].stable else ', unstable'})" for n in bench.emits)
+            say(f"  {bench.key:20} {shown}")
+    clock = fixed_clock(clock_mhz) if clock_mhz else clock_from(meas)
+    cyc = _cycles(meas, clock)
+    geo = geometry(machine)
+    base = fitting.engine_values({e.key: e.value for e in geo}, min(machine.cpus, 2))
+    base["machine.freq_mhz"] = float(round(clock.core_mhz))
+    entries = [Entry("machine.freq_mhz", base["machine.freq_mhz"], "measured",
+                     "core clock: dependent-add chain, 90th percentile" if not clock_mhz
+                     else "given with --clock-mhz", clock.core_spread or None)]
+    entries += geo
+    table = rows(chase_sizes(machine), min(machine.cpus, 2))
+    result = None
+    notes: list[str] = []
+    values = dict(base)
+    try:
+        system = fitting.prepare(table, set(cyc), base, FIT_KEYS)
+    except UsageError:
+        system = None
+        notes.append("no benchmark measured a fitted entry (--only): nothing fitted")
+    if system is not None:
+        say(f"fitting {len(system.used)} entries to {len(system.rows)} rows through the engine")
+        result = fitting.solve(system, cyc)
+        spreads = _bootstrap(system, meas, clock, np.random.default_rng(1))
+        values.update(result.values)
+        for key in system.used:
+            entries.append(Entry(key, result.values[key], "fitted", CARRIERS.get(key, ""),
+                                 spreads.get(key)))
+        notes += result.notes
+    entries += _proxies(cyc, values, machine)
+    done = {e.key for e in entries}
+    not_measured = [(k, why) for k, why in NOT_MEASURED.items() if k not in done]
+    if result is not None:
+        not_measured += [(k, "no benchmark of this run determines it (--only or one CPU)")
+                         for k in result.unfitted]
+    elif system is None:
+        not_measured += [(k, "not measured in this run (--only)") for k in FIT_KEYS
+                         if k not in done]
+    for name, m in meas.items():
+        if not m.stable:
+            notes.append(f"{name} did not settle within its run budget (IQR "
+                         f"{m.spread * 100:.0f} %): repeat on a quieter machine")
+    return Calibration(machine, clock, meas, cyc, result, entries, not_measured,
+                       time.perf_counter() - start, command, built.static,
+                       os.getloadavg(), notes)
