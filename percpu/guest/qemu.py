@@ -59,7 +59,9 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
     # of two cores: the guest would see one CPU).
     smp = f"{cpus},sockets={cpus},cores=1,threads=1"
     return [QEMU, "-cpu", cpu, "-smp", smp, "-m", str(memory_mb), "-nographic",
-            "-no-reboot", "-monitor", "none", "-serial", "stdio", "-kernel", str(bzimage),
+            "-no-reboot", "-monitor", "none", "-serial", "stdio",
+            "-nic", "none",  # no network card: no iPXE option ROM at boot
+            "-kernel", str(bzimage),
             "-append", append]
 
 

@@ -16,26 +16,32 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null  # DEVTMPFS_MOUNT may have done it
 mount -t tmpfs tmpfs /tmp
 exec </dev/console >/dev/console 2>&1
 
-cmdline=$(cat /proc/cmdline)
+# Shell builtins where they do: under gem5 every fork+exec of busybox costs
+# about a million instructions, so the booted line needs one process (grep).
+read -r cmdline </proc/cmdline
 has_arg() {
-    for word in $cmdline; do
-        [ "$word" = "$1" ] && return 0
-    done
+    case " $cmdline " in
+        *" $1 "*) return 0 ;;
+    esac
     return 1
 }
-cpu_flag() {
-    if grep -q "^flags.*[[:space:]]$1\([[:space:]]\|\$\)" /proc/cpuinfo; then
-        echo yes
-    else
-        echo no
-    fi
-}
-
-cpus=$(grep -c '^processor' /proc/cpuinfo)
-meltdown=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null || echo unknown)
-meltdown=$(echo "$meltdown" | tr ' ' '_')
-echo "percpu-guest: booted kernel=$(uname -r) cpus=$cpus pcid=$(cpu_flag pcid)" \
-    "invpcid=$(cpu_flag invpcid) pti=$meltdown"
+# Online CPUs: /sys/devices/system/cpu/online is a list of ranges (0-3,5).
+read -r online </sys/devices/system/cpu/online
+cpus=0
+saved_ifs=$IFS
+IFS=,
+for range in $online; do
+    cpus=$((cpus + ${range#*-} - ${range%-*} + 1))
+done
+IFS=$saved_ifs
+flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+case "$flags" in *" pcid "*) pcid=yes ;; *) pcid=no ;; esac
+case "$flags" in *" invpcid "*) invpcid=yes ;; *) invpcid=no ;; esac
+read -r release </proc/sys/kernel/osrelease  # what uname -r prints
+meltdown=unknown
+read -r meltdown 2>/dev/null </sys/devices/system/cpu/vulnerabilities/meltdown
+echo "percpu-guest: booted kernel=$release cpus=$cpus pcid=$pcid invpcid=$invpcid" \
+    "pti=${meltdown// /_}"
 
 if has_arg percpu.selftest=1; then
     # The module prints with printk; show its lines once, here, whatever the
