@@ -349,6 +349,9 @@ def _register_optional() -> None:
     from percpu.calibrate.cli import calibrate_command
 
     main_group.add_command(calibrate_command, "calibrate")
+    from percpu.analysis.sensitivity_cli import sensitivity_command
+
+    main_group.add_command(sensitivity_command, "sensitivity")
     try:
         from percpu.bench import bench_command
     except ImportError:
