@@ -73,6 +73,16 @@ def programs_of(guest: Path) -> list[str]:
     return match.group(1).split()
 
 
+def _outside_checkout(cache: Path, guest: Path) -> None:
+    """Builds never land in the repository (they are never committed)."""
+    for root in guest.resolve().parents:
+        if (root / ".git").exists():
+            if cache.resolve().is_relative_to(root):
+                raise UsageError(f"cache directory {cache} is inside the repository {root}: "
+                                 "use --cache-dir (or PERCPU_GUEST_DIR) outside it")
+            return
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +158,7 @@ class Builder:
         if platform.machine() not in ("x86_64", "AMD64"):
             raise UsageError(f"percpu guest build runs on x86-64 hosts (this is "
                              f"{platform.machine()}): cross builds are not supported")
+        _outside_checkout(self.cache, self.guest)
         t = self._step("checking Debian packages (dpkg-query) ...")
         versions = require(BUILD_PACKAGES)
         inputs = gcache.current_inputs(

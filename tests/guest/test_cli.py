@@ -71,3 +71,16 @@ def test_no_build_yet_one_line_exit_2(tmp_path: Path, command: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("percpu: error: no guest built: run 'percpu guest build'")
+
+
+def test_cache_inside_the_repository_is_refused(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    inside = repo / "build" / "guest-cache-test"
+    proc = _percpu(["guest", "build", "--cache-dir", str(inside)], dict(os.environ))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        (f"percpu: error: cache directory {inside} is inside the repository {repo}: "
+        "use --cache-dir (or PERCPU_GUEST_DIR) outside it")]
+    assert not inside.exists()

@@ -85,3 +85,35 @@ def test_rebuild_is_a_no_op(built: gcache.GuestBuild) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert f"guest up to date: {built.path}" in proc.stdout
+
+
+def test_an_option_that_does_not_take_stops_the_build_naming_it(built: gcache.GuestBuild,
+                                                                tmp_path) -> None:
+    """A fragment asking for a symbol Kconfig does not know and for an option whose
+    dependency is off: step 3 fails and names both (kernel config only, ~15 s)."""
+    from percpu.guest.build import Builder, BuildError
+
+    guest = tmp_path / "guest"
+    shutil.copytree(GUEST, guest, ignore=shutil.ignore_patterns("build"))
+    fragment = guest / "kernel" / "percpu.config"
+    text = fragment.read_text().replace("CONFIG_SMP=y\n", "# CONFIG_SMP is not set\n")
+    fragment.write_text(text + "CONFIG_PERCPU_NO_SUCH_OPTION=y\n")
+    cache = gcache.cache_dir()
+    lines: list[str] = []
+    builder = Builder(cache, echo=lines.append, guest=guest)
+    with pytest.raises(BuildError) as info:
+        builder.run()
+    message = str(info.value)
+    assert "step 3/8 failed: verifying the fragment" in message
+    assert "CONFIG_PERCPU_NO_SUCH_OPTION wanted y, got absent" in message
+    # SMP off takes, so HOTPLUG_CPU (depends on SMP) is what does not.
+    assert "CONFIG_HOTPLUG_CPU wanted y" in message
+    assert lines[-1].startswith("[3/8] configure")
+    # No entry was installed; the partial build keeps its log. Clean up this test's tree.
+    key = gcache.current_inputs(guest).key()
+    assert not (cache / key).exists()
+    assert (cache / f".partial-{key}" / "build.log").is_file()
+    shutil.rmtree(cache / f".partial-{key}")
+    kkey = gcache.current_inputs(guest).kernel_key()
+    shutil.rmtree(cache / "work" / kkey)
+    (cache / "work" / f"{kkey}.lock").unlink()
