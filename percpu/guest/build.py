@@ -163,6 +163,7 @@ class Builder:
         versions = require(BUILD_PACKAGES)
         inputs = gcache.current_inputs(
             self.guest, packages={p: versions[p] for p in gcache.VERSIONED_PACKAGES})
+        self._fragment()
         key = inputs.key()
         final = self.cache / key
         existing = gcache.load_entry(final)
@@ -222,12 +223,17 @@ class Builder:
         self.step_seconds["source"] = time.monotonic() - t
         return src
 
-    def _configure(self, src: Path, obj: Path, cpio_list: Path) -> dict[str, str]:
-        fragment = self.guest / "kernel" / "percpu.config"
+    def _fragment(self) -> dict[str, str]:
+        """The fragment's options; a malformed line is bad input (before anything is
+        written)."""
         try:
-            wanted = kconfig.parse_file(fragment, strict=True)
+            return kconfig.parse_file(self.guest / "kernel" / "percpu.config", strict=True)
         except kconfig.FragmentError as exc:
             raise UsageError(str(exc)) from exc
+
+    def _configure(self, src: Path, obj: Path, cpio_list: Path) -> dict[str, str]:
+        fragment = self.guest / "kernel" / "percpu.config"
+        wanted = self._fragment()
         generated = {"CONFIG_INITRAMFS_SOURCE": f'"{cpio_list}"'}
         stamp = obj / ".percpu-configured"
         t = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,21 @@ def test_cache_inside_the_repository_is_refused(tmp_path: Path) -> None:
         (f"percpu: error: cache directory {inside} is inside the repository {repo}: "
         "use --cache-dir (or PERCPU_GUEST_DIR) outside it")]
     assert not inside.exists()
+
+
+def test_malformed_fragment_is_bad_input_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from percpu.errors import UsageError
+    from percpu.guest.build import Builder
+    from tests.guest.helpers import GUEST
+
+    guest = tmp_path / "guest"
+    shutil.copytree(GUEST, guest, ignore=shutil.ignore_patterns("build"))
+    fragment = guest / "kernel" / "percpu.config"
+    fragment.write_text(fragment.read_text() + "# CONFIG_SMP is not here\n")
+    _fake_dpkg_query(tmp_path / "bin", ())
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    with pytest.raises(UsageError, match=r"percpu.config:\d+: not an option or a plain"):
+        Builder(cache, echo=lambda s: None, guest=guest).run()
+    assert not cache.exists()
