@@ -31,54 +31,60 @@ def chase_sizes(machine: Machine) -> dict[str, int]:
 
 
 def benches(machine: Machine, quick: bool) -> list[Bench]:
-    q = 4 if quick else 1  # --quick: a quarter of the iterations
+    """Each sample is short (about half a millisecond), so that on a shared machine most
+    samples run inside one time slice and the median is the uncontended figure."""
+    q = 4 if quick else 1  # --quick: a quarter of the iterations per sample
     llc_pages = 2 * (machine.cache_kib("LLC") or 8192) // 4
 
     def it(n: int) -> tuple[str, ...]:
         return ("--iters", str(max(1, n // q)))
 
+    def pages(n: int) -> str:
+        return str(max(16, n // q))
+
     out = [
-        Bench("clock", "calib_clock", (*it(100000), "--samples", "20"), ("core_mhz", "tsc_mhz"),
+        Bench("clock", "calib_clock", (*it(100000), "--samples", "30"), ("core_mhz", "tsc_mhz"),
               "core clock (dependent adds) and TSC rate", statistic="p90"),
-        Bench("syscall", "calib_syscall", it(20000), ("syscall",), "getppid round trip"),
-        Bench("fault_write", "calib_fault", ("--bench", "write", "--pages", str(4096 // q)),
+        Bench("syscall", "calib_syscall", it(4000), ("syscall",), "getppid round trip"),
+        Bench("fault_write", "calib_fault", ("--bench", "write", "--pages", pages(512)),
               ("fault_write",), "anonymous first write (allocate, zero)"),
-        Bench("fault_read", "calib_fault", ("--bench", "read", "--pages", str(4096 // q)),
+        Bench("fault_read", "calib_fault", ("--bench", "read", "--pages", pages(512)),
               ("fault_read",), "anonymous first read (zero page)"),
-        Bench("fault_minor", "calib_fault", ("--bench", "minor", "--pages", str(2048 // q)),
+        Bench("fault_minor", "calib_fault", ("--bench", "minor", "--pages", pages(256)),
               ("fault_minor",), "minor fault installing an existing page"),
-        Bench("zero_page", "calib_fault", ("--bench", "zero", "--pages", str(llc_pages)),
+        Bench("zero_page", "calib_fault", ("--bench", "zero", "--pages", pages(2048),
+                                           "--buffer-pages", str(llc_pages)),
               ("zero_page",), "clearing a cold 4 KiB page (rep stosb)"),
-        Bench("yield_thread", "calib_sched", ("--bench", "yield", "--threads", *it(2000)),
+        Bench("yield_thread", "calib_sched", ("--bench", "yield", "--threads", *it(200)),
               ("yield_thread",), "sched_yield between two threads on CPU 0"),
-        Bench("yield_proc", "calib_sched", ("--bench", "yield", *it(2000)),
+        Bench("yield_proc", "calib_sched", ("--bench", "yield", *it(200)),
               ("yield_proc",), "sched_yield between two processes on CPU 0"),
-        Bench("pipe_thread", "calib_sched", ("--bench", "pipe", "--threads", *it(2000)),
+        Bench("pipe_thread", "calib_sched", ("--bench", "pipe", "--threads", *it(100)),
               ("pipe_thread",), "pipe ping-pong, two threads on CPU 0"),
-        Bench("pipe_proc", "calib_sched", ("--bench", "pipe", *it(2000)),
+        Bench("pipe_proc", "calib_sched", ("--bench", "pipe", *it(100)),
               ("pipe_proc",), "pipe ping-pong, two processes on CPU 0"),
-        Bench("pipe_cross", "calib_sched", ("--bench", "pipe", "--cross", *it(400)),
+        Bench("pipe_cross", "calib_sched", ("--bench", "pipe", "--cross", *it(20)),
               ("pipe_cross",), "pipe ping-pong, processes on CPUs 0 and 1", cpus=2),
-        Bench("fork_exit", "calib_proc", ("--bench", "fork", *it(40)), ("fork_exit",),
+        Bench("fork_exit", "calib_proc", ("--bench", "fork", *it(10)), ("fork_exit",),
               "fork, child exits, waitpid"),
-        Bench("fork_exec_exit", "calib_proc", ("--bench", "exec", *it(12)),
+        Bench("fork_exec_exit", "calib_proc", ("--bench", "exec", *it(4)),
               ("fork_exec_exit",), "fork, exec of a static program that exits, waitpid"),
-        Bench("thread_create_join", "calib_proc", ("--bench", "thread", *it(200)),
+        Bench("thread_create_join", "calib_proc", ("--bench", "thread", *it(40)),
               ("thread_create_join",), "pthread_create and pthread_join"),
-        Bench("exit_to_wait", "calib_proc", ("--bench", "exit", *it(40)), ("exit_to_wait",),
+        Bench("exit_to_wait", "calib_proc", ("--bench", "exit", *it(10)), ("exit_to_wait",),
               "child's _exit to the parent's return from waitpid"),
-        Bench("mprotect_local", "calib_shootdown", it(2000), ("mprotect_local",),
+        Bench("mprotect_local", "calib_shootdown", it(300), ("mprotect_local",),
               "mprotect RW->R->RW, single-threaded"),
-        Bench("mprotect_remote", "calib_shootdown", ("--remote", *it(2000)),
+        Bench("mprotect_remote", "calib_shootdown", ("--remote", *it(100)),
               ("mprotect_remote", "ipi_lost"),
               "the same with a thread spinning on CPU 1 (shootdown IPIs)", cpus=2),
     ]
-    chase_iters = {"L1D": 400000, "L2": 200000, "LLC": 50000, "DRAM": 20000}
+    chase_iters = {"L1D": 200000, "L2": 100000, "LLC": 5000, "DRAM": 3000}
     for level, size in chase_sizes(machine).items():
         out.append(Bench(f"chase_{level.lower()}", "calib_chase",
                          ("--bench", "chase", "--size", str(size), *it(chase_iters[level])),
                          (f"chase_{size // 1024}k",), f"pointer chase, {size // 1024} KiB ({level})"))
     out.append(Bench("copy_2k", "calib_chase",
-                     ("--bench", "copy", "--size", str(llc_pages * 4096), *it(20000)),
+                     ("--bench", "copy", "--size", str(llc_pages * 4096), *it(3000)),
                      ("copy_2k",), "2 KiB copy into a cold page (a root's kernel half)"))
     return [b for b in out if b.cpus <= machine.cpus]

@@ -32,6 +32,8 @@ NOT_MEASURED = {
     "cost.kmap_local": "x86-64 has no HIGHMEM: kmap_local is page_address() (sensitivity)",
     "cost.kmap": "x86-64 has no HIGHMEM pkmap pool to time (sensitivity)",
     "cost.gs_prefix": "not measured (sensitivity)",
+    "cost.clone_thread": "the engine charges a thread's exit as a process's (cost.exit), so "
+                         "thread_create_join (in [profile]) cannot split it off (sensitivity)",
     "psc.top.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
     "psc.upper.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
     "psc.pde.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
@@ -47,8 +49,7 @@ CARRIERS = {
     "cost.zero_page": "fault_write - fault_read: zeroing and allocating the page",
     "cost.fork": "fork_exit",
     "cost.exec": "fork_exec_exit",
-    "cost.exit": "exit_to_wait, fork_exit, thread_create_join",
-    "cost.clone_thread": "thread_create_join",
+    "cost.exit": "exit_to_wait, fork_exit (a process's exit)",
     "cost.flush_ipi_send": "mprotect_remote - mprotect_local",
     "cost.ipi_receive": "ipi_lost (time the remote CPU lost per flush)",
     "cache.l1d.latency": "chase_* (L1D-sized buffer)",
@@ -82,6 +83,8 @@ class Calibration:
     static: bool
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     notes: list[str] = field(default_factory=list)
+    # name -> (measured cycles, engine cycles, what): figures compared, not fitted
+    checks: dict[str, tuple[float, float, str]] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, float]:
         return {e.key: e.value for e in self.entries}
@@ -124,13 +127,17 @@ def _cycles(meas: dict[str, Measurement], clock: Clock) -> dict[str, tuple[float
 def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
              machine: Machine) -> list[Entry]:
     out = []
-    if "fault_minor" in cyc:
-        minor, sp = cyc["fault_minor"]
+    if "fault_read" in cyc:
+        # The leanest fault user space can cause that installs an entry for a page that
+        # exists (the zero page): exception entry and exit, the VMA lookup and one PTE.
+        # A lazy top-level fault needs no VMA lookup, so this is an upper bound.
+        read, sp = cyc["fault_read"]
         pti = 2 * values["cost.cr3_noflush"] if machine.pti == "on" else 0.0
-        lazy = max(0.0, minor - values["cost.pte_write"] - values["cache.l1d.latency"] - pti)
+        lazy = max(0.0, read - values["cost.pte_write"] - values["cache.l1d.latency"] - pti)
         out.append(Entry("cost.lazy_fault", float(round(lazy)), "proxy",
-                         "a minor fault that installs an existing page (fault_minor) minus the "
-                         "entry write and its read, which the engine charges on top", sp))
+                         "upper bound: a read fault that maps the existing zero page "
+                         "(fault_read) minus the entry write and read the engine adds; a "
+                         "page-cache minor fault (fault_minor) is heavier still", sp))
     if all(k in cyc for k in ("fault_write", "fault_read", "zero_page")):
         write, read, zero = cyc["fault_write"][0], cyc["fault_read"][0], cyc["zero_page"][0]
         alloc = max(0.0, write - read - zero)
@@ -140,6 +147,21 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
                          "cold page); the 2 KiB copy itself runs through the modelled caches",
                          spread / alloc if alloc else None))
     return out
+
+
+def root_copy_check(values: dict[str, float]) -> float:
+    """The engine's cycles for copying one root's kernel half (through its caches), with
+    values: ctxmix past the cliff on 2 CPUs, rootCopy cycles per allocation minus
+    root_alloc. Compared with copy_2k, the measured 2 KiB copy into a cold page."""
+    from percpu.runner import cpu_sum, run_engine
+    from percpu.workloads import find_workload
+
+    wl = find_workload("ctxmix")
+    params = wl.resolve({"procs_per_cpu": "7", "rounds": "20"})
+    result, _, _ = run_engine(wl, params, "percpu", {**values, "machine.cpus": 2.0})
+    allocs = cpu_sum(result.stats, "percpu.rootAllocs::total")
+    copy = cpu_sum(result.stats, "cycles::rootCopy")
+    return copy / allocs - values["cost.root_alloc"] if allocs else 0.0
 
 
 def _bootstrap(system: fitting.System, meas: dict[str, Measurement], clock: Clock,
@@ -181,9 +203,9 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
         for bench in chosen:
             cmd = [str(built.path(bench.program)), *bench.args]
             if "--samples" not in bench.args:
-                cmd += ["--samples", "5"]
-            got = measure(cmd, statistic=bench.statistic, max_runs=2 if quick else 6,
-                          min_runs=1 if quick else 2, max_seconds=3.0 if quick else 10.0)
+                cmd += ["--samples", "10" if quick else "30"]
+            got = measure(cmd, statistic=bench.statistic, max_runs=2 if quick else 8,
+                          min_runs=1 if quick else 3, max_seconds=2.0 if quick else 5.0)
             for name in bench.emits:
                 if name not in got:
                     raise UsageError(f"{bench.program} printed no '{name}' figure")
@@ -224,14 +246,20 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
     not_measured = [(k, why) for k, why in NOT_MEASURED.items() if k not in done]
     if result is not None:
         not_measured += [(k, "no benchmark of this run determines it (--only or one CPU)")
-                         for k in result.unfitted]
+                         for k in result.unfitted if k not in NOT_MEASURED]
     elif system is None:
         not_measured += [(k, "not measured in this run (--only)") for k in FIT_KEYS
                          if k not in done]
+    checks: dict[str, tuple[float, float, str]] = {}
+    if "copy_2k" in cyc:
+        engine = root_copy_check({**values, **{e.key: e.value for e in entries}})
+        checks["root_copy"] = (cyc["copy_2k"][0], engine,
+                               ("copying a root's kernel half: copy_2k measured against the "
+                               "engine's cached copy per root allocation (ctxmix, 7 per CPU)"))
     for name, m in meas.items():
         if not m.stable:
             notes.append(f"{name} did not settle within its run budget (IQR "
                          f"{m.spread * 100:.0f} %): repeat on a quieter machine")
     return Calibration(machine, clock, meas, cyc, result, entries, not_measured,
                        time.perf_counter() - start, command, built.static,
-                       os.getloadavg(), notes)
+                       os.getloadavg(), notes, checks)

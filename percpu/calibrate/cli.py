@@ -64,6 +64,13 @@ def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float
                           progress=lambda msg: click.echo(msg, err=True))
     path = write_profile(cal, target)
     click.echo(_summary(cal))
+    for name, (measured, engine, what) in cal.checks.items():
+        click.echo(f"check {name}: measured {measured:,.0f} cycles, engine {engine:,.0f} ({what})")
+    if cal.fit is not None:
+        for row in cal.fit.rows:
+            if not row.fitted:
+                click.echo(f"check {row.name}: measured {row.measured:,.0f} cycles, engine "
+                           f"{row.after:,.0f} ({row.what})")
     for note in cal.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"calibration took {cal.seconds:.0f} s; profile: {path}", err=True)

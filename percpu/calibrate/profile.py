@@ -97,6 +97,12 @@ def render(cal: Calibration) -> str:
             lines.append(f"what = {_q(row.what)}")
             lines.append(f"fitted = {'true' if row.fitted else 'false'}")
             lines.append("")
+    for name, (measured, engine, what) in cal.checks.items():
+        lines.append(f"[profile.checks.{name}]")
+        lines.append(f"measured_cycles = {measured:.4g}")
+        lines.append(f"engine_cycles = {engine:.4g}")
+        lines.append(f"what = {_q(what)}")
+        lines.append("")
     for section in SECTIONS:
         entries = [e for e in cal.entries if e.key.split(".", 1)[0] == section]
         skipped = [(k, why) for k, why in cal.not_measured if k.split(".", 1)[0] == section]

@@ -9,7 +9,8 @@
  *                   for the proposal's lazy top-level fault); one populated
  *                   page per 64 KiB so that fault-around maps only that one
  *   --bench zero    clearing a cache-cold 4 KiB page with rep stosb, as
- *                   clear_page_erms does (no fault)
+ *                   clear_page_erms does (no fault): each sample clears the
+ *                   next --pages pages of a --buffer-pages buffer, round robin
  *
  *   calib fault_write|fault_read|fault_minor|zero_page NS ns   (per page)
  */
@@ -26,10 +27,13 @@
 
 static const char *bench = "write";
 static long pages = 2048;
+static long buffer_pages = 16384;
 
 static struct opt opts[] = {
     {"bench", OPT_STR, NULL, &bench, 0, 0, "write, read, minor or zero"},
     {"pages", OPT_INT, &pages, NULL, 1, 1 << 22, "pages touched per sample"},
+    {"buffer-pages", OPT_INT, &buffer_pages, NULL, 1, 1 << 24,
+     "--bench zero: pages cleared round robin (their size must exceed the LLC)"},
     CALIB_OPTS,
     COMMON_OPTS,
 };
@@ -75,13 +79,14 @@ static double minor(long n)
     return (double)(t1 - t0) / (double)n;
 }
 
-static double zero(long n, char *buf)
+static double zero(long n, char *buf, long *next)
 {
     uint64_t t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        void *dst = buf + i * PAGE;
+        void *dst = buf + *next * PAGE;
         size_t cnt = PAGE;
         __asm__ volatile("rep stosb" : "+D"(dst), "+c"(cnt) : "a"(0) : "memory");
+        *next = *next + 1 == buffer_pages ? 0 : *next + 1;
     }
     return (double)(now_ns() - t0) / (double)n;
 }
@@ -93,11 +98,12 @@ int main(int argc, char **argv)
                opts, argc, argv);
     calib_pin(0);
     char *buf = NULL;
+    long next = 0;
     if (strcmp(bench, "zero") == 0) {
-        /* Populated once; each sample clears the whole buffer, so a page is cold
-         * again by the time it comes round (pages x 4 KiB must exceed the LLC). */
-        buf = calib_map((size_t)pages * PAGE);
-        touch_write(buf, pages, 1);
+        /* Populated once; cleared round robin, so a page is cold again by the
+         * time it comes round (buffer_pages x 4 KiB must exceed the LLC). */
+        buf = calib_map((size_t)buffer_pages * PAGE);
+        touch_write(buf, buffer_pages, 1);
     } else if (strcmp(bench, "write") && strcmp(bench, "read") && strcmp(bench, "minor")) {
         fprintf(stderr, "calib_fault: unknown --bench '%s': use write, read, minor or zero\n",
                 bench);
@@ -111,7 +117,7 @@ int main(int argc, char **argv)
         else if (strcmp(bench, "minor") == 0)
             calib_report("fault_minor", minor(pages), "ns");
         else
-            calib_report("zero_page", zero(pages, buf), "ns");
+            calib_report("zero_page", zero(pages, buf, &next), "ns");
     }
     return 0;
 }
