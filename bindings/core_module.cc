@@ -1,6 +1,8 @@
 // Python bindings for core/: the only file that sees both nanobind and the
 // model. Errors become Python exceptions: ParamError and invalid_argument ->
 // ValueError (bad input), runtime_error -> RuntimeError (workload errors).
+#include <iterator>
+
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/pair.h>
@@ -10,7 +12,8 @@
 
 #include "config/params.h"
 #include "engine/engine.h"
-#include "linux/tlb_state.h"
+#include "linux/asid.h"
+#include "root/bounds.h"
 #include "root/registry.h"
 
 namespace nb = nanobind;
@@ -43,8 +46,12 @@ Program make_program(const std::vector<MmTuple>& mms, const std::vector<TaskTupl
     for (int c : cpus)
       if (c >= 0 && c < kMaxCpus) t.cpus.set(c);
     t.start = start;
-    for (const auto& [code, flags, a, b, c, d] : ops)
+    for (const auto& [code, flags, a, b, c, d] : ops) {
+      if (code < 1 || code > static_cast<int>(std::size(kOpCodeNames)))
+        throw std::invalid_argument("task '" + name + "': op code " + std::to_string(code) +
+                                    " is not one of percpu._core.OP_CODES");
       t.ops.push_back(Op{static_cast<OpCode>(code), static_cast<uint16_t>(flags), a, b, c, d});
+    }
     p.tasks.push_back(std::move(t));
   }
   return p;
@@ -106,8 +113,7 @@ class AsidState {
     AsidChoice c = m_state.choose_new_asid(ctx_id, tlb_gen, m_pcid, ever);
     if (c.need_flush) m_state.ctx(c.asid) = {ctx_id, tlb_gen};
     m_state.set_loaded_asid(c.asid);
-    static const char* names[] = {"none", "firstUse", "evicted", "flushedInactive", "noPcid"};
-    return {c.asid, c.need_flush, names[static_cast<int>(c.cause)]};
+    return {c.asid, c.need_flush, cause_name(c.cause)};
   }
   std::pair<uint64_t, uint64_t> slot(int asid) const {
     return {m_state.ctx(asid).ctx_id, m_state.ctx(asid).tlb_gen};
@@ -152,10 +158,17 @@ NB_MODULE(_core, m) {
       .def("slot", &AsidState::slot)
       .def("invalidate_other", &AsidState::invalidate_other);
   m.attr("TLB_NR_DYN_ASIDS") = kTlbNrDynAsids;
-  m.attr("OP_CODES") = nb::make_tuple("mmap", "munmap", "mprotect", "brk", "access", "compute",
-                                      "syscall", "repeat", "end", "yield", "sleep", "wait",
-                                      "signal", "spawn", "fork", "exec", "exit", "kmap_local",
-                                      "kunmap_local", "kmap", "kunmap", "kcopy", "percpu_access",
-                                      "migrate", "affinity", "migrate_disable", "migrate_enable",
-                                      "cpu_offline", "cpu_online", "kernel_pgd_add");
+  // The lists core/ defines once; Python reads them from here.
+  nb::list op_codes, categories, causes;
+  for (const char* name : kOpCodeNames) op_codes.append(name);  // op code = index + 1
+  for (const char* name : kCatNames) categories.append(name);
+  for (int k = 1; k < kNumNewAsidCauses; ++k) causes.append(kNewAsidCauseNames[k]);  // not "none"
+  m.attr("OP_CODES") = nb::tuple(op_codes);
+  m.attr("CYCLE_CATEGORIES") = nb::tuple(categories);
+  m.attr("ROOT_ALLOC_CAUSES") = nb::tuple(causes);
+  // The proposal's bounds (root/bounds.h).
+  m.attr("LAZY_FAULT_BOUND") = kLazyFaultBound;
+  m.def("root_pool_bound_bytes", &root_pool_bound_bytes, nb::arg("ncpus"), nb::arg("pti"),
+        "the proposal's bound on root pool bytes: 4 KiB x cpus x 6, x2 with PTI");
+  m.attr("TICK_SECONDS") = 1e-12;  // simTicks: 1 tick = 1 ps, as in gem5
 }

@@ -1,6 +1,33 @@
 // The embedded engine: CPUs with TLBs, paging-structure caches and caches,
 // Linux's ASID and flush logic, a scheduler and the op interpreter, around
 // one root scheme. One Engine is one run of one scheme.
+//
+// The class is one object, its implementation split by concept; each group
+// of members below names the file that defines it:
+//   engine/engine.cc          construction, the run loop, helpers
+//   engine/interpreter.cc     the op interpreter (run_op)
+//   engine/mmu.cc             translation: TLB lookups, the walk, memory accesses,
+//                             TLB invalidation instructions
+//   engine/root_copy_cost.cc  what a root allocation and its copy cost
+//   engine/checker.cc         the invariant checks and violation reports
+//   engine/stats.cc           the statistics, derived from the counter lists
+//   linux/boot.cc             the kernel layout at boot, a CPU coming up in init_mm
+//   linux/switch_mm.cc        switch_mm_irqs_off, choose_new_asid's caller, lazy TLB
+//   linux/pti_entry.cc        PTI's CR3 switch at kernel entry and exit
+//   linux/flush_tlb.cc        flush_tlb_mm_range, flush_tlb_func (the IPI receiver),
+//                             flush_tlb_kernel_range
+//   linux/fault.cc            the page fault and the lazy top-level fault
+//   linux/mmap.cc             mmap, munmap, mprotect, brk (VMA splitting)
+//   linux/fork.cc             mm and task creation: mm_alloc/pgd_alloc, dup_mmap, clone
+//   linux/exec.cc             exec: a fresh mm
+//   linux/exit.cc             do_exit, exit_mmap
+//   linux/kmap.cc             kmap_local and kmap (mm/highmem.c)
+//   linux/percpu_data.cc      this_cpu accesses
+//   linux/sync_global_pgds.cc kernel-half changes reaching every pgd and root
+//   sched/runqueue.cc         run queues, placement, context switch
+//   sched/balance.cc          newidle and periodic balance
+//   sched/affinity.cc         migrate, affinity, migrate_disable/enable
+//   sched/hotplug.cc          cpu_offline, cpu_online
 #pragma once
 #include <bitset>
 #include <cstdint>
@@ -11,26 +38,21 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "common/rng.h"
 #include "config/params.h"
+#include "engine/cost_cache.h"
+#include "engine/cycle_category.h"
 #include "engine/program.h"
+#include "linux/asid.h"
 #include "linux/mm.h"
-#include "linux/tlb_state.h"
 #include "mem/phys_mem.h"
 #include "mem/phys_table_memory.h"
 #include "paging/page_table.h"
 #include "psc/psc.h"
 #include "root/i_root_scheme.h"
 #include "tlb/tlb.h"
-#include "common/rng.h"
 
 namespace percpu {
-
-// Where every simulated cycle goes (system.cpuN.cycles::<name>).
-enum class Cat : uint8_t {
-  User, Walk, RootCopy, LazyFault, PageFault, Flush, Ipi, Kmap, PercpuData, CtxSwitch, Syscall,
-  Kernel, Idle, Other, Count
-};
-const char* cat_name(Cat c);
 
 struct Stat {
   std::string name;
@@ -58,44 +80,9 @@ struct LogRecord {
   bool writable = false;
 };
 
-// Cost-table entries the hot paths read, cached out of Params' map.
-#define PERCPU_COST_FIELDS(X) \
-  X(l1_latency, "cache.l1d.latency") \
-  X(stlb_hit, "tlb.stlb.hit_cycles") \
-  X(walk_base, "walk.base_cycles") \
-  X(cr3_flush, "cost.cr3_flush") \
-  X(cr3_noflush, "cost.cr3_noflush") \
-  X(invlpg, "cost.invlpg") \
-  X(flush_ipi_send, "cost.flush_ipi_send") \
-  X(flush_ipi_send_per_cpu, "cost.flush_ipi_send_per_cpu") \
-  X(ipi_receive, "cost.ipi_receive") \
-  X(flush_full_extra, "cost.flush_full_extra") \
-  X(page_fault, "cost.page_fault") \
-  X(zero_page, "cost.zero_page") \
-  X(pte_write, "cost.pte_write") \
-  X(lazy_fault, "cost.lazy_fault") \
-  X(root_alloc, "cost.root_alloc") \
-  X(syscall, "cost.syscall") \
-  X(ctx_switch, "cost.ctx_switch") \
-  X(fork, "cost.fork") \
-  X(exec, "cost.exec") \
-  X(exit, "cost.exit") \
-  X(clone_thread, "cost.clone_thread") \
-  X(wakeup, "cost.wakeup") \
-  X(kmap_local, "cost.kmap_local") \
-  X(kmap, "cost.kmap") \
-  X(gs_prefix, "cost.gs_prefix") \
-
-struct CostCache {
-#define PERCPU_DECLARE_COST(field, key) Cycles field = 0;
-  PERCPU_COST_FIELDS(PERCPU_DECLARE_COST)
-#undef PERCPU_DECLARE_COST
-  void load(const Params& p) {
-#define PERCPU_LOAD_COST(field, key) field = static_cast<Cycles>(p.get(key));
-    PERCPU_COST_FIELDS(PERCPU_LOAD_COST)
-#undef PERCPU_LOAD_COST
-  }
-};
+// How long one CPU runs before the next is considered: keeps CPUs within a
+// few microseconds of each other so that IPIs and wakeups interleave.
+constexpr Cycles kStepCycles = 20000;
 
 class Engine {
  public:
@@ -125,48 +112,22 @@ class Engine {
   enum class TaskState : uint8_t { Runnable, Running, Blocked, Sleeping, Exited };
   enum class Mode : uint8_t { User, Kernel };
   struct Chan;
+  class LazyFaultHooks;
 
-  // Setup.
-  void boot();
-  Mm* new_mm(int template_id, const Mm* copy_from);
-  Mm* template_instance(int tmpl);
-  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu);
-  Frame kernel_table_for(int slot, VirtAddr va);
-
-  // Scheduling.
+  // engine/engine.cc
   Cpu* pick_cpu();
   void step(Cpu& c);
-  void schedule_next(Cpu& c);
-  bool pull_task(Cpu& c);
-  void periodic_balance(Cpu& busy);
-  void context_switch(Cpu& c, Task* prev, Task* next);
-  void enqueue(Task* t, Cpu* preferred, Cycles when);
-  Cpu* place(Task* t, Cpu* preferred);
-  void block_current(Cpu& c, TaskState state);
-  void wake(Task* t, Cycles when);
-  void exit_task(Cpu& c, Task* t);
-  void try_finish_offline(Cycles now);
+  void charge(Cpu& c, Cat cat, Cycles cycles);
+  void idle_until(Cpu& c, Cycles when);
+  void log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end, uint8_t prot);
+  [[noreturn]] void workload_error(const Task* t, const std::string& what) const;
+  std::string task_label(const Task* t) const;
 
-  // Memory management (Linux side).
-  void switch_mm(Cpu& c, Mm* next);
-  void enter_lazy(Cpu& c);
-  void switch_to_init_mm(Cpu& c);
-  void kernel_entry_exit(Cpu& c, Cat cat);
-  // cleared_slots: the mm's top-level entries this change cleared (freed tables).
-  void flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end, bool freed_tables,
-                          const std::vector<int>& cleared_slots = {});
-  void flush_on_cpu(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end, bool full,
-                    const std::vector<int>& cleared_slots, bool local);
-  void flush_kernel_range_all(Cpu& self);
-  void destroy_mm(Cpu& c, Mm* mm);
-  void do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end);
-  bool handle_page_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind);
-  void charge_root_selection(Cpu& c, const RootSelection& sel, NewAsidCause cause);
-  void load_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush);
-  void set_pcids(Cpu& c, Asid asid);
-  void start_in_init_mm(Cpu& c);
+  // engine/interpreter.cc
+  bool run_op(Cpu& c, Task* t);  // false: the task left the CPU
+  void op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end);
 
-  // Hardware side.
+  // engine/mmu.cc
   bool translate(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out);
   bool translate_slow(Cpu& c, VirtAddr va, Access kind, Mode mode, Translation& out);
   bool walk(Cpu& c, VirtAddr va, Pcid pcid, Frame root, Mode mode, Translation& out);
@@ -179,18 +140,73 @@ class Engine {
   void flush_current_asid(Cpu& c);
   void flush_everything(Cpu& c);
   void flush_all_nonglobal(Cpu& c);
+
+  // engine/root_copy_cost.cc
+  void charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cause);
+
+  // engine/checker.cc
   void check_translation(Cpu& c, VirtAddr va, const Translation& got);
+  void check_root_matches_pgd(Cpu& c, Asid asid, const Mm& mm, const char* when);
+  void check_bound(Cpu& c, bool within, const char* what, VirtAddr va);
   void violation(Cpu& c, const std::string& what, VirtAddr va);
 
-  // Ops.
-  bool run_op(Cpu& c, Task* t);  // false: the task left the CPU
-  void op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end);
-  void op_kmap_local(Cpu& c, Task* t, bool map);
-  void op_kmap(Cpu& c, Task* t, bool map);
-  void op_kcopy(Cpu& c, Task* t, uint64_t bytes);
-  void op_percpu_access(Cpu& c, uint64_t count);
-  void kmap_sched_out(Cpu& c, Task* prev);
-  void kmap_sched_in(Cpu& c, Task* next);
+  // linux/boot.cc
+  void boot();
+  Frame kernel_table_for(int slot, VirtAddr va);
+  void start_in_init_mm(Cpu& c);
+
+  // linux/switch_mm.cc
+  void switch_mm_irqs_off(Cpu& c, Mm* next);
+  void enter_lazy_tlb(Cpu& c);
+  void switch_to_init_mm(Cpu& c);
+  void load_new_mm_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush);
+  void set_pcids(Cpu& c, Asid asid);
+
+  // linux/pti_entry.cc
+  void kernel_entry_exit(Cpu& c, Cat cat);
+
+  // linux/flush_tlb.cc
+  // cleared_slots: the mm's top-level entries this change cleared (freed tables).
+  void flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end, bool freed_tables,
+                          const std::vector<int>& cleared_slots = {});
+  void flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end, bool full,
+                      const std::vector<int>& cleared_slots, bool local);
+  void flush_tlb_kernel_range(Cpu& self);
+
+  // linux/fault.cc
+  bool do_user_addr_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind);
+  bool lazy_top_level_fault(Cpu& c, VirtAddr va, int slot, PhysAddr entry_pa);
+
+  // linux/mmap.cc
+  void do_mmap(Cpu& c, Task* t, const Op& op);
+  void do_munmap_vma(Cpu& c, Task* t, const Op& op);
+  void do_mprotect(Cpu& c, Task* t, const Op& op);
+  void do_brk(Cpu& c, Task* t, const Op& op);
+  void do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end);
+  Vma& vma_of(Task* t, int64_t name);
+
+  // linux/fork.cc
+  Mm* new_mm(int template_id, const Mm* copy_from);
+  Mm* template_instance(int tmpl);
+  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu);
+  void do_fork(Cpu& c, Task* t, int child_template);
+  void do_spawn(Cpu& c, Task* t, int child_template);
+
+  // linux/exec.cc
+  void do_exec(Cpu& c, Task* t, int mm_template);
+
+  // linux/exit.cc
+  void do_exit(Cpu& c, Task* t);
+  void exit_mmap(Cpu& c, Mm* mm);
+
+  // linux/kmap.cc
+  void kmap_local_page(Cpu& c, Task* t);
+  void kunmap_local(Cpu& c, Task* t);
+  void kmap(Cpu& c, Task* t);
+  void kunmap(Cpu& c, Task* t);
+  void kcopy(Cpu& c, Task* t, uint64_t bytes);
+  void kmap_local_sched_out(Cpu& c, Task* prev);
+  void kmap_local_sched_in(Cpu& c, Task* next);
   void claim_private_kmaps(Cpu& c, Task* t);
   void install_kmap_local(Cpu& c, Task* t, size_t idx);
   void uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush);
@@ -198,10 +214,34 @@ class Engine {
   Frame page_cache_page(Task* t);
   VirtAddr pkmap_va(int i) const;
 
-  void charge(Cpu& c, Cat cat, Cycles cycles);
-  void log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end, uint8_t prot);
-  [[noreturn]] void workload_error(const Task* t, const std::string& what) const;
-  std::string task_label(const Task* t) const;
+  // linux/percpu_data.cc
+  void this_cpu_read(Cpu& c, uint64_t count);
+
+  // linux/sync_global_pgds.cc
+  void sync_global_pgds(Cpu& c, Task* t);
+
+  // sched/runqueue.cc
+  void schedule_next(Cpu& c);
+  void context_switch(Cpu& c, Task* prev, Task* next);
+  void enqueue(Task* t, Cpu* preferred, Cycles when);
+  Cpu* place(Task* t, Cpu* preferred);
+  void block_current(Cpu& c, TaskState state);
+  void wake(Task* t, Cycles when);
+  void requeue_current(Cpu& c, Task* t, Cpu* preferred);
+
+  // sched/balance.cc
+  bool pull_task(Cpu& c);
+  void periodic_balance(Cpu& busy);
+
+  // sched/affinity.cc
+  bool sched_migrate(Cpu& c, Task* t, int cpu);
+  bool sched_setaffinity(Cpu& c, Task* t, const Op& op);
+  bool sched_migrate_enable(Cpu& c, Task* t);
+
+  // sched/hotplug.cc
+  bool cpu_offline(Cpu& c, Task* t, int cpu);
+  void cpu_online(Cpu& c, Task* t, int cpu);
+  void try_finish_offline(Cycles now);
 
   Params m_params;
   CostCache m_cost;
@@ -237,25 +277,42 @@ class Engine {
   std::vector<int> m_pkmap_count;             // shared pool (Linux pkmap_count)
   int m_last_pkmap = 0;
 
+  // System-wide counters, each declared once with its stat (system.<name>),
+  // in the order stats.txt lists them (engine/stats.cc).
+#define PERCPU_SYSTEM_COUNTERS(X)                                                            \
+  X(m_max_mm_lazy_faults, "percpu.maxLazyFaultsPerMm",                                      \
+    "most lazy faults of one mm over its lifetime", "Count")                                 \
+  X(m_bound_violations, "percpu.boundViolations", "times a proposal bound was exceeded",    \
+    "Count")                                                                                 \
+  X(m_mms_created, "mmsCreated", "address spaces created", "Count")                         \
+  X(m_pkmap_wraps, "kmap.poolWraps", "pkmap pool wraps", "Count")                           \
+  X(m_kernel_slot_adds, "kernelPgd.adds", "kernel top-level entries added (sync_global_pgds)", \
+    "Count")                                                                                 \
+  X(m_kernel_slot_pgd_writes, "kernelPgd.pgdWrites",                                        \
+    "mm pgds the new kernel entries were written into", "Count")                             \
+  X(m_kernel_slot_root_writes, "kernelPgd.rootWrites",                                      \
+    "per-(cpu, asid) roots the new kernel entries were written into", "Count")               \
+  X(m_offlines, "hotplug.offlines", "CPUs taken offline", "Count")                          \
+  X(m_hotplug_wait_cycles, "hotplug.waitCycles",                                            \
+    "cycles cpu_offline waited for migrate-disabled tasks", "Cycle")                         \
+  X(m_pinned_at_offline, "hotplug.pinnedAtOffline",                                         \
+    "migrate-disabled tasks on a CPU when its offline began", "Count")                       \
+  X(m_migrate_refused, "sched.migrateRefused",                                              \
+    "migrations refused because the target CPU was offline", "Count")                        \
+  X(m_affinity_broken, "sched.affinityBroken", "tasks whose allowed CPUs all went offline", \
+    "Count")                                                                                 \
+  X(m_violation_count, "checker.violations", "invariant violations found by the checker",   \
+    "Count")
+#define PERCPU_DECLARE_SYSTEM_COUNTER(field, name, desc, unit) uint64_t field = 0;
+  PERCPU_SYSTEM_COUNTERS(PERCPU_DECLARE_SYSTEM_COUNTER)
+#undef PERCPU_DECLARE_SYSTEM_COUNTER
+
   // Bookkeeping.
   std::vector<Violation> m_violations;
-  uint64_t m_violation_count = 0;
   std::vector<LogRecord> m_log;
   uint64_t m_mem_refs = 0;
   uint64_t m_root_pool_peak_pages = 0;
   uint64_t m_private_tables_peak = 0;
-  uint64_t m_bound_violations = 0;
-  uint64_t m_mms_created = 0;
-  uint64_t m_max_mm_lazy_faults = 0;
-  uint64_t m_pkmap_wraps = 0;
-  uint64_t m_hotplug_wait_cycles = 0;
-  uint64_t m_pinned_at_offline = 0;
-  uint64_t m_affinity_broken = 0;
-  uint64_t m_migrate_refused = 0;
-  uint64_t m_offlines = 0;
-  uint64_t m_kernel_slot_adds = 0;
-  uint64_t m_kernel_slot_pgd_writes = 0;
-  uint64_t m_kernel_slot_root_writes = 0;
   Cycles m_slice_cycles = 0;
   Cycles m_balance_cycles = 0;
   Cycles m_cycles_per_second = 0;

@@ -1,13 +1,90 @@
-// The engine's per-CPU and per-task state (private to engine/*.cc).
+// The engine's per-CPU and per-task state (private to the engine's .cc files
+// under engine/, linux/ and sched/).
 #pragma once
 #include <array>
 
 #include "engine/engine.h"
+#include "paging/walker.h"
 
 namespace percpu {
 
+// Per-CPU counters, each declared once with its stat (system.cpuN.<name>):
+// the stats list is this list (engine/stats.cc), in this order.
+#define PERCPU_CPU_COUNTERS_A(X)                                                               \
+  X(ctx_switches, "ctxSwitches", "context switches", "Count")                                 \
+  X(mm_switches, "mmSwitches", "switches to a different mm (switch_mm)", "Count")             \
+  X(dtb_rd_acc, "mmu.dtb.rdAccesses", "DTB read accesses", "Count")                           \
+  X(dtb_rd_miss, "mmu.dtb.rdMisses", "DTB read misses", "Count")                              \
+  X(dtb_wr_acc, "mmu.dtb.wrAccesses", "DTB write accesses", "Count")                          \
+  X(dtb_wr_miss, "mmu.dtb.wrMisses", "DTB write misses", "Count")                             \
+  X(itb_rd_acc, "mmu.itb.rdAccesses", "ITB read accesses (fetches count as writes, as in gem5)", \
+    "Count")                                                                                   \
+  X(itb_rd_miss, "mmu.itb.rdMisses", "ITB read misses", "Count")                              \
+  X(itb_acc, "mmu.itb.wrAccesses", "ITB accesses (instruction fetches)", "Count")             \
+  X(itb_miss, "mmu.itb.wrMisses", "ITB misses", "Count")                                      \
+  X(stlb_hits, "mmu.stlb.hits", "L1 TLB misses that hit the STLB", "Count")                   \
+  X(stlb_misses, "mmu.stlb.misses", "STLB misses (each starts a walk)", "Count")
+// (then mmu.walker.* from WalkerStats, and the caches' l1d/l2 counters)
+#define PERCPU_CPU_COUNTERS_B(X)                                                               \
+  X(data_l1_misses, "dataL1dMisses", "data accesses that missed the L1D", "Count")            \
+  X(user_refs, "userRefs", "user-mode memory references", "Count")                            \
+  X(kernel_refs, "kernelRefs", "kernel-mode memory references", "Count")
+// (then percpu.rootAllocs::<cause>, one per NewAsidCause)
+#define PERCPU_CPU_COUNTERS_C(X)                                                               \
+  X(lazy_faults, "percpu.lazyFaults", "lazy top-level fault-ins", "Count")                    \
+  X(root_copy_bytes, "percpu.rootCopyBytes", "bytes of page table copied into roots", "Byte") \
+  X(root_copy_cycles, "percpu.rootCopyCycles", "cycles allocating and copying roots", "Cycle") \
+  X(stale_root_drops, "percpu.staleEntriesDropped",                                           \
+    "root entries dropped by flushes that freed page tables", "Count")                        \
+  X(private_tables, "percpu.privateTablesAllocated",                                          \
+    "page tables allocated for root-private kmap areas", "Count")                             \
+  X(page_faults, "pageFaults", "page faults (demand and protection)", "Count")                \
+  X(segfaults, "segfaults", "accesses refused with SIGSEGV (skipped)", "Count")               \
+  X(cr3_writes, "cr3Writes", "CR3 writes by switch_mm", "Count")                              \
+  X(cr3_flushes, "cr3Flushes", "CR3 writes that flushed the PCID", "Count")                   \
+  X(invlpgs, "invlpg", "INVLPG instructions", "Count")                                        \
+  X(flush_requests, "tlbFlush.requests", "flush_tlb_mm_range calls", "Count")                 \
+  X(flushes_full, "tlbFlush.full", "full flushes done here", "Count")                         \
+  X(flushes_partial, "tlbFlush.partial", "per-page flushes done here", "Count")               \
+  X(ipis_sent, "ipi.sent", "flush IPIs sent", "Count")                                        \
+  X(ipis_received, "ipi.received", "flush IPIs received", "Count")                            \
+  X(ipis_skipped_lazy, "ipi.skippedLazy", "IPIs not sent to lazy CPUs", "Count")              \
+  X(ipis_skipped_other, "ipi.skippedOtherMm",                                                 \
+    "IPIs not sent to CPUs running another mm (should_flush_tlb)", "Count")                   \
+  X(lazy_switch_to_init, "lazySwitchToInit",                                                  \
+    "lazy CPUs switched to init_mm by a freed-tables flush", "Count")                         \
+  X(kmap_local_maps, "kmap.localMaps", "kmap_local mappings made", "Count")                   \
+  X(kmap_saves, "kmap.saves", "kmap_local mappings cleared at switch-out", "Count")           \
+  X(kmap_restores, "kmap.restores", "kmap_local mappings re-installed at switch-in", "Count") \
+  X(kmaps, "kmap.kmaps", "kmap() mappings made", "Count")                                     \
+  X(pkmap_flushes, "kmap.poolFlushes", "pkmap pool wraps flushed from here", "Count")         \
+  X(percpu_accesses, "percpuAccesses", "per-CPU data accesses", "Count")                      \
+  X(syscalls, "syscalls", "system calls (syscall op)", "Count")                               \
+  X(idle_pulls, "sched.idlePulls",                                                            \
+    "tasks pulled from a busier CPU when this one went idle (newidle balance)", "Count")      \
+  X(balance_pulls, "sched.balancePulls",                                                      \
+    "tasks this idle CPU took from a busy one at a periodic balance", "Count")
+
+struct CpuCounters {
+#define PERCPU_DECLARE_COUNTER(field, name, desc, unit) uint64_t field = 0;
+  PERCPU_CPU_COUNTERS_A(PERCPU_DECLARE_COUNTER)
+  PERCPU_CPU_COUNTERS_B(PERCPU_DECLARE_COUNTER)
+  PERCPU_CPU_COUNTERS_C(PERCPU_DECLARE_COUNTER)
+#undef PERCPU_DECLARE_COUNTER
+  std::array<Cycles, static_cast<int>(Cat::Count)> cycles{};
+  std::array<uint64_t, kNumNewAsidCauses> root_allocs{};
+};
+
+// What CR3 holds in one mode: the root the walker starts from and the PCID
+// its TLB entries are tagged with (the no-flush bit is an argument of the
+// write, not state). Under PTI the kernel and user CR3 differ; without, equal.
+struct Cr3 {
+  Frame root = kNoFrame;
+  Pcid pcid = 0;
+};
+
 struct Engine::Cpu {
-  Cpu(int id_, const Params& p, Cache* llc)
+  Cpu(int id_, const Params& p, Cache* llc, const PhysMem& mem)
       : id(id_),
         l1d(p.get_int("tlb.l1d.entries"), p.get_int("tlb.l1d.ways")),
         l1i(p.get_int("tlb.l1i.entries"), p.get_int("tlb.l1i.ways")),
@@ -24,7 +101,10 @@ struct Engine::Cpu {
                             static_cast<Cycles>(p.get("cache.l2.latency")),
                             static_cast<Cycles>(p.get("cache.llc.latency")),
                             static_cast<Cycles>(p.get("cache.dram.latency"))},
-             p.get_bool("cache.enabled")) {}
+             p.get_bool("cache.enabled")),
+        walker(mem, p.get_int("machine.paging_levels"), {psc_top, psc_upper, psc_pde}, path,
+               static_cast<Cycles>(p.get("walk.base_cycles")),
+               static_cast<Cycles>(p.get("cache.l1d.latency"))) {}
 
   int id;
   bool online = true;
@@ -34,14 +114,13 @@ struct Engine::Cpu {
   Task* last = nullptr;  // the task that ran last (prev of the next switch)
   bool was_idle = true;  // the idle task ran since `last`
   std::deque<Task*> runq;
+  Cycles next_balance = 0;
 
-  // Linux and CR3 state.
+  // Linux's state and what it loaded into CR3.
   CpuTlbState tlbstate;
   Mm* loaded_mm = nullptr;
-  Frame kroot = kNoFrame;
-  Frame uroot = kNoFrame;
-  Pcid kpcid = 0;
-  Pcid upcid = 0;
+  Cr3 kernel_cr3;  // in kernel mode
+  Cr3 user_cr3;    // in user mode (PTI's user half of the pair; == kernel_cr3 without PTI)
   std::vector<int> pkmap_count;  // per-CPU pool (percpu schemes)
   std::array<Task*, kTlbNrDynAsids> kmap_owner{};  // whose kmap_local fill each root's private area
   int last_pkmap = 0;
@@ -51,28 +130,9 @@ struct Engine::Cpu {
   PagingStructureCache psc_top, psc_upper, psc_pde;
   std::unique_ptr<Cache> l1d_cache, l2_cache;
   CachePath path;
+  Walker walker;
 
-  // Stats.
-  std::array<Cycles, static_cast<int>(Cat::Count)> cycles{};
-  std::array<uint64_t, kNumNewAsidCauses> root_allocs{};
-  uint64_t ctx_switches = 0, mm_switches = 0;
-  uint64_t dtb_rd_acc = 0, dtb_rd_miss = 0, dtb_wr_acc = 0, dtb_wr_miss = 0;
-  uint64_t itb_acc = 0, itb_miss = 0, stlb_hits = 0, stlb_misses = 0;
-  uint64_t walks = 0, walk_cycles = 0, walk_reads = 0, walk_l1_misses = 0;
-  uint64_t psc_hits = 0;
-  uint64_t lazy_faults = 0, root_copy_bytes = 0, root_copy_cycles = 0, stale_root_drops = 0;
-  uint64_t page_faults = 0, segfaults = 0;
-  uint64_t cr3_writes = 0, cr3_flushes = 0, invlpgs = 0;
-  uint64_t flushes_full = 0, flushes_partial = 0, flush_requests = 0;
-  uint64_t ipis_sent = 0, ipis_received = 0, ipis_skipped_lazy = 0, ipis_skipped_other = 0;
-  uint64_t lazy_switch_to_init = 0;
-  uint64_t kmap_local_maps = 0, kmap_saves = 0, kmap_restores = 0, kmaps = 0, pkmap_flushes = 0;
-  uint64_t private_tables = 0;
-  uint64_t percpu_accesses = 0, syscalls = 0, user_refs = 0, kernel_refs = 0;
-  uint64_t data_l1_misses = 0;
-  uint64_t idle_pulls = 0;
-  uint64_t balance_pulls = 0;
-  Cycles next_balance = 0;
+  CpuCounters n;  // statistics
 };
 
 struct Engine::Task {

@@ -11,13 +11,32 @@
 
 namespace percpu {
 
-enum class OpCode : uint16_t {
-  Mmap = 1, Munmap, Mprotect, Brk, Access, Compute, Syscall, Repeat, End, Yield, Sleep, Wait,
-  Signal, Spawn, Fork, Exec, Exit, KmapLocal, KunmapLocal, Kmap, Kunmap, Kcopy, PercpuAccess,
-  Migrate, Affinity, MigrateDisable, MigrateEnable, CpuOffline, CpuOnline, KernelPgdAdd,
-};
+// The one list of op codes: numbered from 1 in this order; the op-program
+// parser takes the names from the binding (percpu._core.OP_CODES).
+#define PERCPU_OP_CODES(X)                                                                   \
+  X(Mmap, "mmap") X(Munmap, "munmap") X(Mprotect, "mprotect") X(Brk, "brk")                 \
+  X(Access, "access") X(Compute, "compute") X(Syscall, "syscall") X(Repeat, "repeat")       \
+  X(End, "end") X(Yield, "yield") X(Sleep, "sleep") X(Wait, "wait") X(Signal, "signal")     \
+  X(Spawn, "spawn") X(Fork, "fork") X(Exec, "exec") X(Exit, "exit")                         \
+  X(KmapLocal, "kmap_local") X(KunmapLocal, "kunmap_local") X(Kmap, "kmap")                 \
+  X(Kunmap, "kunmap") X(Kcopy, "kcopy") X(PercpuAccess, "percpu_access")                    \
+  X(Migrate, "migrate") X(Affinity, "affinity") X(MigrateDisable, "migrate_disable")        \
+  X(MigrateEnable, "migrate_enable") X(CpuOffline, "cpu_offline") X(CpuOnline, "cpu_online") \
+  X(KernelPgdAdd, "kernel_pgd_add")
 
-// Operand meaning per opcode (see percpu/workloads/program.py, which encodes them):
+enum class OpCode : uint16_t {
+  Invalid = 0,
+#define PERCPU_OP_ENUM(id, name) id,
+  PERCPU_OP_CODES(PERCPU_OP_ENUM)
+#undef PERCPU_OP_ENUM
+};
+constexpr const char* kOpCodeNames[] = {
+#define PERCPU_OP_NAME(id, name) name,
+    PERCPU_OP_CODES(PERCPU_OP_NAME)
+#undef PERCPU_OP_NAME
+};  // kOpCodeNames[code - 1]
+
+// Operand meaning per op code (percpu/workloads/program.py encodes them):
 //  Mmap: a=vma name, b=address or -1 (auto), c=size, d=prot
 //  Munmap: a=vma, b=offset, c=length or -1 (whole VMA);  Mprotect: a=vma, b=off, c=len, d=prot
 //  Brk: a=vma, c=new size;  Access: a=vma, b=offset, c=count, d=stride, flags=kind|random<<4

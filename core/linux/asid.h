@@ -1,5 +1,5 @@
-// Linux's per-CPU ASID bookkeeping (cpu_tlbstate) and choose_new_asid(),
-// following arch/x86/mm/tlb.c as summarised in shared/reference/linux-x86-mm.md.
+// Follows arch/x86/mm/tlb.c: Linux's per-CPU ASID bookkeeping (cpu_tlbstate)
+// and choose_new_asid(), as summarised in shared/reference/linux-x86-mm.md.
 // Pure logic with no hardware state, so hand-worked switch sequences can test it.
 #pragma once
 #include <cstdint>
@@ -10,14 +10,29 @@ namespace percpu {
 
 // Why a (cpu, asid) got a fresh generation: with per-CPU roots, why a root was
 // allocated (the causes the proposal names, shared/reference/proposal.md).
+// The one list of them: the stats (percpu.rootAllocs::<name>) and Python
+// (percpu._core.ROOT_ALLOC_CAUSES) take the names from here.
+#define PERCPU_NEW_ASID_CAUSES(X)                                                    \
+  X(None, "none")                        /* slot reused, no flush needed */             \
+  X(FirstUse, "firstUse")                /* this mm never had a slot on this CPU */     \
+  X(Evicted, "evicted")                  /* it had one, but the slot went to another mm \
+                                            (round-robin) */                            \
+  X(FlushedInactive, "flushedInactive")  /* its slot survived but a flush happened while \
+                                            it was inactive */                          \
+  X(NoPcid, "noPcid")                    /* no PCID: every switch flushes */
+
 enum class NewAsidCause : uint8_t {
-  None,             // slot reused, no flush needed
-  FirstUse,         // this mm never had a slot on this CPU
-  Evicted,          // it had one, but the slot went to another mm (round-robin)
-  FlushedInactive,  // its slot survived but a flush happened while it was inactive
-  NoPcid,           // no PCID: every switch flushes
+#define PERCPU_CAUSE_ENUM(id, name) id,
+  PERCPU_NEW_ASID_CAUSES(PERCPU_CAUSE_ENUM)
+#undef PERCPU_CAUSE_ENUM
 };
-constexpr int kNumNewAsidCauses = 5;
+constexpr const char* kNewAsidCauseNames[] = {
+#define PERCPU_CAUSE_NAME(id, name) name,
+    PERCPU_NEW_ASID_CAUSES(PERCPU_CAUSE_NAME)
+#undef PERCPU_CAUSE_NAME
+};
+constexpr int kNumNewAsidCauses = sizeof(kNewAsidCauseNames) / sizeof(kNewAsidCauseNames[0]);
+inline const char* cause_name(NewAsidCause c) { return kNewAsidCauseNames[static_cast<int>(c)]; }
 
 struct AsidChoice {
   Asid asid = 0;

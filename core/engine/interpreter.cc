@@ -1,0 +1,192 @@
+// The op interpreter: one op of a task's program per call, dispatched to the
+// kernel (linux/), the scheduler (sched/) or the MMU (engine/mmu.cc).
+#include <algorithm>
+
+#include "engine/engine_state.h"
+
+namespace percpu {
+
+bool Engine::run_op(Cpu& c, Task* t) {
+  const auto& ops = m_program.tasks[t->tmpl].ops;
+  if (t->pc >= ops.size()) {
+    m_current_op = static_cast<int>(t->pc);
+    do_exit(c, t);
+    return false;
+  }
+  const Op& op = ops[t->pc];
+  m_current_op = static_cast<int>(t->pc);
+  switch (op.code) {
+    case OpCode::Invalid:
+      workload_error(t, "invalid op code");
+    case OpCode::Access:
+      op_access(c, t, op, c.clock + kStepCycles);
+      if (t->progress < op.c) return true;  // the rest in a later step
+      t->progress = 0;
+      break;
+    case OpCode::Compute:
+      charge(c, Cat::User, static_cast<Cycles>(op.a));
+      break;
+    case OpCode::Syscall:
+      c.n.syscalls++;
+      charge(c, Cat::Syscall, m_cost.syscall);
+      kernel_entry_exit(c, Cat::Syscall);
+      charge(c, Cat::Kernel, static_cast<Cycles>(op.a));
+      break;
+    case OpCode::Mmap:
+      do_mmap(c, t, op);
+      break;
+    case OpCode::Munmap:
+      do_munmap_vma(c, t, op);
+      break;
+    case OpCode::Mprotect:
+      do_mprotect(c, t, op);
+      break;
+    case OpCode::Brk:
+      do_brk(c, t, op);
+      break;
+    case OpCode::Repeat:
+      if (op.a <= 0) {
+        t->pc = static_cast<size_t>(op.b) + 1;
+        return true;
+      }
+      t->loops.emplace_back(t->pc, op.a);
+      break;
+    case OpCode::End: {
+      auto& top = t->loops.back();
+      if (--top.second > 0) {
+        t->pc = top.first + 1;
+        return true;
+      }
+      t->loops.pop_back();
+      break;
+    }
+    case OpCode::Yield:
+      t->pc++;
+      charge(c, Cat::Syscall, m_cost.syscall);
+      if (c.runq.empty()) return true;
+      requeue_current(c, t, &c);
+      schedule_next(c);
+      return false;
+    case OpCode::Sleep:
+      t->pc++;
+      charge(c, Cat::Syscall, m_cost.syscall);
+      t->wake_time = c.clock + static_cast<Cycles>(op.a);
+      block_current(c, TaskState::Sleeping);
+      schedule_next(c);
+      return false;
+    case OpCode::Wait: {
+      Chan& ch = *m_chans[op.a];
+      charge(c, Cat::Syscall, m_cost.syscall);
+      t->pc++;
+      if (ch.count > 0) {
+        ch.count--;
+        return true;
+      }
+      ch.waiters.push_back(t);
+      block_current(c, TaskState::Blocked);
+      schedule_next(c);
+      return false;
+    }
+    case OpCode::Signal: {
+      Chan& ch = *m_chans[op.a];
+      charge(c, Cat::Syscall, m_cost.syscall);
+      ch.count += op.b;
+      while (ch.count > 0 && !ch.waiters.empty()) {
+        Task* w = ch.waiters.front();
+        ch.waiters.pop_front();
+        ch.count--;
+        charge(c, Cat::Syscall, m_cost.wakeup);
+        wake(w, c.clock);
+      }
+      break;
+    }
+    case OpCode::Spawn:
+      t->pc++;
+      do_spawn(c, t, static_cast<int>(op.a));
+      return true;
+    case OpCode::Fork:
+      t->pc++;
+      do_fork(c, t, static_cast<int>(op.a));
+      return true;
+    case OpCode::Exec:
+      do_exec(c, t, static_cast<int>(op.a));
+      break;
+    case OpCode::Exit:
+      do_exit(c, t);
+      return false;
+    case OpCode::KmapLocal:
+      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kmap_local_page(c, t);
+      break;
+    case OpCode::KunmapLocal:
+      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kunmap_local(c, t);
+      break;
+    case OpCode::Kmap:
+      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kmap(c, t);
+      break;
+    case OpCode::Kunmap:
+      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kunmap(c, t);
+      break;
+    case OpCode::Kcopy:
+      kcopy(c, t, static_cast<uint64_t>(op.a));
+      break;
+    case OpCode::PercpuAccess:
+      this_cpu_read(c, static_cast<uint64_t>(std::max<int64_t>(op.a, 1)));
+      break;
+    case OpCode::Migrate:
+      t->pc++;
+      return sched_migrate(c, t, static_cast<int>(op.a));
+    case OpCode::Affinity:
+      if (!sched_setaffinity(c, t, op)) return false;
+      break;
+    case OpCode::MigrateDisable:
+      t->migrate_disabled++;
+      break;
+    case OpCode::MigrateEnable:
+      if (!sched_migrate_enable(c, t)) return false;
+      break;
+    case OpCode::CpuOffline:
+      t->pc++;
+      return cpu_offline(c, t, static_cast<int>(op.a));
+    case OpCode::CpuOnline:
+      cpu_online(c, t, static_cast<int>(op.a));
+      break;
+    case OpCode::KernelPgdAdd:
+      sync_global_pgds(c, t);
+      break;
+  }
+  t->pc++;
+  return true;
+}
+
+// access: count references into a VMA from an offset, strided or at random.
+void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
+  const Vma& v = vma_of(t, op.a);
+  uint64_t size = v.end - v.start;
+  Access kind = static_cast<Access>(op.flags & 3);
+  bool random = op.flags & kAccessRandom;
+  uint64_t stride = static_cast<uint64_t>(op.d);
+  uint64_t lines = size >> kLineShift;
+  uint64_t next_off = (static_cast<uint64_t>(op.b) + static_cast<uint64_t>(t->progress) * stride) % size;
+  uint64_t step = stride % size;
+  bool runs = !random && step > 0 && step < kPageSize;
+  while (t->progress < op.c && c.clock < budget_end) {
+    uint64_t off = random ? t->rng.below(lines) << kLineShift : next_off;
+    uint64_t n = 1;
+    if (runs) {
+      // Every reference left in this page (and before the VMA's end) in one go.
+      uint64_t in_page = kPageSize - ((v.start + off) & (kPageSize - 1));
+      n = std::min<uint64_t>({static_cast<uint64_t>(op.c - t->progress), (in_page - 1) / step + 1,
+                              (size - off - 1) / step + 1});
+    }
+    bool segv = false;
+    memory_access_run(c, v.start + off, step, n, kind, Cat::User, &segv);
+    if (segv) n = 1;  // a refused reference: the next one tries again
+    t->progress += static_cast<int64_t>(n);
+    if (!random) {
+      next_off += n * step;
+      while (next_off >= size) next_off -= size;
+    }
+  }
+}
+
+}  // namespace percpu

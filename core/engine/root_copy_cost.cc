@@ -1,0 +1,33 @@
+// What a root allocation costs (DESIGN.md, "The model"): a fixed allocation
+// cost plus the copy the scheme reports (its kernel half, and under
+// percpu-eager the user entries), read from the source and written into the
+// root through this CPU's caches; and the root pool against its bound.
+#include <algorithm>
+
+#include "engine/engine_state.h"
+#include "root/bounds.h"
+
+namespace percpu {
+
+void Engine::charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cause) {
+  if (!sel.allocated) return;
+  c.n.root_allocs[static_cast<int>(cause)]++;
+  Cycles spent = m_cost.root_alloc;
+  for (const auto& copy : sel.copies) {
+    uint64_t first_byte = static_cast<uint64_t>(copy.first) * 8;
+    uint64_t bytes = static_cast<uint64_t>(copy.count) * 8;
+    c.n.root_copy_bytes += bytes;
+    for (uint64_t off = first_byte & ~(kLineSize - 1); off < first_byte + bytes; off += kLineSize) {
+      spent += c.path.access((copy.src << kPageShift) + off);
+      spent += c.path.access((copy.dst << kPageShift) + off);
+    }
+  }
+  c.n.root_copy_cycles += spent;
+  charge(c, Cat::RootCopy, spent);
+  uint64_t live = m_scheme->root_pages_live();
+  m_root_pool_peak_pages = std::max(m_root_pool_peak_pages, live);
+  check_bound(c, live <= root_pool_bound_pages(m_ncpus, m_pti),
+              "root pool exceeds ncpus x 6 pages (x2 with PTI)", 0);
+}
+
+}  // namespace percpu

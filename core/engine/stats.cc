@@ -1,0 +1,81 @@
+// The statistics (stats.txt, gem5's names): per CPU, then system-wide. The
+// counters come from their declarations (PERCPU_CPU_COUNTERS_*,
+// PERCPU_WALKER_STATS, PERCPU_SYSTEM_COUNTERS, the cycle categories and root
+// allocation causes); only values computed at the end are listed here.
+#include <algorithm>
+
+#include "engine/engine_state.h"
+#include "root/bounds.h"
+
+namespace percpu {
+
+std::vector<Stat> Engine::stats() const {
+  std::vector<Stat> out;
+  auto add = [&](const std::string& name, double value, const std::string& desc,
+                 const std::string& unit) { out.push_back({name, value, desc, unit}); };
+  auto u = [](uint64_t v) { return static_cast<double>(v); };
+  Cycles end = 0;
+  for (const auto& c : m_cpus) end = std::max(end, c->clock);
+  add("simSeconds", static_cast<double>(end * m_ticks_per_cycle) / 1e12,
+      "Number of seconds simulated", "Second");
+  add("simTicks", static_cast<double>(end * m_ticks_per_cycle), "Number of ticks simulated", "Tick");
+  add("simFreq", 1e12, "The number of ticks per simulated second", "(Tick/Second)");
+  add("system.clk_domain.clock", static_cast<double>(m_ticks_per_cycle), "Clock period in ticks",
+      "Tick");
+  add("system.memRefs", u(m_mem_refs), "simulated memory references", "Count");
+  for (const auto& cp : m_cpus) {
+    const Cpu& c = *cp;
+    const CpuCounters& n = c.n;
+    std::string p = "system.cpu" + std::to_string(c.id) + ".";
+    Cycles total = 0;
+    for (Cycles x : n.cycles) total += x;
+    add(p + "numCycles", u(total), "number of cpu cycles simulated", "Cycle");
+    for (int k = 0; k < static_cast<int>(Cat::Count); ++k)
+      add(p + "cycles::" + cat_name(static_cast<Cat>(k)), u(n.cycles[k]),
+          "cycles spent, by what they were spent on", "Cycle");
+    add(p + "cycles::total", u(total), "cycles spent, by what they were spent on", "Cycle");
+#define PERCPU_ADD_COUNTER(field, name, desc, unit) add(p + name, u(n.field), desc, unit);
+    PERCPU_CPU_COUNTERS_A(PERCPU_ADD_COUNTER)
+#define PERCPU_ADD_WALKER_STAT(field, name, desc, unit) \
+  add(p + "mmu.walker." + name, u(c.walker.stats.field), desc, unit);
+    PERCPU_WALKER_STATS(PERCPU_ADD_WALKER_STAT)
+#undef PERCPU_ADD_WALKER_STAT
+    add(p + "l1d.misses", u(c.l1d_cache->misses), "L1D misses (data and walks)", "Count");
+    add(p + "l1d.hits", u(c.l1d_cache->hits), "L1D hits (data and walks)", "Count");
+    add(p + "l2.misses", u(c.l2_cache->misses), "L2 misses", "Count");
+    PERCPU_CPU_COUNTERS_B(PERCPU_ADD_COUNTER)
+    uint64_t allocs_total = 0;
+    for (int k = 1; k < kNumNewAsidCauses; ++k) {  // every cause but None
+      allocs_total += n.root_allocs[k];
+      add(p + "percpu.rootAllocs::" + kNewAsidCauseNames[k], u(n.root_allocs[k]),
+          "per-(cpu, asid) roots allocated, by cause", "Count");
+    }
+    add(p + "percpu.rootAllocs::total", u(allocs_total), "per-(cpu, asid) roots allocated, by cause",
+        "Count");
+    PERCPU_CPU_COUNTERS_C(PERCPU_ADD_COUNTER)
+#undef PERCPU_ADD_COUNTER
+  }
+  add("system.llc.misses", u(m_llc->misses), "LLC misses", "Count");
+  add("system.llc.hits", u(m_llc->hits), "LLC hits", "Count");
+  add("system.percpu.rootPoolPeakBytes", u(m_root_pool_peak_pages * kPageSize),
+      "peak bytes of per-(cpu, asid) root pages", "Byte");
+  add("system.percpu.rootPoolBoundBytes", u(root_pool_bound_bytes(m_ncpus, m_pti)),
+      "the proposal's bound: 4 KiB x cpus x 6 (x2 with PTI)", "Byte");
+  add("system.percpu.privateTablePeakBytes", u(m_private_tables_peak * kPageSize),
+      "peak bytes of root-private kmap page tables", "Byte");
+  add("system.percpu.maxLazyFaultsPerRoot", u(m_scheme->max_lazy_faults_per_generation()),
+      "most lazy faults in one root generation", "Count");
+  add("system.percpu.lazyFaultBound", u(kLazyFaultBound),
+      "the proposal's bound on lazy faults per root generation", "Count");
+#define PERCPU_ADD_SYSTEM_COUNTER(field, name, desc, unit) \
+  add(std::string("system.") + name, u(field), desc, unit);
+  PERCPU_SYSTEM_COUNTERS(PERCPU_ADD_SYSTEM_COUNTER)
+#undef PERCPU_ADD_SYSTEM_COUNTER
+  add("system.dataPagesPeak", u(m_mem.peak_in_use(FrameUse::Data)),
+      "peak data frames in use (distinct touched pages and kernel pages)", "Count");
+  add("system.physFrames.pageTables", u(m_mem.frames_in_use(FrameUse::PageTable)),
+      "page-table frames in use at the end", "Count");
+  return out;
+}
+
+}  // namespace percpu

@@ -1,0 +1,94 @@
+// Follows kernel/fork.c: mm_alloc with pgd_alloc (a new top level with the
+// kernel half copied, and PTI's user pgd), dup_mmap (the child gets the
+// parent's VMAs; the parent's pages are write-protected for COW and its TLB
+// flushed), and copy_process for threads (clone) and children (fork).
+#include "engine/engine_state.h"
+#include "paging/pte.h"
+
+namespace percpu {
+
+Mm* Engine::new_mm(int template_id, const Mm* copy_from) {
+  auto mm = std::make_unique<Mm>();
+  mm->id = static_cast<int>(m_mms.size());
+  mm->template_id = template_id;
+  mm->ctx_id = m_next_ctx_id++;
+  mm->tlb_gen = 1;
+  // pgd_alloc: a new top level with the kernel half copied (both schemes pay it).
+  mm->pgd = m_mem.alloc(FrameUse::PageTable);
+  auto& src = m_mem.table(m_init_mm->pgd);
+  std::copy(src.begin() + pte::kFirstKernelSlot, src.end(),
+            m_mem.table(mm->pgd).begin() + pte::kFirstKernelSlot);
+  if (m_pti) mm->user_pgd = m_mem.alloc(FrameUse::PageTable);
+  m_mms_created++;
+  if (m_record_log) {
+    LogRecord r{};
+    r.kind = copy_from ? LogRecord::CopyMm : LogRecord::NewMm;
+    r.mm = mm->id;
+    r.other_mm = copy_from ? copy_from->id : -1;
+    m_log.push_back(r);
+  }
+  if (copy_from) {
+    mm->vmas = copy_from->vmas;
+    mm->vma_by_name = copy_from->vma_by_name;
+  } else if (template_id >= 0) {
+    for (const Vma& v : m_program.mms[template_id].vmas) {
+      mm->vmas[v.start] = v;
+      mm->vma_by_name[v.name] = v.start;
+      log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
+    }
+  }
+  Mm* raw = mm.get();
+  m_mms.push_back(std::move(mm));
+  return raw;
+}
+
+// The instance of mm template `tmpl` that tasks naming it share (its threads).
+Mm* Engine::template_instance(int tmpl) {
+  if (!m_template_instance[tmpl]) m_template_instance[tmpl] = new_mm(tmpl, nullptr);
+  return m_template_instance[tmpl];
+}
+
+Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu) {
+  auto t = std::make_unique<Task>();
+  t->id = static_cast<int>(m_tasks.size());
+  t->tmpl = template_id;
+  t->mm = mm;
+  if (mm) mm->users++;
+  const auto& tmpl = m_program.tasks[template_id];
+  for (int i = 0; i < m_ncpus; ++i)
+    if (tmpl.cpus.test(i)) t->allowed.set(i);
+  t->rng = Rng(m_rng.next());
+  Task* raw = t.get();
+  m_tasks.push_back(std::move(t));
+  Cycles now = parent_cpu ? parent_cpu->clock : 0;
+  enqueue(raw, parent_cpu, now);
+  return raw;
+}
+
+// spawn: a task of template `child` in its template's mm (a thread when that is
+// the spawner's mm, else a new process image) or a kernel thread.
+void Engine::do_spawn(Cpu& c, Task* t, int child) {
+  const auto& tmpl = m_program.tasks[child];
+  Mm* child_mm = nullptr;
+  if (tmpl.mm >= 0) {
+    child_mm = template_instance(tmpl.mm);
+  } else if (tmpl.mm == kMmFork) {
+    workload_error(t, "spawn of '" + tmpl.name + "' which has mm=fork: use fork");
+  }
+  charge(c, Cat::Other, tmpl.mm == kMmKernel ? m_cost.clone_thread
+                              : (child_mm == t->mm ? m_cost.clone_thread : m_cost.exec));
+  new_task(child, child_mm, &c);
+}
+
+void Engine::do_fork(Cpu& c, Task* t, int child) {
+  if (!t->mm) workload_error(t, "a kernel thread has no address space for this op");
+  Mm& parent = *t->mm;
+  charge(c, Cat::Other, m_cost.fork);
+  Mm* child_mm = new_mm(m_program.tasks[child].mm >= 0 ? m_program.tasks[child].mm : -1, &parent);
+  // dup_mmap write-protects the parent's pages for COW and calls flush_tlb_mm,
+  // which x86 defines with freed_tables = true (asm/tlbflush.h).
+  flush_tlb_mm_range(c, parent, 0, pte::level_span(m_levels) * pte::kUserSlots, true);
+  new_task(child, child_mm, &c);
+}
+
+}  // namespace percpu

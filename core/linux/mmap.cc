@@ -1,0 +1,132 @@
+// Follows mm/mmap.c (do_mmap, do_vmi_munmap, brk) and mm/mprotect.c: VMAs are
+// created, split and shrunk as Linux does; munmap frees the pages and the
+// page tables left empty, and flushes (with freed_tables when tables went).
+#include <algorithm>
+
+#include "engine/engine_state.h"
+#include "paging/pte.h"
+
+namespace percpu {
+
+namespace {
+uint8_t prot_of(int64_t p) { return static_cast<uint8_t>(p); }
+uint64_t page_align(int64_t bytes) {
+  return (static_cast<uint64_t>(bytes) + kPageSize - 1) & ~(kPageSize - 1);
+}
+}  // namespace
+
+// The VMA a task's op names (its mm's VMA of that name), or a workload error.
+Vma& Engine::vma_of(Task* t, int64_t name) {
+  if (!t->mm) workload_error(t, "a kernel thread has no address space for this op");
+  Mm& m = *t->mm;
+  auto it = m.vma_by_name.find(static_cast<int>(name));
+  if (it == m.vma_by_name.end())
+    workload_error(t, "no VMA named '" + m_program.vma_names[name] + "' in its mm: mmap it first");
+  return m.vmas.at(it->second);
+}
+
+// mmap: a=vma name, b=address or -1 (auto), c=size, d=prot.
+void Engine::do_mmap(Cpu& c, Task* t, const Op& op) {
+  if (!t->mm) workload_error(t, "a kernel thread has no address space for this op");
+  Mm& m = *t->mm;
+  uint64_t size = page_align(op.c);
+  VirtAddr start = static_cast<VirtAddr>(op.b);
+  if (op.b < 0) {  // auto: below the lowest VMA above 4 GiB, like mmap_base
+    start = 0x7f0000000000ull;
+    for (auto it = m.vmas.rbegin(); it != m.vmas.rend(); ++it)
+      if (it->second.start >= (4ull << 30) && it->second.start < 0x7ff000000000ull)
+        start = std::min(start, it->second.start);
+    start -= size;
+  }
+  if (m.vma_by_name.count(static_cast<int>(op.a)))
+    workload_error(t, "VMA '" + m_program.vma_names[op.a] + "' is already mapped");
+  for (const auto& [s, v] : m.vmas)
+    if (start < v.end && v.start < start + size)
+      workload_error(t, "mmap of '" + m_program.vma_names[op.a] + "' overlaps VMA '" +
+                            m_program.vma_names[v.name] + "'");
+  m.vmas[start] = Vma{start, start + size, prot_of(op.d), static_cast<int>(op.a)};
+  m.vma_by_name[static_cast<int>(op.a)] = start;
+  log_vma(LogRecord::MapVma, m, start, start + size, prot_of(op.d));
+  charge(c, Cat::Syscall, m_cost.syscall);
+}
+
+// munmap: a=vma, b=offset, c=length or -1 (to the VMA's end). The VMA keeps
+// its name on the part below the hole, else on the part above it.
+void Engine::do_munmap_vma(Cpu& c, Task* t, const Op& op) {
+  Vma copy = vma_of(t, op.a);
+  Mm& m = *t->mm;
+  charge(c, Cat::Syscall, m_cost.syscall);
+  VirtAddr s = copy.start + static_cast<uint64_t>(op.b);
+  VirtAddr e = op.c < 0 ? copy.end : std::min(copy.end, s + static_cast<uint64_t>(op.c));
+  if (s >= e) return;
+  m.vmas.erase(copy.start);
+  m.vma_by_name.erase(copy.name);
+  if (copy.start < s) {
+    m.vmas[copy.start] = Vma{copy.start, s, copy.prot, copy.name};
+    m.vma_by_name[copy.name] = copy.start;
+  }
+  if (e < copy.end) {
+    m.vmas[e] = Vma{e, copy.end, copy.prot, copy.start < s ? -1 : copy.name};
+    if (copy.start >= s) m.vma_by_name[copy.name] = e;
+  }
+  log_vma(LogRecord::UnmapVma, m, s, e, 0);
+  do_munmap(c, m, s, e);
+}
+
+// mprotect: a=vma, b=offset, c=length or -1, d=prot. The VMA splits into up to
+// three parts so that protections stay exact; the name goes with the changed part.
+void Engine::do_mprotect(Cpu& c, Task* t, const Op& op) {
+  Vma copy = vma_of(t, op.a);
+  Mm& m = *t->mm;
+  charge(c, Cat::Syscall, m_cost.syscall);
+  VirtAddr s = copy.start + static_cast<uint64_t>(op.b);
+  VirtAddr e = op.c < 0 ? copy.end : std::min(copy.end, s + static_cast<uint64_t>(op.c));
+  if (s >= e) return;
+  m.vmas.erase(copy.start);
+  if (copy.start < s) m.vmas[copy.start] = Vma{copy.start, s, copy.prot, -1};
+  m.vmas[s] = Vma{s, e, prot_of(op.d), copy.name};
+  if (e < copy.end) m.vmas[e] = Vma{e, copy.end, copy.prot, -1};
+  m.vma_by_name[copy.name] = s;
+  log_vma(LogRecord::ProtectVma, m, s, e, prot_of(op.d));
+  uint64_t flags = pte::kUser;
+  if (op.d & kProtWrite) flags |= pte::kWritable;
+  if (!(op.d & kProtExec)) flags |= pte::kNoExec;
+  uint64_t changed = m_pt.protect(m.pgd, s, e, flags);
+  charge(c, Cat::Kernel, changed * m_cost.pte_write);
+  if (changed) flush_tlb_mm_range(c, m, s, e, false);
+}
+
+// brk: a=vma, c=new size. Growing only moves the end; shrinking unmaps the tail.
+void Engine::do_brk(Cpu& c, Task* t, const Op& op) {
+  Vma& v = vma_of(t, op.a);
+  Vma copy = v;
+  Mm& m = *t->mm;
+  charge(c, Cat::Syscall, m_cost.syscall);
+  VirtAddr new_end = copy.start + page_align(op.c);
+  if (new_end >= copy.end) {
+    for (const auto& [vs, other] : m.vmas)
+      if (vs != copy.start && copy.end < other.end && other.start < new_end)
+        workload_error(t, "brk would run into another VMA");
+    v.end = new_end;
+    log_vma(LogRecord::MapVma, m, copy.start, new_end, copy.prot);
+    return;
+  }
+  v.end = new_end;
+  log_vma(LogRecord::UnmapVma, m, new_end, copy.end, 0);
+  do_munmap(c, m, new_end, copy.end);
+}
+
+// The page-table side of munmap (and of exit_mmap): unmap, free empty tables,
+// clear PTI's user pgd entries that went, flush.
+void Engine::do_munmap(Cpu& c, Mm& mm, VirtAddr start, VirtAddr end) {
+  UnmapResult res = m_pt.unmap(mm.pgd, start, end, true);
+  for (int slot : res.top_slots_cleared) {
+    mm.top_slots_populated--;
+    if (m_pti) m_mem.write(mm.user_pgd, slot, 0);
+  }
+  charge(c, Cat::Kernel, (res.pages + res.tables_freed) * m_cost.pte_write);
+  if (res.pages > 0 || res.freed_tables())
+    flush_tlb_mm_range(c, mm, start, end, res.freed_tables(), res.top_slots_cleared);
+}
+
+}  // namespace percpu

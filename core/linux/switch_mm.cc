@@ -1,0 +1,78 @@
+// Follows arch/x86/mm/tlb.c, the switch half: switch_mm_irqs_off (with
+// choose_new_asid, linux/asid.h), load_new_mm_cr3 and lazy TLB mode
+// (enter_lazy_tlb; a lazy CPU leaving a dying mm for init_mm).
+#include "engine/engine_state.h"
+
+namespace percpu {
+
+// The PCIDs of an ASID slot: none without PCID; kernel and user ones with PTI.
+void Engine::set_pcids(Cpu& c, Asid asid) {
+  c.kernel_cr3.pcid = m_pcid ? kern_pcid(asid) : 0;
+  c.user_cr3.pcid = m_pcid ? (m_pti ? user_pcid(asid) : kern_pcid(asid)) : 0;
+}
+
+// load_new_mm_cr3: CR3 = root | pcid, with the no-flush bit unless flush.
+void Engine::load_new_mm_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush) {
+  c.kernel_cr3.root = sel.kernel_root;
+  c.user_cr3.root = sel.user_root;
+  set_pcids(c, asid);
+  c.n.cr3_writes++;
+  if (flush) {
+    c.n.cr3_flushes++;
+    flush_current_asid(c);
+    charge(c, Cat::CtxSwitch, m_cost.cr3_flush);
+  } else {
+    charge(c, Cat::CtxSwitch, m_cost.cr3_noflush);
+  }
+}
+
+void Engine::enter_lazy_tlb(Cpu& c) { c.tlbstate.set_lazy(true); }
+
+// A lazy CPU leaves an mm whose tables are going away: it switches to init_mm and
+// stays lazy. A kernel thread running there keeps its kmap_local mappings; with
+// root-private kmaps they live in the old root and must follow it to the new one.
+void Engine::switch_to_init_mm(Cpu& c) {
+  switch_mm_irqs_off(c, m_init_mm);
+  enter_lazy_tlb(c);
+  if (m_private_kmaps && c.current && !c.current->kmap_local.empty())
+    kmap_local_sched_in(c, c.current);
+}
+
+void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
+  Mm* prev = c.loaded_mm;
+  if (prev == next) {
+    if (!c.tlbstate.is_lazy()) return;
+    c.tlbstate.set_lazy(false);
+    // Same mm after lazy mode: flush if it changed meanwhile (same ASID, same root).
+    Asid asid = c.tlbstate.loaded_asid();
+    TlbContext& ctx = c.tlbstate.ctx(asid);
+    if (ctx.ctx_id == next->ctx_id && ctx.tlb_gen < next->tlb_gen) {
+      ctx.tlb_gen = next->tlb_gen;
+      RootSelection same;
+      same.kernel_root = c.kernel_cr3.root;
+      same.user_root = c.user_cr3.root;
+      load_new_mm_cr3(c, same, asid, true);
+    }
+    return;
+  }
+  c.tlbstate.set_lazy(false);
+  next->cpumask.set(c.id);
+  AsidChoice choice = c.tlbstate.choose_new_asid(next->ctx_id, next->tlb_gen, m_pcid,
+                                                 next->ever_on_cpu.test(c.id));
+  next->ever_on_cpu.set(c.id);
+  // The root scheme picks the root for (cpu, asid); a new one costs its copy.
+  RootSelection sel = m_scheme->select_root(c.id, choice.asid, next->view(), choice.need_flush);
+  charge_root_copy(c, sel, choice.cause);
+  if (choice.need_flush) {
+    c.tlbstate.ctx(choice.asid) = {next->ctx_id, next->tlb_gen};
+  }
+  c.tlbstate.set_loaded_asid(choice.asid);
+  c.loaded_mm = next;
+  c.n.mm_switches++;
+  if (!sel.allocated)
+    check_root_matches_pgd(c, choice.asid, *next,
+                           "a reused root differs from its mm's top-level table");
+  load_new_mm_cr3(c, sel, choice.asid, choice.need_flush);
+}
+
+}  // namespace percpu
