@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from percpu.calibrate import fit as fitting
-from percpu.calibrate.benches import Bench, benches, chase_sizes
+from percpu.calibrate.benches import Bench, benches
 from percpu.calibrate.build import build_programs
 from percpu.calibrate.clock import Clock, clock_from, fixed_clock
-from percpu.calibrate.machine import Machine, describe_machine
-from percpu.calibrate.measure import Measurement, measure
+from percpu.calibrate.machine import Machine, describe_machine, machine_from_info
+from percpu.calibrate.measure import Measurement, measure, measurements_from_text
 from percpu.calibrate.programs import FIT_KEYS, rows
 from percpu.errors import UsageError
 
@@ -95,12 +96,13 @@ def geometry(machine: Machine) -> list[Entry]:
     out = []
     for level, prefix in (("L1D", "cache.l1d"), ("L2", "cache.l2"), ("LLC", "cache.llc")):
         kib, ways = machine.cache_kib(level), machine.cache_ways(level)
+        where = ("/sys/devices/system/cpu/cpu0/cache" if machine.source == "sysfs"
+                 else machine.source) + f" ({level})"
+        how = "sysfs" if machine.source == "sysfs" else "reported"
         if kib:
-            out.append(Entry(f"{prefix}.size_kib", float(kib), "sysfs",
-                             f"/sys/devices/system/cpu/cpu0/cache ({level})"))
+            out.append(Entry(f"{prefix}.size_kib", float(kib), how, where))
         if ways:
-            out.append(Entry(f"{prefix}.ways", float(ways), "sysfs",
-                             f"/sys/devices/system/cpu/cpu0/cache ({level})"))
+            out.append(Entry(f"{prefix}.ways", float(ways), how, where))
     return out
 
 
@@ -188,10 +190,33 @@ def _bootstrap(system: fitting.System, meas: dict[str, Measurement], clock: Cloc
 def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                     clock_mhz: float | None = None, command: str = "percpu calibrate",
                     progress: Callable[[str], None] | None = None,
-                    build_dir: Path | None = None) -> Calibration:
+                    build_dir: Path | None = None,
+                    samples_file: Path | None = None) -> Calibration:
+    """Measure here (or read samples from samples_file), fit, and return the calibration."""
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
-    machine = describe_machine()
+    if samples_file is not None:
+        try:
+            text = samples_file.read_text(errors="replace")
+        except OSError as exc:
+            raise UsageError(f"cannot read --from-samples {samples_file}: {exc.strerror}") from None
+        machine = machine_from_info(text.splitlines(), samples_file.name)
+        meas = measurements_from_text(text, str(samples_file))
+        static = True
+        if clock_mhz is None and "core_mhz" not in meas:
+            raise UsageError(f"{samples_file} has no core_mhz figure to convert at: "
+                             "give --clock-mhz")
+        say(f"read {sum(len(m.samples) for m in meas.values())} samples of {len(meas)} "
+            f"figures from {samples_file}")
+    else:
+        machine = describe_machine()
+        meas, static = _measure_here(machine, quick, only, build_dir, say)
+    return _finish(machine, meas, static, clock_mhz, command, start, say)
+
+
+def _measure_here(machine: Machine, quick: bool, only: list[str] | None,
+                  build_dir: Path | None, say: Callable[[str], None]
+                  ) -> tuple[dict[str, Measurement], bool]:
     chosen = _select(machine, quick, only)
     with tempfile.TemporaryDirectory(prefix="percpu-calib-") as tmp:
         where = build_dir or Path(tmp)
@@ -214,16 +239,27 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                               f"(IQR {got[n].spread * 100:.0f} %"
                               f"{'' if got[n].stable else ', unstable'})" for n in bench.emits)
             say(f"  {bench.key:20} {shown}")
+    return meas, built.static
+
+
+def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
+            clock_mhz: float | None, command: str, start: float,
+            say: Callable[[str], None]) -> Calibration:
     clock = fixed_clock(clock_mhz) if clock_mhz else clock_from(meas)
     cyc = _cycles(meas, clock)
     geo = geometry(machine)
-    base = fitting.engine_values({e.key: e.value for e in geo}, min(machine.cpus, 2))
+    two = {"pipe_cross", "mprotect_remote", "ipi_lost"} & set(meas)
+    cpus = 2 if machine.cpus >= 2 or two else 1
+    base = fitting.engine_values({e.key: e.value for e in geo}, cpus)
     base["machine.freq_mhz"] = float(round(clock.core_mhz))
     entries = [Entry("machine.freq_mhz", base["machine.freq_mhz"], "measured",
                      "core clock: dependent-add chain, 90th percentile" if not clock_mhz
                      else "given with --clock-mhz", clock.core_spread or None)]
     entries += geo
-    table = rows(chase_sizes(machine), min(machine.cpus, 2))
+    # The chase rows follow the buffers that were measured (chase_<KiB>k).
+    sizes = {f"{int(m.group(1))} KiB": int(m.group(1)) * 1024
+             for m in (re.fullmatch(r"chase_(\d+)k", n) for n in meas) if m}
+    table = rows(sizes, cpus)
     result = None
     notes: list[str] = []
     values = dict(base)
@@ -261,5 +297,5 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
             notes.append(f"{name} did not settle within its run budget (IQR "
                          f"{m.spread * 100:.0f} %): repeat on a quieter machine")
     return Calibration(machine, clock, meas, cyc, result, entries, not_measured,
-                       time.perf_counter() - start, command, built.static,
+                       time.perf_counter() - start, command, static,
                        os.getloadavg(), notes, checks)

@@ -32,7 +32,12 @@ def _summary(cal) -> str:
               help="run only these benchmarks (and the clock), e.g. syscall,yield_thread")
 @click.option("--clock-mhz", type=float, default=None,
               help="convert at this core clock instead of the measured one")
-def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float | None) -> None:
+@click.option("--from-samples", "samples_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="fit sample lines captured elsewhere (e.g. a gem5 guest's console log: "
+                   "'calib NAME VALUE UNIT' and 'calib-info KEY VALUE') instead of measuring")
+def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float | None,
+                      samples_file: Path | None) -> None:
     """Measure this machine's costs with small C microbenchmarks and write a cost profile.
 
     Builds the programs of workloads/guest/calib/ with gcc in a temporary directory,
@@ -60,8 +65,11 @@ def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float
         raise UsageError("--only needs at least one benchmark, e.g. --only syscall")
     command = "percpu " + " ".join(["calibrate", *sys.argv[2:]]) \
         if len(sys.argv) > 1 and sys.argv[1] == "calibrate" else "percpu calibrate"
+    if samples_file is not None and (quick or names):
+        raise UsageError("--from-samples measures nothing: drop --quick and --only")
     cal = run_calibration(quick=quick, only=names, clock_mhz=clock_mhz, command=command,
-                          progress=lambda msg: click.echo(msg, err=True))
+                          progress=lambda msg: click.echo(msg, err=True),
+                          samples_file=samples_file)
     path = write_profile(cal, target)
     click.echo(_summary(cal))
     for name, (measured, engine, what) in cal.checks.items():

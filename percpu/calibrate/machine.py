@@ -34,6 +34,7 @@ class Machine:
     caches: list[Cache] = field(default_factory=list)
     date: str = ""
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    source: str = "sysfs"    # where the caches came from
 
     @property
     def virtualised(self) -> bool:
@@ -141,3 +142,35 @@ def describe_machine() -> Machine:
         date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         load_before=os.getloadavg(),
     )
+
+
+def machine_from_info(lines: list[str], source: str) -> Machine:
+    """A machine described by "calib-info KEY VALUE..." lines (a guest's console log:
+    the gem5 guest prints them before its samples). Keys: cpu, cpus, kernel, pti,
+    pcid, hypervisor, thp, cache LEVEL KIB WAYS."""
+    m = Machine(cpu_model=f"unknown CPU ({source})", cpus=1, kernel="unknown", pti="unknown",
+                pcid=False, hypervisor="", thp="unknown",
+                date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                source=f"calib-info lines of {source}")
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3 or parts[0] != "calib-info":
+            continue
+        key, rest = parts[1], " ".join(parts[2:])
+        if key == "cpu":
+            m.cpu_model = rest
+        elif key == "cpus" and rest.isdigit():
+            m.cpus = int(rest)
+        elif key == "kernel":
+            m.kernel = rest
+        elif key == "pti":
+            m.pti = rest
+        elif key == "pcid":
+            m.pcid = rest in ("1", "yes", "true", "on")
+        elif key == "hypervisor":
+            m.hypervisor = "" if rest in ("none", "-") else rest
+        elif key == "thp":
+            m.thp = rest
+        elif key == "cache" and len(parts) == 5 and parts[3].isdigit() and parts[4].isdigit():
+            m.caches.append(Cache(parts[2], int(parts[3]), int(parts[4])))
+    return m

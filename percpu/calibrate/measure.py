@@ -109,3 +109,14 @@ def measure(cmd: Sequence[str], *, tolerance: float = 0.03, min_runs: int = 2,
     for m in found.values():
         m.seconds = elapsed
     return found
+
+
+def measurements_from_text(text: str, source: str, min_samples: int = 3) -> dict[str, Measurement]:
+    """Measurements from sample lines captured elsewhere (a gem5 guest's console): one
+    run; a figure with fewer than min_samples samples is marked unstable."""
+    out = {}
+    for name, (values, unit) in parse_samples(text, source).items():
+        statistic = "p90" if name == "core_mhz" else "median"
+        out[name] = Measurement(name, unit, list(values), 1, len(values) >= min_samples,
+                                0.0, statistic)
+    return out

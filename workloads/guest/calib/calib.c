@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 long calib_iters = 1000;
 long calib_samples = 5;
@@ -18,6 +19,9 @@ void calib_pin(long cpu)
         die("calib: CPU %ld is not online (%ld online)", cpu, online_cpus());
     if (pin_self(cpu) < 0)
         die("calib: cannot pin to CPU %ld", cpu);
+    /* Favoured over other load when allowed (root): fewer samples are preempted.
+     * Linux applies it to the calling thread only, so every task pins itself. */
+    (void)setpriority(PRIO_PROCESS, 0, -20);
 }
 
 char *calib_map(size_t bytes)

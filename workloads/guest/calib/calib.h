@@ -21,7 +21,8 @@ extern long calib_samples; /* samples per run */
 
 /* One sample line: "calib NAME VALUE UNIT", flushed. */
 void calib_report(const char *name, double value, const char *unit);
-/* Pin or die: a calibration figure taken on the wrong CPU is wrong. */
+/* Pin or die: a calibration figure taken on the wrong CPU is wrong. Also asks
+ * for nice -20 (granted to root), so that other load preempts fewer samples. */
 void calib_pin(long cpu);
 /* Private anonymous memory in 4 KiB pages (no THP: the engine models 4 KiB
  * pages), not yet touched. */

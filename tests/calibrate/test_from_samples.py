@@ -1,0 +1,79 @@
+"""`percpu calibrate --from-samples`: samples captured elsewhere (the gem5 guest's
+console) give a profile; from timings the engine itself generated, it recovers the
+costs that generated them."""
+
+import subprocess
+import sys
+
+import pytest
+
+from percpu.calibrate import fit as fitting
+from percpu.calibrate.programs import FIT_KEYS, rows
+from percpu.params import load_toml
+
+MHZ = 3000.0
+SIZES = {"L1D": 16 * 1024, "L2": 128 * 1024, "LLC": 2 << 20, "DRAM": 32 << 20}
+INFO = ["calib-info cpu Simulated X86 (gem5)", "calib-info cpus 2",
+        "calib-info kernel Linux 6.1.0", "calib-info pti off", "calib-info hypervisor none",
+        "calib-info cache L1D 32 8", "calib-info cache L2 256 4", "calib-info cache LLC 8192 16"]
+
+
+def percpu(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "percpu", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    base = fitting.engine_values({"cache.l1d.size_kib": 32, "cache.l1d.ways": 8,
+                                  "cache.l2.size_kib": 256, "cache.l2.ways": 4}, 2)
+    base["machine.freq_mhz"] = MHZ
+    values = dict(base)
+    for i, key in enumerate(FIT_KEYS):
+        values[key] = float(round(base[key] * (1.6 if i % 2 else 0.7)))
+    return values
+
+
+def test_samples_from_the_engine_give_back_its_costs(tmp_path, truth):
+    cycles = fitting.synthetic_measurements(rows(SIZES, 2), truth)
+    lines = ["boot noise the parser skips", *INFO]
+    lines += [f"calib core_mhz {MHZ} MHz"] * 3
+    for name, c in cycles.items():
+        for wobble in (0.999, 1.0, 1.001):
+            lines.append(f"calib {name} {c / MHZ * 1000 * wobble:.4f} ns")
+    (tmp_path / "console.log").write_text("\n".join(lines) + "\n")
+    out = percpu("calibrate", "--from-samples", "console.log", "--out", "guest.toml",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    values = load_toml(tmp_path / "guest.toml")
+    for key in FIT_KEYS:
+        assert values[key] == pytest.approx(truth[key], rel=0.05, abs=2), key
+    assert values["machine.freq_mhz"] == MHZ
+    assert values["cache.l2.size_kib"] == 256  # from the calib-info lines
+    text = (tmp_path / "guest.toml").read_text()
+    assert 'kernel = "Linux 6.1.0"' in text and "virtualised = false" in text
+
+
+def test_samples_without_a_clock_need_clock_mhz(tmp_path):
+    (tmp_path / "s.log").write_text("calib syscall 50 ns\n")
+    out = percpu("calibrate", "--from-samples", "s.log", "--out", "p.toml", cwd=tmp_path)
+    assert out.returncode == 2 and "--clock-mhz" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = percpu("calibrate", "--from-samples", "s.log", "--clock-mhz", "2000", "--out", "p.toml",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert load_toml(tmp_path / "p.toml")["cost.syscall"] == 100
+
+
+@pytest.mark.parametrize("content,args", [
+    (None, []),
+    ("no samples here\n", []),
+    ("calib syscall 50 ns\n", ["--quick"]),
+])
+def test_bad_samples_are_one_line_and_exit_2(tmp_path, content, args):
+    if content is not None:
+        (tmp_path / "s.log").write_text(content)
+    out = percpu("calibrate", "--from-samples", "s.log", *args, "--out", "p.toml", cwd=tmp_path)
+    assert out.returncode == 2, out
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "p.toml").exists()
