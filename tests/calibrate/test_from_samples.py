@@ -77,3 +77,20 @@ def test_bad_samples_are_one_line_and_exit_2(tmp_path, content, args):
     assert out.returncode == 2, out
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not (tmp_path / "p.toml").exists()
+
+
+def test_the_guest_script_runs_here_and_its_output_fits(tmp_path, built):
+    """The script the gem5 guest runs, pointed at programs built here: its console
+    output is what --from-samples reads."""
+    from percpu.calibrate.guest_script import render
+
+    script = render(cpus=2, l1d_kib=32, l2_kib=256, llc_kib=2048, scale=50, samples=2,
+                    bindir=str(built.directory))
+    (tmp_path / "calib.sh").write_text(script)
+    done = subprocess.run(["sh", str(tmp_path / "calib.sh")], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and "failed" not in done.stdout, done.stdout + done.stderr
+    (tmp_path / "console.log").write_text(done.stdout)
+    out = percpu("calibrate", "--from-samples", "console.log", "--out", "g.toml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "cost.syscall" in load_toml(tmp_path / "g.toml")

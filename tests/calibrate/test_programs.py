@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 
-from percpu.calibrate.build import build_programs
 from percpu.calibrate.measure import parse_samples
 from percpu.calibrate.sources import PROGRAMS, calib_dir, program_sources
 
@@ -24,11 +23,6 @@ TINY = {
     "calib_chase": [["--size", "65536", "--iters", "1000"],
                     ["--bench", "copy", "--size", "65536", "--iters", "100"]],
 }
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return build_programs(tmp_path_factory.mktemp("calib"))
 
 
 def test_every_program_builds_static_with_werror(tmp_path):
