@@ -196,10 +196,12 @@ def markdown(results: Sequence[PointResult], note: str = "") -> str:
               "minus one. The swing is the range of the overhead over the settings and the "
               f"baseline, in percentage points; 'matters' means a swing of at least "
               f"{MATTERS_PP} pp."), ""]
+    if len(results) > 1:
+        lines += summary_table(results) + [""]
     for r in results:
         lines += [f"## {r.point.label}", "",
-                  (f"Baseline overhead: {r.baseline:+.2f} %. Tornado plot: "
-                  f"plots/{_slug(r.point.label)}.png"), ""]
+                  f"Baseline overhead: {r.baseline:+.2f} %.", "",
+                  f"![tornado plot: {r.point.label}](plots/{_slug(r.point.label)}.png)", ""]
         head = _header(r)
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + " --- |" * len(head))
@@ -208,6 +210,23 @@ def markdown(results: Sequence[PointResult], note: str = "") -> str:
         matters = [s.key for s in r.ranked() if s.swing >= MATTERS_PP]
         lines += ["", f"Sensitive to: {', '.join(matters) if matters else 'none of them'}.", ""]
     return "\n".join(lines)
+
+
+def summary_table(results: Sequence[PointResult]) -> list[str]:
+    """One row per parameter: its overhead range at every point, largest swing first."""
+    keys = sorted({s.key for r in results for s in r.swings},
+                  key=lambda k: -max(s.swing for r in results for s in r.swings if s.key == k))
+    head = ["parameter", *(f"{r.point.label} (baseline {r.baseline:+.2f} %)" for r in results)]
+    lines = ["## Summary: overhead range over the factors (swing in pp)", "",
+             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for key in keys:
+        cells = [f"`{key}`"]
+        for r in results:
+            s = next((x for x in r.swings if x.key == key), None)
+            cells.append("" if s is None else
+                         f"{s.low:+.2f} .. {s.high:+.2f} % ({s.swing:.2f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _slug(label: str) -> str:

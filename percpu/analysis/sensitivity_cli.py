@@ -73,6 +73,11 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
         click.echo(f"{point.label}:", err=True)
         results.append(sens.analyse(point, chosen, scale, base,
                                     progress=lambda m: click.echo(m, err=True)))
-    note = f"Every run also takes --config {config_file}." if config_file else ""
+    import sys
+
+    note = "Made with `percpu " + " ".join(sys.argv[1:]) + "`." if sys.argv[1:2] == [
+        "sensitivity"] else ""
+    if config_file:
+        note += f" Every run also takes --config {config_file}."
     for path in sens.write_outputs(results, out, fmts, note):
         click.echo(str(path))

@@ -85,3 +85,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args):
     assert out.returncode == 2, out
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_several_points_get_a_summary_row_per_parameter(cliff):
+    few = sens.Point("ctxmix p2 2 CPUs", params={"procs_per_cpu": "2", "rounds": "20"},
+                     overrides={"machine.cpus": 2.0})
+    low = sens.analyse(few, ["cost.lazy_fault"], (0.5, 2.0))
+    md = sens.markdown([low, cliff])
+    assert "## Summary" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `cost.lazy_fault`"))
+    assert row.count("..") == 2  # a range at each point
