@@ -387,3 +387,56 @@ class Builder:
         if build is None:
             raise BuildError(f"installed {final} but cannot read it back")
         return build
+
+
+def _lock_free(lock: Path) -> bool:
+    """True when no build holds this kernel tree's lock (or it has none)."""
+    if not lock.exists():
+        return True
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
+
+
+def prune(cache: Path, everything: bool = False) -> list[Path]:
+    """Remove what the current inputs do not use: other builds, failed or abandoned
+    partial builds and their kernel trees (never one a running build holds). The
+    extracted source stays unless `everything`. Returns the removed paths."""
+    if not cache.is_dir():
+        return []
+    inputs = gcache.current_inputs()
+    current = gcache.find_build(inputs, cache)
+    keep_entry = None if everything else (current.path if current else None)
+    keep_tree = None if everything else inputs.kernel_key()
+    removed: list[Path] = []
+    work = cache / "work"
+    busy = {p.stem for p in work.glob("*.lock") if not _lock_free(p)} if work.is_dir() else set()
+    for path in sorted(cache.iterdir()):
+        if path.name in ("src", "work"):
+            continue
+        if path.name.startswith(".partial-"):
+            log = path / "build.log"
+            head = log.read_text(errors="replace")[:300] if log.is_file() else ""
+            match = re.search(r"\(kernel tree ([0-9a-f]{16})\)", head)
+            if match and match.group(1) in busy:
+                continue
+        elif not path.name.startswith(".old-") and (
+                path == keep_entry or gcache.load_entry(path) is None):
+            continue  # the current build, or not a build at all
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if work.is_dir():
+        for tree in sorted(p for p in work.iterdir() if p.is_dir()):
+            if tree.name == keep_tree or tree.name in busy:
+                continue
+            shutil.rmtree(tree, ignore_errors=True)
+            (work / f"{tree.name}.lock").unlink(missing_ok=True)
+            removed.append(tree)
+    if everything and (cache / "src").is_dir() and not busy:
+        shutil.rmtree(cache / "src", ignore_errors=True)
+        removed.append(cache / "src")
+    return removed

@@ -1,4 +1,4 @@
-"""`percpu guest build | check | path`: the gem5 guest kernel (docs/guest.md)."""
+"""`percpu guest build | check | path | clean`: the gem5 guest kernel (docs/guest.md)."""
 
 from __future__ import annotations
 
@@ -130,3 +130,19 @@ def path_command(cache_dir: str | None, as_json: bool) -> None:
     build = gcache.default_build(cache_dir)
     click.echo(json.dumps(build.manifest, indent=2, sort_keys=True) if as_json
                else str(build.vmlinux))
+
+
+@guest_group.command("clean")
+@cache_option
+@click.option("--all", "everything", is_flag=True,
+              help="also the current build and the extracted Linux source")
+def clean_command(cache_dir: str | None, everything: bool) -> None:
+    """Remove builds of other inputs, failed builds and unused kernel trees (never what a
+    running build uses); keep the current build and the extracted source."""
+    from percpu.guest.build import prune
+
+    where = gcache.cache_dir(cache_dir)
+    removed = prune(where, everything=everything)
+    for path in removed:
+        click.echo(f"removed {path}")
+    click.echo(f"{len(removed)} item(s) removed from {where}")

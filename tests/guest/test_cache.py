@@ -120,3 +120,37 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("PERCPU_GUEST_DIR", str(tmp_path / "env"))
     assert gcache.cache_dir() == tmp_path / "env"
     assert gcache.cache_dir(tmp_path / "opt") == tmp_path / "opt"
+
+
+def test_prune_keeps_the_current_build_and_busy_trees(
+        cache: Path, monkeypatch: pytest.MonkeyPatch, guest_copy: Path) -> None:
+    import fcntl
+
+    from percpu.guest.build import prune
+
+    monkeypatch.setattr(gcache, "guest_sources_dir", lambda: guest_copy)
+    monkeypatch.setattr("percpu.guest.packages.installed_versions",
+                        lambda pkgs: {p: PACKAGES[p] for p in pkgs})
+    inputs = _inputs(guest_copy)
+    current = _fake_entry(cache, inputs, "2026-01-02T00:00:00+00:00")
+    other = _fake_entry(cache, _inputs(guest_copy, gcc="1:1"), "2026-01-01T00:00:00+00:00")
+    failed = cache / ".partial-0123456789abcdef"
+    failed.mkdir()
+    (failed / "build.log").write_text("percpu guest build x (kernel tree aaaaaaaaaaaaaaaa), ...\n")
+    running = cache / ".partial-fedcba9876543210"
+    running.mkdir()
+    (running / "build.log").write_text("percpu guest build y (kernel tree bbbbbbbbbbbbbbbb), ...\n")
+    work = cache / "work"
+    for tree in (inputs.kernel_key(), "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"):
+        (work / tree / "obj").mkdir(parents=True)
+        (work / f"{tree}.lock").write_text("")
+    (cache / "src").mkdir()
+    with open(work / "bbbbbbbbbbbbbbbb.lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        removed = prune(cache)
+    assert set(removed) == {other, failed, work / "aaaaaaaaaaaaaaaa"}
+    assert current.is_dir() and running.is_dir() and (cache / "src").is_dir()
+    assert (work / inputs.kernel_key()).is_dir() and (work / "bbbbbbbbbbbbbbbb").is_dir()
+    assert gcache.default_kernel() == current / "vmlinux"
+    assert set(prune(cache, everything=True)) >= {current, cache / "src"}
+    assert gcache.entries(cache) == []
