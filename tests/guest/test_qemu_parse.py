@@ -54,5 +54,6 @@ def test_qemu_command_line() -> None:
                        "2,sockets=2,cores=1,threads=1", "-m", "512"]
     assert "-no-reboot" in cmd and "-nographic" in cmd
     append = cmd[cmd.index("-append") + 1]
-    assert append == ("console=ttyS0 lpj=7999923 rdinit=/init percpu.host=qemu percpu.smoke=1 "
+    assert append == ("console=ttyS0 lpj=7999923 no_timer_check rdinit=/init percpu.host=qemu "
+                      "percpu.smoke=1 "
                       "percpu.selftest=1")
