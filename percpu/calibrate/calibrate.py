@@ -86,6 +86,7 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
     # name -> (measured cycles, engine cycles, what): figures compared, not fitted
     checks: dict[str, tuple[float, float, str]] = field(default_factory=dict)
+    realtime: bool = False
 
     def overrides(self) -> dict[str, float]:
         return {e.key: e.value for e in self.entries}
@@ -191,9 +192,10 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                     clock_mhz: float | None = None, command: str = "percpu calibrate",
                     progress: Callable[[str], None] | None = None,
                     build_dir: Path | None = None,
-                    samples_file: Path | None = None) -> Calibration:
+                    samples_file: Path | None = None, realtime: bool = False) -> Calibration:
     """Measure here (or read samples from samples_file), fit, and return the calibration."""
     say = progress or (lambda _msg: None)
+    notes_pre: list[str] = []
     start = time.perf_counter()
     if samples_file is not None:
         try:
@@ -210,14 +212,40 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
             f"figures from {samples_file}")
     else:
         machine = describe_machine()
-        meas, static = _measure_here(machine, quick, only, build_dir, say)
-    return _finish(machine, meas, static, clock_mhz, command, start, say)
+        meas, static = _measure_here(machine, quick, only, build_dir, say, realtime)
+        if realtime:
+            notes_pre.append("measured with --realtime (SCHED_FIFO 1): scheduler figures are "
+                             "the real-time class's")
+    cal = _finish(machine, meas, static, clock_mhz, command, start, say)
+    cal.notes[:0] = notes_pre
+    cal.realtime = realtime
+    return cal
+
+
+def realtime_wrapper() -> list[str]:
+    """--realtime: run every program as SCHED_FIFO priority 1 (threads and children
+    inherit it), so that ordinary load on the machine preempts no sample: a sched_yield
+    then switches only between the benchmark's own tasks. The scheduler figures are then
+    those of the real-time class, a little leaner than the fair class the engine models."""
+    import shutil
+
+    chrt = shutil.which("chrt")
+    if chrt is None:
+        raise UsageError("--realtime needs chrt (util-linux): install it or drop --realtime")
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except PermissionError:
+        raise UsageError("--realtime needs the right to use SCHED_FIFO (root or "
+                         "CAP_SYS_NICE): drop --realtime") from None
+    return [chrt, "-f", "1"]
 
 
 def _measure_here(machine: Machine, quick: bool, only: list[str] | None,
-                  build_dir: Path | None, say: Callable[[str], None]
-                  ) -> tuple[dict[str, Measurement], bool]:
+                  build_dir: Path | None, say: Callable[[str], None],
+                  realtime: bool = False) -> tuple[dict[str, Measurement], bool]:
     chosen = _select(machine, quick, only)
+    wrapper = realtime_wrapper() if realtime else []
     with tempfile.TemporaryDirectory(prefix="percpu-calib-") as tmp:
         where = build_dir or Path(tmp)
         programs = tuple(dict.fromkeys(b.program for b in chosen))
@@ -226,7 +254,7 @@ def _measure_here(machine: Machine, quick: bool, only: list[str] | None,
             f"({'static' if built.static else 'dynamic: no static C library'})")
         meas: dict[str, Measurement] = {}
         for bench in chosen:
-            cmd = [str(built.path(bench.program)), *bench.args]
+            cmd = [*wrapper, str(built.path(bench.program)), *bench.args]
             if "--samples" not in bench.args:
                 cmd += ["--samples", "10" if quick else "30"]
             got = measure(cmd, statistic=bench.statistic, max_runs=2 if quick else 8,

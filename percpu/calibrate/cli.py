@@ -12,7 +12,13 @@ from percpu.errors import UsageError
 
 
 def _summary(cal) -> str:
-    lines = [f"{'entry':28} {'value':>9}  how      IQR   default"]
+    m = cal.machine
+    lines = [f"{m.cpu_model}, {m.cpus} CPUs, {m.kernel}, PTI {m.pti}, PCID "
+             f"{'on' if m.pcid else 'off'}, "
+             + (f"virtualised ({m.hypervisor}): faults, IPIs and wake-ups are the VM's"
+                if m.virtualised else "bare metal"),
+             f"core clock {cal.clock.core_mhz:,.0f} MHz (TSC {cal.clock.tsc_mhz:,.0f} MHz)", "",
+             f"{'entry':28} {'value':>9}  how      IQR   default"]
     from percpu.params import specs
 
     spec = specs()
@@ -36,8 +42,11 @@ def _summary(cal) -> str:
               default=None,
               help="fit sample lines captured elsewhere (e.g. a gem5 guest's console log: "
                    "'calib NAME VALUE UNIT' and 'calib-info KEY VALUE') instead of measuring")
+@click.option("--realtime", is_flag=True,
+              help="run the programs as SCHED_FIFO 1 (needs root): a loaded machine then "
+                   "preempts no sample; scheduler figures become the real-time class's")
 def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float | None,
-                      samples_file: Path | None) -> None:
+                      samples_file: Path | None, realtime: bool) -> None:
     """Measure this machine's costs with small C microbenchmarks and write a cost profile.
 
     Builds the programs of workloads/guest/calib/ with gcc in a temporary directory,
@@ -65,11 +74,15 @@ def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float
         raise UsageError("--only needs at least one benchmark, e.g. --only syscall")
     command = "percpu " + " ".join(["calibrate", *sys.argv[2:]]) \
         if len(sys.argv) > 1 and sys.argv[1] == "calibrate" else "percpu calibrate"
-    if samples_file is not None and (quick or names):
-        raise UsageError("--from-samples measures nothing: drop --quick and --only")
+    if samples_file is not None and (quick or names or realtime):
+        raise UsageError("--from-samples measures nothing: drop --quick, --only and --realtime")
+    if realtime:
+        from percpu.calibrate.calibrate import realtime_wrapper
+
+        realtime_wrapper()  # checks chrt and the permission before anything runs
     cal = run_calibration(quick=quick, only=names, clock_mhz=clock_mhz, command=command,
                           progress=lambda msg: click.echo(msg, err=True),
-                          samples_file=samples_file)
+                          samples_file=samples_file, realtime=realtime)
     path = write_profile(cal, target)
     click.echo(_summary(cal))
     for name, (measured, engine, what) in cal.checks.items():

@@ -67,6 +67,7 @@ def render(cal: Calibration) -> str:
         f"load_before = [{', '.join(f'{x:.2f}' for x in la)}]",
         f"load_after = [{', '.join(f'{x:.2f}' for x in lb)}]",
         f"static_build = {'true' if cal.static else 'false'}",
+        f"realtime = {'true' if cal.realtime else 'false'}",
         f"core_mhz = {cal.clock.core_mhz:.1f}",
         f"tsc_mhz = {cal.clock.tsc_mhz:.1f}",
     ]

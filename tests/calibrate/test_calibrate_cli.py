@@ -77,3 +77,13 @@ def test_no_compiler_is_one_line_and_exit_2(tmp_path):
     out = percpu("calibrate", "--only", "syscall", cwd=tmp_path, env=env)
     assert out.returncode == 2, out
     assert "gcc" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chrt") is None,
+                    reason="SCHED_FIFO needs root and chrt")
+def test_realtime_runs_the_programs_as_sched_fifo(tmp_path):
+    out = percpu("calibrate", "--realtime", "--quick", "--only", "syscall", "--out", "rt.toml",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    meta = tomllib.loads((tmp_path / "rt.toml").read_text())["profile"]
+    assert meta["realtime"] is True and "--realtime" in meta["command"]

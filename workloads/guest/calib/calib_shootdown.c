@@ -14,6 +14,7 @@
 #include "calib.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
 
@@ -52,11 +53,13 @@ static void *spin(void *arg)
     return NULL;
 }
 
+/* Yields while it waits: under SCHED_FIFO (percpu calibrate --realtime) the new
+ * spinner thread starts on this CPU and runs only when this thread gives way. */
 static void wait_spinner(int p)
 {
     phase = p;
     while (spinner_phase != p)
-        ;
+        sched_yield();
 }
 
 int main(int argc, char **argv)
