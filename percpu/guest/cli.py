@@ -34,22 +34,26 @@ def _report_check(result, label: str) -> None:
 
 
 def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float, cpus: int,
-                smoke: bool, selftest: bool, pcid: bool, pti: bool, verbose: bool) -> None:
+                smoke: bool, selftest: bool, pcid: bool, pti: bool, gem5_path: bool,
+                verbose: bool) -> None:
     from percpu.guest.qemu import check
 
-    # (QEMU -cpu, extra kernel args, log name)
-    variants = [("max", "", "max")]
+    # (QEMU -cpu, extra kernel args, log name, the gem5 path of /init)
+    variants = [("max", "", "max", False)]
     if pcid:
-        variants.append(("max,+pcid,+invpcid", "", "max_pcid_invpcid"))
+        variants.append(("max,+pcid,+invpcid", "", "max_pcid_invpcid", False))
     if pti:
-        variants.append(("max", "pti=on", "max_pti"))
+        variants.append(("max", "pti=on", "max_pti", False))
+    if gem5_path:
+        variants.append(("max", "", "gem5_path", True))
     ok = True
-    for cpu, extra, name in variants:
-        label = f"-cpu {cpu}" + (f", {extra}" if extra else "")
+    for cpu, extra, name, as_gem5 in variants:
+        label = f"-cpu {cpu}" + (f", {extra}" if extra else "") + (
+            ", /init's gem5 path" if as_gem5 else "")
         click.echo(f"booting {build.bzimage} under QEMU TCG ({label}, -smp {cpus}) ...")
         log = build.path / f"qemu-check-{name}.log"
         result = check(build, timeout=timeout, cpus=cpus, cpu=cpu, smoke=smoke,
-                       selftest=selftest, extra_args=extra,
+                       selftest=selftest, extra_args=extra, gem5_path=as_gem5,
                        echo=(lambda s: click.echo("  | " + s)) if verbose else None, log=log)
         _report_check(result, label)
         click.echo(f"  console log: {log}")
@@ -73,6 +77,9 @@ def _check_options(f):
                      help="also boot with -cpu max,+pcid,+invpcid (TCG's PCID model)")(f)
     f = click.option("--pti/--no-pti", default=True, show_default=True,
                      help="also boot with pti=on (TCG's CPU is not affected by Meltdown)")(f)
+    f = click.option("--gem5-path/--no-gem5-path", default=True, show_default=True,
+                     help="also boot without percpu.host=qemu: /init's gem5 steps in order "
+                     "(the m5 ops do nothing under QEMU)")(f)
     f = click.option("-v", "--verbose", is_flag=True, help="show the guest console")(f)
     return f
 
@@ -87,7 +94,7 @@ def _check_options(f):
 @click.pass_context
 def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: bool,
                   then_check: bool, timeout: float, cpus: int, smoke: bool, selftest: bool,
-                  pcid: bool, pti: bool, verbose: bool) -> None:
+                  pcid: bool, pti: bool, gem5_path: bool, verbose: bool) -> None:
     """Build the guest from Debian packages (linux-source-6.1, busybox-static, gcc) into
     the cache: vmlinux for gem5, bzImage for QEMU, one directory per input hash."""
     from percpu.guest.build import Builder, BuildError
@@ -106,7 +113,7 @@ def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: b
     click.echo(f"kernel args:    {build.kernel_args}")
     if then_check:
         _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                    pcid=pcid, pti=pti, verbose=verbose)
+                    pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose)
 
 
 @guest_group.command("check")
@@ -114,12 +121,13 @@ def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: b
 @_check_options
 @click.pass_context
 def check_command(ctx: click.Context, cache_dir: str | None, timeout: float, cpus: int,
-                  smoke: bool, selftest: bool, pcid: bool, pti: bool, verbose: bool) -> None:
+                  smoke: bool, selftest: bool, pcid: bool, pti: bool, gem5_path: bool,
+                  verbose: bool) -> None:
     """Boot the current build under QEMU TCG and check /init's lines (boot, guest
     programs, self-test)."""
     build = gcache.default_build(cache_dir)
     _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                pcid=pcid, pti=pti, verbose=verbose)
+                pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose)
 
 
 @guest_group.command("path")

@@ -57,3 +57,25 @@ def test_qemu_command_line() -> None:
     assert append == ("console=ttyS0 lpj=7999923 no_timer_check rdinit=/init percpu.host=qemu "
                       "percpu.smoke=1 "
                       "percpu.selftest=1")
+
+
+def test_gem5_path_needs_step_5_in_order() -> None:
+    booted = GOOD[1]
+    good = [booted, "percpu-selftest: skipped (no pcid)", "percpu-guest: ready",
+            "m5 readfile: write: Bad address", "percpu-guest: running script (0 bytes)",
+            "percpu-guest: script exited with status 0", "reboot: System halted"]
+    problems, _ = parse_output(good, cpus=2, smoke=False, selftest=True, programs=PROGRAMS,
+                               gem5_path=True)
+    assert problems == []
+    swapped = [good[0], good[1], good[4], good[2], good[5]]
+    problems, _ = parse_output(swapped, cpus=2, smoke=False, selftest=True, programs=PROGRAMS,
+                               gem5_path=True)
+    assert problems == [("gem5 path: no line matching 'percpu-guest: running script "
+                        "\\((\\d+) bytes\\)' (after the previous one)")]
+
+
+def test_gem5_path_command_line_has_no_qemu_host() -> None:
+    cmd = qemu_command(Path("/c/bzImage"), gem5_path=True, selftest=False)
+    append = cmd[cmd.index("-append") + 1]
+    assert "percpu.host" not in append and "percpu.smoke" not in append
+    assert append.startswith("console=ttyS0 lpj=7999923 no_timer_check rdinit=/init")
