@@ -236,13 +236,17 @@ class Builder:
         wanted = self._fragment()
         generated = {"CONFIG_INITRAMFS_SOURCE": f'"{cpio_list}"'}
         stamp = obj / ".percpu-configured"
-        t = time.monotonic()
-        if stamp.is_file() and (obj / ".config").is_file():
+        # The stamp names the initramfs list the .config points at: a moved cache
+        # directory reconfigures instead of failing the check below.
+        stamp_text = f"{cpio_list}\n"
+        if (stamp.is_file() and stamp.read_text() == stamp_text
+                and (obj / ".config").is_file()):
             t = self._step(f"configure: reusing {obj / '.config'} (tinyconfig + percpu.config)")
         else:
             t = self._step("configure: make tinyconfig + percpu.config (merge_config.sh) ...")
-            shutil.rmtree(obj, ignore_errors=True)
-            obj.mkdir(parents=True)
+            # An existing tree is kept: tinyconfig rewrites .config, and kbuild rebuilds
+            # only what a changed option touches.
+            obj.mkdir(parents=True, exist_ok=True)
             if not cpio_list.is_file():
                 # A first link needs some initramfs; step 7 writes the real one.
                 cpio_list.write_text("dir /dev 0755 0 0\nnod /dev/console 0600 0 0 c 5 1\n")
@@ -258,7 +262,7 @@ class Builder:
         except kconfig.FragmentError as exc:
             stamp.unlink(missing_ok=True)
             raise self._failure("verifying the fragment", str(exc)) from exc
-        stamp.write_text("ok\n")
+        stamp.write_text(stamp_text)
         self._log(f"all {len(wanted) + len(generated)} fragment options verified\n")
         self.step_seconds["configure"] = time.monotonic() - t
         return wanted
