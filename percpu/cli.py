@@ -73,12 +73,12 @@ def comparison_table(results: list, baseline: str | None) -> str:
     """Rows of figures, one column per scheme, overhead against the baseline scheme."""
     import pandas as pd
 
+    from percpu.params import core
     from percpu.runner import busy_cycles, cpu_sum
 
     base = next((r for r in results if r.scheme == baseline), None)
     rows: dict[str, dict[str, str]] = {}
-    cats = ["user", "walk", "rootCopy", "lazyFault", "pageFault", "flush", "ipi", "kmap",
-            "percpuData", "ctxSwitch", "syscall", "kernel", "other"]
+    cats = [c for c in core().CYCLE_CATEGORIES if c != "idle"]
     for r in results:
         s = r.stats
         col: dict[str, str] = {}
@@ -93,10 +93,12 @@ def comparison_table(results: list, baseline: str | None) -> str:
             if value or any(cpu_sum(o.stats, f"cycles::{cat}") for o in results):
                 col[f"  cycles: {cat}"] = f"{value:,.0f} ({value / busy * 100:.1f}%)" if busy else "0"
         col["mm switches"] = f"{cpu_sum(s, 'mmSwitches'):,.0f}"
-        for cause in ("firstUse", "evicted", "flushedInactive", "noPcid", "total"):
+        for cause in (*core().ROOT_ALLOC_CAUSES, "total"):
             col[f"root allocs: {cause}"] = f"{cpu_sum(s, f'percpu.rootAllocs::{cause}'):,.0f}"
         col["lazy faults"] = f"{cpu_sum(s, 'percpu.lazyFaults'):,.0f}"
-        col["max lazy faults / root (bound 256)"] = f"{s['system.percpu.maxLazyFaultsPerRoot']:.0f}"
+        bound = core().LAZY_FAULT_BOUND
+        col[f"max lazy faults / root (bound {bound})"] = (
+            f"{s['system.percpu.maxLazyFaultsPerRoot']:.0f}")
         col["root pool peak / bound (KiB)"] = (
             f"{s['system.percpu.rootPoolPeakBytes'] / 1024:,.0f} / "
             f"{s['system.percpu.rootPoolBoundBytes'] / 1024:,.0f}")

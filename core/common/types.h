@@ -1,4 +1,14 @@
 // Basic vocabulary shared by every part of the model.
+//
+// One word per concept, everywhere in core/:
+//  - pgd:  an mm's canonical top-level table (Linux's mm->pgd; under PTI the kernel
+//          half of the pair, and user_pgd the user half 4 KiB above it).
+//  - root: the top-level table a CPU's walks start from, what CR3 points at: the
+//          mm's pgd under the shared scheme, a per-(cpu, asid) copy under percpu.
+//  - cr3:  the register, root | pcid (| the no-flush bit in a write); the engine
+//          keeps one per mode (Cpu::kernel_cr3, Cpu::user_cr3).
+//  - asid: Linux's dynamic ASID slot (0..5); pcid: the tag the hardware sees
+//          (kern_pcid(asid) = asid + 1, user_pcid with bit 11 under PTI).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -10,16 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from percpu.errors import UsageError
+from percpu.params import core
 
 FORMAT_VERSION = 1
 
-# Opcode numbers: the order of percpu::OpCode in core/engine/program.h (starting at 1).
-OPCODES = (
-    "mmap", "munmap", "mprotect", "brk", "access", "compute", "syscall", "repeat", "end",
-    "yield", "sleep", "wait", "signal", "spawn", "fork", "exec", "exit", "kmap_local",
-    "kunmap_local", "kmap", "kunmap", "kcopy", "percpu_access", "migrate", "affinity",
-    "migrate_disable", "migrate_enable", "cpu_offline", "cpu_online", "kernel_pgd_add",
-)
+# Op code numbers: core/engine/program.h's PERCPU_OP_CODES, numbered from 1.
+OPCODES: tuple[str, ...] = tuple(core().OP_CODES)
 CODE = {name: i + 1 for i, name in enumerate(OPCODES)}
 ACCESS_KINDS = {"load": 0, "store": 1, "fetch": 2}
 ACCESS_RANDOM = 1 << 4

@@ -19,12 +19,12 @@ import pytest
 from wlrender import (
     GUEST,
     GUEST_BUILD,
-    WORKLOADS,
     defaults,
     guest_command,
-    load_def,
     render,
 )
+
+from percpu.workloads import find_workload
 
 PROGRAMS = ["ctxmix", "pingpong", "forkexec", "threads_munmap", "kmap_io", "server", "hotplug"]
 TIMEOUT = 60
@@ -93,7 +93,7 @@ def run(argv: list[str], env_extra: dict[str, str] | None = None) -> subprocess.
 
 def guest_argv(build: Path, workload: str, params: dict[str, Any], tmp: Path) -> list[str]:
     """The command line of the rendered gem5.sh, pointed at the native build."""
-    script = render(WORKLOADS / workload, "gem5.sh.j2", params, CPUS)
+    script = render(find_workload(workload), "gem5", params, CPUS, style="plain")
     cmd = guest_command(script)
     argv = [str(build / cmd.binary)] + cmd.argv[1:]
     if cmd.binary == "hotplug":
@@ -168,7 +168,7 @@ CASES = [pytest.param(w, {}, id=w) for w in SMALL] + [
 def test_guest_program_runs(
     guest_build: Path, workload: str, overrides: dict[str, Any], tmp_path: Path
 ) -> None:
-    params = defaults(load_def(WORKLOADS / workload)) | SMALL[workload] | overrides
+    params = defaults(find_workload(workload)) | SMALL[workload] | overrides
     argv = guest_argv(guest_build, workload, params, tmp_path)
     assert "--roi" in argv
     res = run(argv)
@@ -187,7 +187,7 @@ def test_without_roi_m5op_stays_silent(guest_build: Path, prog: str, tmp_path: P
     dev = tmp_path / "mem"
     dev.write_bytes(b"\0" * 4096)
     workload = {"threads_munmap": "threads-munmap", "kmap_io": "kmap-io"}.get(prog, prog)
-    params = defaults(load_def(WORKLOADS / workload)) | SMALL[workload]
+    params = defaults(find_workload(workload)) | SMALL[workload]
     argv = [a for a in guest_argv(guest_build, workload, params, tmp_path) if a != "--roi"]
     res = run(argv, {"PERCPU_M5OP_DEV": str(dev)})
     assert res.returncode == 0, res.stderr
@@ -275,16 +275,15 @@ def test_help_lists_every_parameter(guest_build: Path, prog: str) -> None:
     res = run([str(guest_build / prog), "--help"])
     assert res.returncode == 0
     workload = {"threads_munmap": "threads-munmap", "kmap_io": "kmap-io"}.get(prog, prog)
-    defn = load_def(WORKLOADS / workload)
-    for name, spec in defn["params"].items():
+    for name, spec in find_workload(workload).params.items():
         flag = name.replace("_", "-")
         assert flag in res.stdout, f"{prog} --help does not mention --{flag}"
-        if spec["type"] == "int":
-            assert f"({spec['min']}..{spec['max']}, default {spec['default']})" in res.stdout, (
+        if spec.type == "int":
+            assert f"({spec.min}..{spec.max}, default {spec.default})" in res.stdout, (
                 f"{prog} --{flag}: range/default differ from workload.toml"
             )
         else:
-            assert f"(default {'on' if spec['default'] else 'off'})" in res.stdout
+            assert f"(default {'on' if spec.default else 'off'})" in res.stdout
 
 
 def test_hotplug_without_permission_continues(guest_build: Path, tmp_path: Path) -> None:

@@ -9,27 +9,29 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from wlrender import (
     GUEST,
     STYLES,
-    OpProgram,
     check_program,
     defaults,
     flag_name,
     guest_command,
-    load_def,
     memory_refs,
+    op_name,
     outer_repeats,
     params_from_flags,
-    parse_ops,
+    parse,
     render,
+    task,
     totals,
-    workload_dirs,
+    workloads,
 )
+
+from percpu.workloads import Workload
+from percpu.workloads.program import Program, ProgramError
 
 EXPECTED_WORKLOADS = {
     "ctxmix",
@@ -45,34 +47,33 @@ CPU_COUNTS = (1, 4)
 MAX_DEFAULT_REFS = 3_000_000
 GUEST_ONLY_FLAGS = {"--cpus", "--roi", "--dir"}
 
-DIRS = workload_dirs()
-IDS = [d.name for d in DIRS]
+DIRS = workloads()
+IDS = [wl.name for wl in DIRS]
 
 
 def test_all_workloads_present() -> None:
     assert EXPECTED_WORKLOADS <= set(IDS)
 
 
-@pytest.mark.parametrize("wdir", DIRS, ids=IDS)
-def test_definition_well_formed(wdir: Path) -> None:
-    defn = load_def(wdir)
-    assert defn["name"] == wdir.name
+@pytest.mark.parametrize("wl", DIRS, ids=IDS)
+def test_definition_well_formed(wl: Workload) -> None:
+    assert wl.name == wl.path.name
     for key in ("summary", "exercises"):
-        assert isinstance(defn.get(key), str) and defn[key].strip(), f"{key} missing"
-    assert defn.get("main_param") in defn["params"], "main_param must name a parameter"
-    engine_src = (wdir / "engine.ops.j2").read_text()
-    for name, spec in defn["params"].items():
+        assert isinstance(getattr(wl, key), str) and getattr(wl, key).strip(), f"{key} missing"
+    assert wl.main_param in wl.params, "main_param must name a parameter"
+    engine_src = (wl.path / "engine.ops.j2").read_text()
+    for name, spec in wl.params.items():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
-        assert spec.get("help"), f"{name}: help missing"
-        if spec["type"] == "int":
-            assert isinstance(spec["default"], int) and not isinstance(spec["default"], bool)
-            assert spec["min"] <= spec["default"] <= spec["max"], f"{name}: default out of range"
-        elif spec["type"] == "bool":
-            assert isinstance(spec["default"], bool), name
+        assert spec.help, f"{name}: help missing"
+        if spec.type == "int":
+            assert isinstance(spec.default, int) and not isinstance(spec.default, bool)
+            assert spec.min <= spec.default <= spec.max, f"{name}: default out of range"
+        elif spec.type == "bool":
+            assert isinstance(spec.default, bool), name
         else:
-            pytest.fail(f"{name}: unknown type {spec['type']!r}")
+            pytest.fail(f"{name}: unknown type {spec.type!r}")
         assert re.search(rf"\b{name}\b", engine_src), f"engine.ops.j2 ignores {name}"
-    assert defn["params"][defn["main_param"]]["type"] == "int", "main_param must be sweepable"
+    assert wl.params[wl.main_param].type == "int", "main_param must be sweepable"
 
 
 # ---------------------------------------------------------------- expected facts per workload
@@ -206,88 +207,77 @@ EXPECT: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
 }
 
 
-def extract(prog: OpProgram, expected: dict[str, Any]) -> dict[str, Any]:
-    """The same facts, read from the op program."""
+def extract(prog: Program, expected: dict[str, Any]) -> dict[str, Any]:
+    """The same facts, read from the parsed op program."""
     t = totals(prog)
-    started = [name for name, task in prog.tasks.items() if task.start]
+    started = [tk.name for tk in prog.tasks if tk.start]
     got: dict[str, Any] = {
         "tasks": len(started),
-        "pins": {name: task.cpus for name, task in prog.tasks.items()},
-        "outer": {name: outer_repeats(prog.programs[name]) for name in started},
+        "pins": {tk.name: tk.cpus_text for tk in prog.tasks},
+        "outer": {name: outer_repeats(task(prog, name).ops) for name in started},
         "totals": {k: t.get(k, 0) for k in expected["totals"]},
     }
-    ops = [(op, name) for name, body in prog.programs.items() for op in _flat(body)]
+    ops = [op for tk in prog.tasks for op in tk.ops]
     if "mms" in expected:
-        got["mms"] = len({prog.tasks[n].mm for n in started})
+        got["mms"] = len({task(prog, n).mm for n in started})
     if "mmap_sizes" in expected:
-        from wlrender import parse_num, parse_size
-
-        mmaps = [op for op, _ in ops if op.name == "mmap"]
-        got["mmap_sizes"] = {parse_size(op.args[2]) for op in mmaps}
-        got["mmap_addrs"] = {
-            op.args[1] if op.args[1] == "auto" else parse_num(op.args[1]) for op in mmaps
-        }
+        mmaps = [op for op in ops if op_name(op) == "mmap"]
+        got["mmap_sizes"] = {op[4] for op in mmaps}
+        got["mmap_addrs"] = {"auto" if op[3] < 0 else op[3] for op in mmaps}
     if "migrate_to" in expected:
-        got["migrate_to"] = {int(op.args[0]) for op, _ in ops if op.name == "migrate"}
+        got["migrate_to"] = {op[2] for op in ops if op_name(op) == "migrate"}
     return got
 
 
-def _flat(ops):
-    for op in ops:
-        yield op
-        yield from _flat(op.body)
-
-
-def variants(defn: dict[str, Any]) -> list[dict[str, Any]]:
+def variants(wl: Workload) -> list[dict[str, Any]]:
     """Defaults, each bool flipped, and the main parameter at its minimum and doubled."""
-    base = defaults(defn)
+    base = defaults(wl)
     out = [base]
-    for name, spec in defn["params"].items():
-        if spec["type"] == "bool":
+    for name, spec in wl.params.items():
+        if spec.type == "bool":
             out.append(base | {name: not base[name]})
-    main = defn["main_param"]
-    spec = defn["params"][main]
-    out.append(base | {main: spec["min"]})
-    out.append(base | {main: min(spec["max"], max(2, 2 * base[main]))})
+    main = wl.main_param
+    spec = wl.params[main]
+    out.append(base | {main: spec.min})
+    out.append(base | {main: min(spec.max, max(2, 2 * base[main]))})
     # zero-valued optional work (pages=0, work_cycles=0, sleep_us=0) must still render
-    out.append(base | {n: s["min"] for n, s in defn["params"].items() if s["type"] == "int"})
+    out.append(base | {n: s.min for n, s in wl.params.items() if s.type == "int"})
     return out
 
 
 CASES = [
-    pytest.param(wdir, cpus, i, id=f"{wdir.name}-cpus{cpus}-v{i}")
-    for wdir in DIRS
+    pytest.param(wl, cpus, i, id=f"{wl.name}-cpus{cpus}-v{i}")
+    for wl in DIRS
     for cpus in CPU_COUNTS
-    for i in range(len(variants(load_def(wdir))))
+    for i in range(len(variants(wl)))
 ]
 
 
-@pytest.mark.parametrize(("wdir", "cpus", "variant"), CASES)
-def test_renderings_agree(wdir: Path, cpus: int, variant: int) -> None:
-    defn = load_def(wdir)
-    params = variants(defn)[variant]
+@pytest.mark.parametrize(("wl", "cpus", "variant"), CASES)
+def test_renderings_agree(wl: Workload, cpus: int, variant: int) -> None:
+    params = variants(wl)[variant]
 
-    progs = [parse_ops(render(wdir, "engine.ops.j2", params, cpus, style=s)) for s in STYLES]
+    progs = [parse(render(wl, "engine", params, cpus, style=s), cpus) for s in STYLES]
     prog = progs[0]
     check_program(prog, cpus)
     assert progs[1] == prog, "trim_blocks/lstrip_blocks must not change the op program"
 
-    script = render(wdir, "gem5.sh.j2", params, cpus)
-    trimmed = guest_command(render(wdir, "gem5.sh.j2", params, cpus, style="trim"))
+    script = render(wl, "gem5", params, cpus, style="plain")
+    trimmed = guest_command(render(wl, "gem5", params, cpus))
     assert trimmed.argv == guest_command(script).argv
     cmd = guest_command(script)
     assert cmd.argv[0] == f"/sbin/{cmd.binary}"
-    assert cmd.binary == wdir.name.replace("-", "_")
+    assert cmd.binary == wl.name.replace("-", "_")
     assert (GUEST / f"{cmd.binary}.c").is_file(), f"no guest program {cmd.binary}.c"
     assert cmd.flags.get("--cpus") == str(cpus)
     assert cmd.flags.get("--roi") is True
-    known = {flag_name(n) for n in defn["params"]} | GUEST_ONLY_FLAGS
-    known |= {"--no-" + flag_name(n)[2:] for n, s in defn["params"].items() if s["type"] == "bool"}
+    known = {flag_name(n) for n in wl.params} | GUEST_ONLY_FLAGS
+    known |= {"--no-" + flag_name(n)[2:] for n, s in wl.params.items() if s.type == "bool"}
     assert set(cmd.flags) <= known, f"unknown flags {set(cmd.flags) - known}"
-    from_flags = params_from_flags(defn, cmd.flags)
+    from_flags = params_from_flags(wl, cmd.flags)
     assert from_flags == params
 
-    name = defn["name"]
+    name = wl.name
     expected_from_params = EXPECT[name](params, cpus)
     assert extract(prog, expected_from_params) == expected_from_params
     # and the guest script's own flags imply the same engine facts
@@ -295,16 +285,16 @@ def test_renderings_agree(wdir: Path, cpus: int, variant: int) -> None:
 
 
 @pytest.mark.parametrize("cpus", CPU_COUNTS)
-@pytest.mark.parametrize("wdir", DIRS, ids=IDS)
-def test_default_run_is_small(wdir: Path, cpus: int) -> None:
-    prog = parse_ops(render(wdir, "engine.ops.j2", defaults(load_def(wdir)), cpus))
+@pytest.mark.parametrize("wl", DIRS, ids=IDS)
+def test_default_run_is_small(wl: Workload, cpus: int) -> None:
+    prog = parse(render(wl, "engine", defaults(wl), cpus), cpus)
     refs = memory_refs(prog)
-    assert 0 < refs <= MAX_DEFAULT_REFS, f"{wdir.name}: {refs} memory references by default"
+    assert 0 < refs <= MAX_DEFAULT_REFS, f"{wl.name}: {refs} memory references by default"
 
 
-@pytest.mark.parametrize("wdir", DIRS, ids=IDS)
-def test_guest_script_shape(wdir: Path) -> None:
-    script = render(wdir, "gem5.sh.j2", defaults(load_def(wdir)), 4)
+@pytest.mark.parametrize("wl", DIRS, ids=IDS)
+def test_guest_script_shape(wl: Workload) -> None:
+    script = render(wl, "gem5", defaults(wl), 4, style="plain")
     assert script.startswith("#!/bin/sh\n")
     commands = [ln.strip() for ln in script.splitlines() if ln.strip() and ln[0] != "#"]
     assert commands[-1] == "m5 exit", "the script must end with the m5 exit fallback"
@@ -316,37 +306,23 @@ def test_guest_script_shape(wdir: Path) -> None:
 def test_missing_parameter_is_an_error() -> None:
     import jinja2
 
-    wdir = next(d for d in DIRS if d.name == "ctxmix")
-    params = defaults(load_def(wdir))
+    wl = next(w for w in DIRS if w.name == "ctxmix")
+    params = defaults(wl)
     del params["rounds"]
-    with pytest.raises(jinja2.UndefinedError):
-        render(wdir, "engine.ops.j2", params, 4)
+    for style in STYLES:
+        with pytest.raises(jinja2.UndefinedError):
+            render(wl, "engine", params, 4, style=style)
 
 
-def test_parser_rejects_bad_programs() -> None:
-    with pytest.raises(ValueError):
-        parse_ops("mm a\n")
-    with pytest.raises(ValueError):
-        parse_ops("percpu-ops 1\ntask t mm=a\nprogram t\n  repeat 3\n    yield\n")
-    with pytest.raises(ValueError):
-        parse_ops("percpu-ops 1\ntask t mm=a\nprogram t\n  frobnicate\n")
-    prog = parse_ops(
-        "percpu-ops 1\nmm a\n  vma x 0x1000 4K rw\ntask t mm=a cpus=3\nprogram t\n  load x\n"
+def test_bad_programs_are_refused() -> None:
+    with pytest.raises(ProgramError):
+        parse("mm a\n", 2)
+    with pytest.raises(ProgramError):
+        parse("percpu-ops 1\nmm a\ntask t mm=a\nprogram t\n  repeat 3\n    yield\n", 2)
+    with pytest.raises(ProgramError):
+        parse("percpu-ops 1\nmm a\ntask t mm=a\nprogram t\n  frobnicate\n", 2)
+    prog = parse(
+        "percpu-ops 1\nmm a\n  vma x 0x1000 4K rw\ntask t mm=a cpus=3\nprogram t\n  load x\n", 2
     )
     with pytest.raises(AssertionError):
         check_program(prog, cpus=2)
-
-
-@pytest.mark.parametrize("cpus", CPU_COUNTS)
-@pytest.mark.parametrize("wdir", DIRS, ids=IDS)
-def test_percpu_parser_accepts(wdir: Path, cpus: int) -> None:
-    """Cross-check with the engine's own parser (percpu.workloads.program), when importable."""
-    program = pytest.importorskip("percpu.workloads.program")
-    for params in variants(load_def(wdir)):
-        text = render(wdir, "engine.ops.j2", params, cpus, style="trim")
-        parsed = program.parse_program(text, cpus, source=f"{wdir.name}/engine.ops.j2")
-        mine = parse_ops(text)
-        assert len(parsed.started_tasks()) == sum(t.start for t in mine.tasks.values())
-        assert {t.name: t.cpus_text for t in parsed.tasks} == {
-            n: t.cpus for n, t in mine.tasks.items()
-        }
