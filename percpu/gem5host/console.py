@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Linux's own words for a dead guest (kernel/panic.c, lib/bug.c, arch/x86/mm/fault.c).
+# Linux's own words for a dead guest (kernel/panic.c, lib/bug.c, arch/x86/mm/fault.c,
+# and arch/x86/kernel/head64.c's early_fixup_exception before the console is up).
 FATAL_PATTERNS = ("Kernel panic - not syncing", "BUG: unable to handle", "general protection fault",
-                  "Oops:", "---[ end Kernel panic")
+                  "Oops:", "---[ end Kernel panic", "PANIC: early exception")
 
 _BOOTED = re.compile(r"percpu-guest: booted (?P<fields>.*)$")
 _FIELD = re.compile(r"(\w+)=(\S*)")
@@ -50,8 +51,11 @@ class GuestReport:
 
     @property
     def pti_enabled(self) -> bool | None:
+        """PTI on: /proc/cpuinfo's pti flag (ptiflag=), else the meltdown file's words."""
+        if "ptiflag" in self.booted:
+            return self.booted["ptiflag"] == "yes"
         v = self.booted.get("pti")
-        return None if v is None else "PTI" in v and not v.startswith("Not_affected")
+        return None if v is None else "PTI" in v
 
 
 def read_console(path: Path) -> str:

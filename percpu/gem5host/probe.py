@@ -7,7 +7,8 @@ points and walker hooks)."""
 
 import json
 
-import m5
+import _m5
+import m5  # noqa: F401
 from m5 import objects
 
 PLUGIN_OBJECTS = ("PercpuCr3Monitor",)
@@ -15,7 +16,7 @@ PLUGIN_OBJECTS = ("PercpuCr3Monitor",)
 if __name__ == "__m5_main__":
     found = {name: hasattr(objects, name) for name in PLUGIN_OBJECTS}
     print("percpu-probe: " + json.dumps({
-        "gem5_version": m5.core.gem5Version,
+        "gem5_version": _m5.core.gem5Version,
         "x86": hasattr(objects, "X86ISA"),
         "objects": found,
     }))

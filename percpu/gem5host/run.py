@@ -200,10 +200,11 @@ def check_boot(record: dict, machine: Machine) -> None:
         raise GuestFailure(f"boot: the guest reports pcid={booted.get('pcid')} where the machine "
                            f"has PCID {'on' if machine.pcid else 'off'}: is this gem5 built with "
                            "src_patches/? (percpu gem5 check)")
-    pti = booted.get("pti", "")
-    if machine.pti != ("PTI" in pti):
-        raise GuestFailure(f"boot: the guest reports meltdown={pti!r} with PTI "
-                           f"{'asked for' if machine.pti else 'off'}")
+    pti_on = console.GuestReport(booted=booted).pti_enabled
+    if machine.pti != bool(pti_on):
+        raise GuestFailure(f"boot: the guest reports PTI {'on' if pti_on else 'off'} "
+                           f"(ptiflag={booted.get('ptiflag')}, meltdown={booted.get('pti')}) "
+                           f"where {'--pti asked for it' if machine.pti else 'nopti was given'}")
     if str(booted.get("cpus")) != str(machine.cpus):
         raise GuestFailure(f"boot: {booted.get('cpus')} CPUs online in the guest, "
                            f"{machine.cpus} simulated")

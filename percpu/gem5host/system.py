@@ -51,8 +51,9 @@ def cpuid_isa(pcid: bool) -> X86ISA:
     """An X86ISA whose CPUID says what the plan's machine has: PCID and INVPCID, or
     neither (Thomas Gleixner's "CPU without PCID")."""
     isa = X86ISA()
-    fms = list(isa.FamilyModelStepping)
-    ext = list(isa.ExtendedFeatures)
+    # Param vectors hold UInt32 param values: work on plain ints.
+    fms = [int(v) for v in isa.FamilyModelStepping]
+    ext = [int(v) for v in isa.ExtendedFeatures]
     if pcid:
         fms[3] |= CPUID_1_ECX_PCID
         ext[1] |= CPUID_7_EBX_INVPCID

@@ -25,7 +25,7 @@ with open(Path(os.environ["FAKE_GEM5_CALLS"]), "a") as fh:
     fh.write(plan["phase"] + "\n")
 console = outdir / "board.pc.com_1.device"
 pcid = "yes" if plan["pcid"] and scenario != "pcid-missing" else "no"
-pti = "Mitigation:_PTI" if "pti=on" in plan["kernel_args"] else "Not_affected"
+pti = "Not_affected ptiflag=" + ("yes" if "pti=on" in plan["kernel_args"] else "no")
 lines = [(f"percpu-guest: booted kernel=6.1.0 cpus={plan['cpus']} pcid={pcid} invpcid={pcid} "
          f"pti={pti}"), "percpu-selftest: 9 passed, 0 failed", "percpu-guest: ready"]
 if scenario == "crash":

@@ -44,3 +44,15 @@ def test_program_summary_and_failures() -> None:
 def test_panic_is_fatal() -> None:
     rep = parse_console("ok\nKernel panic - not syncing: Attempted to kill init! exitcode=0x0\n")
     assert rep.fatal is not None and rep.fatal.startswith("Kernel panic")
+
+
+def test_early_exception_is_fatal() -> None:
+    """Seen under a gem5 that decoded INVPCID without its ModRM byte."""
+    rep = parse_console("PANIC: early exception 0x0e IP 10:ffffffff81033486 error 0 cr2 0x2\n")
+    assert rep.fatal is not None and "early exception" in rep.fatal
+
+
+def test_pti_flag_wins_over_the_meltdown_file() -> None:
+    rep = parse_console("percpu-guest: booted kernel=6.1 cpus=2 pcid=yes invpcid=yes "
+                        "pti=Not_affected ptiflag=yes\n")
+    assert rep.pti_enabled is True

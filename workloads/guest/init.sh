@@ -37,11 +37,14 @@ IFS=$saved_ifs
 flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
 case "$flags" in *" pcid "*) pcid=yes ;; *) pcid=no ;; esac
 case "$flags" in *" invpcid "*) invpcid=yes ;; *) invpcid=no ;; esac
+# The pti flag: with pti=on on a CPU Linux thinks immune (gem5's Hygon vendor)
+# the meltdown file still says Not affected while PTI is on.
+case "$flags" in *" pti "*) ptiflag=yes ;; *) ptiflag=no ;; esac
 read -r release </proc/sys/kernel/osrelease  # what uname -r prints
 meltdown=unknown
 read -r meltdown 2>/dev/null </sys/devices/system/cpu/vulnerabilities/meltdown
 echo "percpu-guest: booted kernel=$release cpus=$cpus pcid=$pcid invpcid=$invpcid" \
-    "pti=${meltdown// /_}"
+    "pti=${meltdown// /_} ptiflag=$ptiflag"
 
 if has_arg percpu.selftest=1; then
     # The module prints with printk; show its lines once, here, whatever the
