@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <unistd.h>
 
 static volatile uint8_t *m5_base;
@@ -117,6 +118,14 @@ void m5op_dump_stats(void)
 
 void m5op_exit(void)
 {
+    /* gem5 ends the simulation at once: let the serial console send what was
+     * written (the summary line) first, or the console log loses it. */
+    fflush(stdout);
+    fflush(stderr);
+    if (m5_base) {
+        tcdrain(STDOUT_FILENO);
+        tcdrain(STDERR_FILENO);
+    }
     m5op_call(M5OP_EXIT);
 }
 
