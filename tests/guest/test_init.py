@@ -28,7 +28,7 @@ def test_init_protocol_lines_and_order() -> None:
         "mount -t proc proc /proc", "mount -t sysfs sysfs /sys",
         "mount -t devtmpfs devtmpfs /dev", "mount -t tmpfs tmpfs /tmp",
         'echo "percpu-guest: booted kernel=$release cpus=$cpus pcid=$pcid invpcid=$invpcid"',
-        '"pti=${meltdown// /_}"',
+        '"pti=${meltdown// /_} ptiflag=$ptiflag"',
         "has_arg percpu.selftest=1", "insmod /lib/modules/pcid_selftest.ko",
         "has_arg percpu.host=qemu", "has_arg percpu.smoke=1",
         'echo "percpu-guest: qemu check done"', "poweroff -f",
