@@ -275,7 +275,7 @@ def headline(stats_path: Path) -> dict[str, float]:
 
 GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]] = [
     ("simulated time (ms)", lambda h: h.get("simSeconds", 0.0) * 1e3),
-    ("instructions", "committedInsts"),
+    ("instructions", "commitStats0.numInsts"),
     ("CR3 writes", "percpu.cr3Writes"),
     ("  with no-flush bit", "percpu.cr3WritesNoFlush"),
     ("  with non-zero PCID", "percpu.cr3WritesNonZeroPcid"),
@@ -297,8 +297,7 @@ def figures(h: dict[str, float]) -> dict[str, str]:
         value = how(h) if callable(how) else h.get(how)
         if value is None:
             continue
-        out[label] = f"{value:,.3f}" if isinstance(value, float) and value < 100 \
-            else f"{value:,.0f}"
+        out[label] = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"
     return out
 
 

@@ -55,7 +55,7 @@ if scenario != "nodump":
              "simSeconds 0.001000 # Number of seconds simulated (Second)",
              "simTicks 1000000000 # Number of ticks simulated (Tick)"]
     for i in range(plan["cpus"]):
-        stats += [f"{cpu.format(i)}.committedInsts 1000 # insts (Count)",
+        stats += [f"{cpu.format(i)}.commitStats0.numInsts 1000 # insts (Count)",
                   f"{cpu.format(i)}.percpu.cr3Writes 100 # CR3 writes (Count)",
                   f"{cpu.format(i)}.percpu.mmSwitches 80 # mm switches (Count)",
                   (f"{cpu.format(i)}.percpu.mmSwitchesFlushed {0 if pcid == 'yes' else 80} "
