@@ -38,7 +38,7 @@ def sweep_group() -> None:
 
 
 def _run_id() -> str:
-    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
 def _check_outdir(root: Path, resume: bool, dry_run: bool = False) -> None:
@@ -170,7 +170,9 @@ def _run_local(spec, root: Path, jobs: int, run_id: str, quiet: bool) -> None:
                    f"continue with: percpu sweep {spec.path} --resume", err=True)
         sys.exit(130)
     wall = time.monotonic() - start
-    code = _finish(root, quiet)
+    from percpu.sweep.collect import finish
+
+    code = finish(root, quiet)
     if not quiet:
         ran = progress.done + progress.failed
         click.echo(f"sweep: ran {ran} points in {wall:.1f} s on {jobs} workers"
@@ -178,28 +180,6 @@ def _run_local(spec, root: Path, jobs: int, run_id: str, quiet: bool) -> None:
                    err=True)
     if code:
         sys.exit(code)
-
-
-def _finish(root: Path, quiet: bool) -> int:
-    """Collect and summarise; exit code 1 if any point did not finish."""
-    from percpu.sweep.collect import collect
-
-    result = collect(root)
-    summary = ", ".join(f"{n} {s}" for s, n in result.counts.items())
-    click.echo(f"sweep {root}: {summary}", err=True)
-    if not quiet:
-        click.echo(f"index: {result.index}", err=True)
-        if result.tidy:
-            click.echo(f"tidy table: {result.tidy}", err=True)
-        for path in result.report:
-            if path.suffix in (".md", ".html"):
-                click.echo(f"report: {path}", err=True)
-    unfinished = sum(n for s, n in result.counts.items() if s != "done")
-    if unfinished:
-        click.echo(f"sweep: {unfinished} points did not finish: percpu sweep status {root}; "
-                   "rerun them with --resume", err=True)
-        return 1
-    return 0
 
 
 def _dry_run(spec, root: Path, backend: str, plan) -> None:

@@ -35,7 +35,8 @@ def slurm_state_for(root: Path, sweep: dict):
     return SlurmTracker(root).state_of
 
 
-def collect(root: Path, *, report: bool | None = None, quiet: bool = True) -> Collected:
+def collect(root: Path, *, report: bool | None = None, tables: bool = True) -> Collected:
+    """Write the index; with tables, the tidy table and the report too."""
     import pandas as pd
 
     sweep = read_sweep_file(root)
@@ -44,6 +45,12 @@ def collect(root: Path, *, report: bool | None = None, quiet: bool = True) -> Co
     write_parquet(frame, root / INDEX_FILE)
     out = Collected(index=root / INDEX_FILE, counts=counts(frame), frame=frame)
     done = frame[frame["state"] == "done"] if not frame.empty else frame
+    if not tables:
+        out.tidy = root / TIDY_FILE if (root / TIDY_FILE).exists() else None
+        report_dir = root / REPORT_DIR
+        out.report = [p for p in (report_dir / "report.md", report_dir / "report.html")
+                      if p.exists()]
+        return out
     if done.empty:
         return out
     run_dirs = [Path(p) / s for p, s in zip(done["path"], done["scheme"], strict=True)]
@@ -63,6 +70,29 @@ def collect(root: Path, *, report: bool | None = None, quiet: bool = True) -> Co
         out.report = write_report(run_dirs, baseline=baseline, out=root / REPORT_DIR,
                                   formats=("md", "html"))
     return out
+
+
+def finish(root: Path, quiet: bool, *, tables: bool = True) -> int:
+    """Collect (tables: also the tidy table and the report, else only the index) and
+    summarise; exit code 1 if any point did not finish."""
+    import click
+
+    result = collect(root, tables=tables)
+    summary = ", ".join(f"{n} {s}" for s, n in result.counts.items())
+    click.echo(f"sweep {root}: {summary}", err=True)
+    if not quiet:
+        click.echo(f"index: {result.index}", err=True)
+        if result.tidy:
+            click.echo(f"tidy table: {result.tidy}", err=True)
+        for path in result.report:
+            if path.suffix in (".md", ".html"):
+                click.echo(f"report: {path}", err=True)
+    unfinished = sum(n for s, n in result.counts.items() if s != "done")
+    if unfinished:
+        click.echo(f"sweep: {unfinished} points did not finish: percpu sweep status {root}; "
+                   "rerun them with --resume", err=True)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
