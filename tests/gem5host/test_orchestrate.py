@@ -4,6 +4,7 @@ tests/gem5/ (they need PERCPU_GEM5)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_boot_once_then_restore(env: dict[str, str], tmp_path: Path) -> None:
     assert info["guest"]["booted"]["pcid"] == "yes"
     assert "--procs-per-cpu 8" in (run / "workload.sh").read_text()
     summary = (run / "summary.txt").read_text()
-    assert "flushing CR3 writes per mm switch" in summary and "0.000" in summary
+    assert re.search(r"^flushing CR3 writes per mm switch +0$", summary, re.MULTILINE), summary
     # The second run of the same machine reuses the checkpoint.
     res = gem5_run(env, tmp_path, "-w", "ctxmix")
     assert res.returncode == 0, res.stderr
