@@ -147,11 +147,13 @@ def run_roi(plan: dict) -> None:
     dumps = {"count": 0}
 
     def on_exit():
-        yield True  # the guest's m5 exit: the workload (or its script) has finished
+        # The guest's m5 exit: the workload (or its script) has finished. Only the
+        # guest's dumps (its region of interest) belong in stats.txt, so drop the dump
+        # gem5 registers at instantiation for the end of the process.
+        atexit.unregister(m5.stats.dump)
+        yield True
 
     simulator = Simulator(board=board, on_exit_event={ExitEvent.EXIT: on_exit()})
-    # Only the guest's dumps (its region of interest) belong in stats.txt.
-    atexit.unregister(m5.stats.dump)
     simulator.run(max_ticks=plan.get("max_ticks") or m5.MaxTick)
     cause = simulator.get_last_exit_event_cause()
     stats = Path(m5.options.outdir) / "stats.txt"
