@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,3 +43,15 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Put the complete directory new at final, replacing what was there: the old one is
+    renamed aside first, so final is at every moment either the old run or the new one."""
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.replace(final, trash / "old")
+        os.replace(new, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(new, final)

@@ -8,10 +8,8 @@ directory appears only complete: it is written beside its final name and renamed
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 from percpu import __version__
 from percpu.analysis.stats_txt import Stat, write_stats_txt
-from percpu.atomic import make_temp_dir
+from percpu.atomic import make_temp_dir, replace_dir
 from percpu.errors import UsageError
 from percpu.params import core, specs
 from percpu.workloads import Workload
@@ -144,13 +142,7 @@ def write_point(
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
         (tmp / "program.ops").write_text(program_text)
         (tmp / "summary.txt").write_text(summary_text(result, workload, wl_params, values))
-        if directory.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=parent))
-            os.replace(directory, trash / "old")
-            os.replace(tmp, directory)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

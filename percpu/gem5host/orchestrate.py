@@ -18,7 +18,6 @@ from percpu.gem5host.run import (
     GuestFailure,
     ensure_checkpoint,
     figures,
-    headline,
     keep_failed,
     run_scheme,
     write_scheme_dir,
@@ -113,8 +112,7 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
         info = run_info(wl.name, wl_params, scheme, seed_value, machine, opts, checkpoint, boot,
                         result, argv)
         final = outdir / scheme
-        write_scheme_dir(result, final, info)
-        done.append((scheme, final, headline(final / "stats.txt")))
+        done.append((scheme, final, write_scheme_dir(result, final, info)))
         if not quiet:
             sys.stderr.write(f"    {result.host_seconds:.0f} s; wrote {final}\n")
     if not quiet:

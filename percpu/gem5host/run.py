@@ -23,7 +23,7 @@ from typing import Any
 
 from percpu import __version__
 from percpu.analysis.stats_txt import parse_stats_txt
-from percpu.atomic import make_temp_dir, write_atomic
+from percpu.atomic import make_temp_dir, replace_dir, write_atomic
 from percpu.errors import UsageError
 from percpu.gem5host import console
 from percpu.gem5host.plan import (
@@ -108,7 +108,8 @@ def run_phase(opts: Gem5Options, plan: dict[str, Any], outdir: Path, label: str,
     seconds = time.monotonic() - start
     text = console.read_console(cons)
     rep = console.parse_console(text, program)
-    shutil.copyfile(cons, outdir / "console.log") if cons.is_file() else None
+    if cons.is_file():
+        shutil.copyfile(cons, outdir / "console.log")
     phase_file = outdir / "phase.json"
     phase = json.loads(phase_file.read_text()) if phase_file.is_file() else {}
     if fatal or proc.returncode != 0 or not phase:
@@ -242,18 +243,15 @@ def _dump_count(stats: Path) -> int:
         return 0
 
 
-def write_scheme_dir(result: PhaseResult, final: Path, info: dict[str, Any]) -> None:
-    """Give a finished scheme's gem5 directory its percpu files and move it into place."""
+def write_scheme_dir(result: PhaseResult, final: Path, info: dict[str, Any]) -> dict[str, float]:
+    """Give a finished scheme's gem5 directory its percpu files and move it into place.
+    Returns its headline figures (stats.txt is parsed once, here)."""
     work = result.outdir
+    h = headline(work / "stats.txt")
     write_atomic(work / "percpu.json", json.dumps(info, indent=2) + "\n")
-    write_atomic(work / "summary.txt", summary_text(work / "stats.txt", info, result))
-    if final.exists():
-        trash = make_temp_dir(final.parent, f".{final.name}.old.")
-        os.replace(final, trash / "old")
-        os.replace(work, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(work, final)
+    write_atomic(work / "summary.txt", summary_text(h, info, result))
+    replace_dir(work, final)
+    return h
 
 
 def headline(stats_path: Path) -> dict[str, float]:
@@ -301,7 +299,7 @@ def figures(h: dict[str, float]) -> dict[str, str]:
     return out
 
 
-def summary_text(stats_path: Path, info: dict[str, Any], result: PhaseResult) -> str:
+def summary_text(h: dict[str, float], info: dict[str, Any], result: PhaseResult) -> str:
     m, g = info["machine"], info["gem5"]
     params = " ".join(f"{k}={v}" for k, v in info["params"].items())
     lines = [
@@ -313,7 +311,7 @@ def summary_text(stats_path: Path, info: dict[str, Any], result: PhaseResult) ->
         "stats: the region of interest's dump (the guest program's resetstats .. dumpstats)",
         "",
     ]
-    for label, value in figures(headline(stats_path)).items():
+    for label, value in figures(h).items():
         lines.append(f"{label:36} {value}")
     lines.append(f"{'host time (s)':36} {result.host_seconds:,.1f}")
     return "\n".join(lines) + "\n"
