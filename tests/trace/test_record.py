@@ -19,9 +19,7 @@ import pytest
 from percpu.errors import UsageError
 from percpu.trace.format import Exec, Fault, Fork, MemMap, Switch, read_trace
 from percpu.trace.record import (
-    _Window,
     build_trace,
-    parse_lackey_log,
     parse_perf_script,
 )
 from percpu.trace.replay import trace_to_program
@@ -148,26 +146,6 @@ def test_parse_software_script() -> None:
     assert trace.tasks[23390].pid == 23390 and trace.tasks[23390].cls == "c"
     assert trace.tasks[0].cls == "i"
     assert next(ev for ev in trace.events if isinstance(ev, Fork)).child == 23390
-
-
-def test_lackey_log_and_window(tmp_path: Path) -> None:
-    log = tmp_path / "lackey.77"
-    lines = ["==77== Lackey, an example Valgrind tool", "==77== Parent PID: 76", "==77== "]
-    for i in range(100):  # a loop over 100 lines of a buffer, with its code on one line
-        lines += ["I  00401000,4", f" L {0x5000 + 64 * i:08x},8", f" M {0x9000 + 64 * i:08x},8"]
-    log.write_text("\n".join(lines) + "\n")
-    parent, runs, n, truncated = parse_lackey_log(log, 77, 10_000)
-    assert (parent, n, truncated) == (76, 300, False)
-    assert sorted((a.kind, a.addr, a.count, a.stride) for a in runs) == [
-        ("I", 0x401000, 1, 0), ("L", 0x5000, 100, 64), ("S", 0x9000, 100, 64)]
-    _, runs, n, truncated = parse_lackey_log(log, 77, 30)
-    assert (n, truncated) == (30, True)
-    out: list = []
-    w = _Window(1, out)
-    for addr in (0x3000, 0x2FC0, 0x2F80):  # a descending run keeps its (negative) stride
-        w.add("L", addr)
-    w.flush()
-    assert [(a.addr, a.count, a.stride) for a in out] == [(0x3000, 3, -64)]
 
 
 # ------------------------------------------------------------------ real recordings

@@ -23,7 +23,7 @@ accesses), command (record() itself).
 
 from percpu.trace.record.build import build_trace
 from percpu.trace.record.command import RecordResult, default_out, record
-from percpu.trace.record.lackey import _Window, parse_lackey_log, run_lackey
+from percpu.trace.record.lackey import _Stream, parse_lackey_log, run_lackey
 from percpu.trace.record.perf_script import parse_perf_script
 from percpu.trace.record.probe import (
     Sources,
@@ -36,7 +36,7 @@ from percpu.trace.record.proc import is_kernel_thread, parse_maps, read_maps
 __all__ = [
     "RecordResult",
     "Sources",
-    "_Window",
+    "_Stream",
     "build_trace",
     "default_out",
     "find_perf",

@@ -1,5 +1,5 @@
 """valgrind lackey: a second run of the command that records its user-space memory
-accesses, windowed per process."""
+accesses, per process, in program order."""
 
 from __future__ import annotations
 
@@ -14,55 +14,90 @@ from percpu.trace.format import (
     Trace,
 )
 
-LACKEY_WINDOW = 4096
 LINE = 64
+# Most access records one process keeps (the stream is cut there, in order): about 30
+# bytes of trace text each before gzip.
+MAX_RECORDS = 1_000_000
 
 
 # ------------------------------------------------------------------ lackey
 
 
-class _Window:
-    """Compresses a stream of accesses into per-window, per-kind, first-touch line runs."""
+class _Stream:
+    """Compresses one process's accesses in program order, without reordering anything.
 
-    def __init__(self, pid: int, out: list[Access]):
+    - A modify is a load then a store of its line.
+    - An access that repeats its stream's current line (fetches: the line fetched last;
+      loads and stores: the data line accessed last, with a kind already seen on it since)
+      is dropped, whatever the other stream did in between: it hits the L1 TLB entry and
+      the cache line its predecessor left most recently used, and changes no LRU order of
+      the split L1 TLBs. Counted in `dropped`.
+    - Consecutive records of one kind whose lines advance by a constant stride become one
+      record (COUNT accesses, STRIDE apart): only the last record can grow, so the order
+      of the output is the order of the input.
+    """
+
+    def __init__(self, pid: int, out: list[Access], max_records: int = MAX_RECORDS):
         self.pid = pid
         self.out = out
-        self.lines: dict[str, dict[int, None]] = {"I": {}, "L": {}, "S": {}}
-        self.n = 0
+        self.max_records = max_records
+        self.last_i = -1
+        self.last_d = -1
+        self.d_kinds: set[str] = set()
+        self.dropped = 0
+        self.full = False
+        # The open record: kind, first line, count, stride.
+        self.kind = ""
+        self.start = self.count = self.stride = 0
 
     def add(self, kind: str, addr: int) -> None:
-        self.lines[kind].setdefault(addr // LINE * LINE, None)
-        self.n += 1
-        if self.n >= LACKEY_WINDOW:
-            self.flush()
+        line = addr // LINE * LINE
+        if kind == "I":
+            if line == self.last_i:
+                self.dropped += 1
+                return
+            self.last_i = line
+        else:
+            if line == self.last_d and kind in self.d_kinds:
+                self.dropped += 1
+                return
+            if line != self.last_d:
+                self.last_d, self.d_kinds = line, set()
+            self.d_kinds.add(kind)
+        self._emit(kind, line)
 
-    def flush(self) -> None:
-        for kind in ("I", "L", "S"):
-            seq = list(self.lines[kind])
-            i = 0
-            while i < len(seq):
-                start, count, stride = seq[i], 1, 0
-                if i + 1 < len(seq):
-                    stride = seq[i + 1] - seq[i]
-                    while i + count < len(seq) and seq[i + count] - seq[i + count - 1] == stride:
-                        count += 1
-                if count == 1:
-                    stride = 0
-                self.out.append(Access(self.pid, kind, start, count, stride))
-                i += count
-            self.lines[kind] = {}
-        self.n = 0
+    def _emit(self, kind: str, line: int) -> None:
+        if self.count and kind == self.kind:
+            last = self.start + (self.count - 1) * self.stride
+            if self.count == 1 and line != self.start:
+                self.stride, self.count = line - self.start, 2
+                return
+            if self.count > 1 and line - last == self.stride:
+                self.count += 1
+                return
+        self.close()
+        if len(self.out) >= self.max_records:
+            self.full = True
+            return
+        self.kind, self.start, self.count, self.stride = kind, line, 1, 0
+
+    def close(self) -> None:
+        if self.count:
+            self.out.append(Access(self.pid, self.kind, self.start, self.count,
+                                   self.stride if self.count > 1 else 0))
+        self.count = 0
 
 
-def parse_lackey_log(path: Path, pid: int, limit: int) -> tuple[int | None, list[Access], int,
-                                                                 bool]:
-    """(parent pid, access runs, raw accesses read, truncated) of one lackey log file."""
+def parse_lackey_log(path: Path, pid: int, limit: int,
+                     max_records: int = MAX_RECORDS) -> tuple[int | None, list[Access], int,
+                                                              bool]:
+    """(parent pid, access runs in program order, raw accesses read, truncated) of one lackey
+    log file; at most `limit` raw accesses and `max_records` records are kept."""
     out: list[Access] = []
-    win = _Window(pid, out)
+    stream = _Stream(pid, out, max_records)
     parent = None
     n = 0
     truncated = False
-    kinds = {"I": "I", "L": "L", "S": "S", "M": "S"}
     with open(path, errors="replace") as f:
         for line in f:
             if line.startswith("=="):
@@ -70,18 +105,25 @@ def parse_lackey_log(path: Path, pid: int, limit: int) -> tuple[int | None, list
                     parent = int(line.rsplit(":", 1)[1])
                 continue
             s = line.strip()
-            if len(s) < 3 or s[0] not in kinds or "," not in s:
+            if len(s) < 3 or s[0] not in "ILSM" or "," not in s:
                 continue
-            if n >= limit:
+            if n >= limit or stream.full:
                 truncated = True
                 break
             try:
                 addr = int(s[1:].split(",", 1)[0], 16)
             except ValueError:
                 continue
-            win.add(kinds[s[0]], addr)
+            if s[0] == "M":
+                stream.add("L", addr)
+                stream.add("S", addr)
+            else:
+                stream.add(s[0], addr)
             n += 1
-    win.flush()
+    stream.close()
+    if len(out) > max_records:
+        del out[max_records:]
+        truncated = True
     return parent, out, n, truncated
 
 
@@ -147,7 +189,7 @@ def run_lackey(cmd: list[str], tmp: Path, trace: Trace, limit: int) -> list[str]
             raw_total[a.kind] += a.count
     trace.meta["mem_source"] = "valgrind-lackey(separate run)"
     trace.meta["mem_raw_accesses"] = str(total_raw)
-    trace.meta["mem_window"] = str(LACKEY_WINDOW)
+    trace.meta["mem_compression"] = "program-order"
     trace.meta["mem_processes"] = str(len(parsed) - unmatched)
     if truncated:
         trace.meta["mem_truncated_per_process"] = str(per_proc)
