@@ -104,6 +104,11 @@ const std::vector<ParamSpec>& param_specs() {
       {"kmap.private", 1, 0, 1, "bool",
        "percpu schemes: kmap_local/kmap use root-private mappings (0: the stock fixmap/pkmap)",
        "shared/DESIGN.md, what a per-(cpu, asid) root changes"},
+      {"root.fill_at_fault", 1, 0, 1, "bool",
+       "percpu: a page fault that adds a user top-level entry writes it into the faulting "
+       "CPU's root (0: the next walk takes a lazy fault for it, as on the gem5 host, whose "
+       "guest kernel does not know the roots)",
+       "shared/reference/proposal.md (faulted in lazily); issue 9, engine against gem5"},
       {"sched.slice_us", 0, 0, 1e6, "us",
        "time slice; 0 means Linux's base slice 0.75 ms x (1 + log2(min(cpus, 8)))",
        "Linux kernel/sched/fair.c sysctl_sched_base_slice and SCHED_TUNABLESCALING_LOG"},

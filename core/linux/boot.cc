@@ -53,7 +53,8 @@ void Engine::boot() {
   // PTI's user tables map no kernel data (the entry trampoline is not modelled).
   Frame init_user_pgd = m_pti ? m_mem.alloc(FrameUse::PageTable) : kNoFrame;
   RootEnv env{m_table_mem, m_levels, m_pti, m_ncpus, m_init_mm->pgd, init_user_pgd, {},
-              m_params.get_bool("fault.skip_root_invalidate")};
+              m_params.get_bool("fault.skip_root_invalidate"),
+              m_params.get_bool("root.fill_at_fault")};
   for (int cpu = 0; cpu < m_ncpus; ++cpu) {
     Frame scratch = m_mem.alloc(FrameUse::PageTable);
     m_percpu_scratch_roots.push_back(scratch);

@@ -51,12 +51,19 @@ struct RootEnv {
   int levels;     // 4 or 5
   bool pti;
   int ncpus;
-  Frame init_pgd;       // init_mm's top level: the kernel half's source
+  // init_mm's top level, the kernel half's source; kNoFrame: copy it from the
+  // mm's own pgd (the gem5 host, which sees only CR3; every pgd's kernel half
+  // is init_mm's).
+  Frame init_pgd;
   Frame init_user_pgd;  // PTI: the user tables' kernel half (entry code only)
   // Per CPU: the table its private per-CPU slot points to. Empty: no private
   // slots (the gem5 host, where the guest kernel owns its whole kernel half).
   std::vector<Frame> percpu_data_top;
   bool fault_skip_root_invalidate = false;  // fault injection for checker tests
+  // A page fault's new user top-level entry reaches the faulting CPU's root at
+  // once (on_pgd_populated); false: a lazy fault on the next walk fetches it,
+  // as under gem5, where the guest kernel knows nothing of roots.
+  bool fill_at_fault = true;
 };
 
 // Top-level kernel slots that per-CPU roots own privately (DESIGN.md): one maps

@@ -1,8 +1,8 @@
 """`percpu gem5 run`: the gem5 host's command (also `gem5.opt configs/percpu.py`).
 
 The engine's flags that mean something in a real guest are accepted; those that do
-not (cost and geometry parameters, 5-level paging, the engine's checker) are
-refused with the reason. The gem5-only flags choose the binary, the kernel, the CPU
+not (5-level paging, cost and geometry parameters other than the three the root model
+charges) are refused with the reason. The gem5-only flags choose the binary, the kernel, the CPU
 model of the region of interest, the caches and where checkpoints live.
 """
 
@@ -20,12 +20,28 @@ GEM5_ENV = "PERCPU_GEM5"
 # The engine's run flags with no meaning under gem5, and why (said when they are used).
 REFUSED = {
     "paging": "the guest kernel is built with 4-level paging (X86_5LEVEL off)",
-    "sets": "cost and geometry parameters belong to the engine; gem5 models the hardware itself",
-    "config_file": "cost and geometry parameters belong to the engine",
-    "check": "the gem5 checker comes with the per-(cpu, pcid) root model (gem5 host, part 2)",
 }
-# Part 1 of the gem5 host runs stock Linux only; per-(cpu, pcid) roots come with part 2.
-GEM5_SCHEMES = ("shared",)
+# The root schemes gem5 runs: core/root/'s, compiled into the plugin (src_patches/
+# percpu_gem5/SConscript compiles every core/root/impl/*.cc).
+GEM5_SCHEMES = ("shared", "percpu", "percpu-eager")
+
+
+def root_costs(sets: tuple[str, ...], config_file: str | None) -> dict[str, float]:
+    """The cost-table entries the gem5 root model charges, with --config and --set applied.
+    Every other parameter is the engine's: gem5 models that hardware itself."""
+    from percpu.gem5host.plan import ROOT_MODEL_COSTS, default_root_costs
+    from percpu.params import load_toml, parse_set_options
+
+    overrides = {}
+    if config_file:
+        overrides.update(load_toml(Path(config_file)))
+    overrides.update(parse_set_options(list(sets)))
+    for key in overrides:
+        if key not in ROOT_MODEL_COSTS:
+            raise UsageError(f"--set {key} has no meaning on the gem5 host: gem5 models that "
+                             "hardware itself; only " + ", ".join(ROOT_MODEL_COSTS) +
+                             " (what the root model charges) can be set")
+    return {**default_root_costs(), **overrides}
 
 
 def gem5_options(func):
@@ -85,12 +101,14 @@ def common_options(func):
         click.option("--no-report", is_flag=True, help="skip writing report.md/report.html"),
         click.option("--paging", type=str, default=None, expose_value=False, callback=_refuse,
                      help="refused: " + REFUSED["paging"]),
-        click.option("--set", "sets", multiple=True, expose_value=False, callback=_refuse,
-                     help="refused: " + REFUSED["sets"]),
-        click.option("--config", "config_file", default=None, expose_value=False,
-                     callback=_refuse, help="refused: " + REFUSED["config_file"]),
-        click.option("--check", is_flag=True, expose_value=False, callback=_refuse,
-                     help="refused: " + REFUSED["check"]),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="a cost the root model charges: cost.root_alloc, cost.lazy_fault, "
+                          "cache.l1d.latency (percpu params)"),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                     help="TOML file of those costs"),
+        click.option("--check", is_flag=True,
+                     help="compare every root walk and every flush with the guest's pgd; "
+                          "exit 1 on a violation"),
     ]
     for option in reversed(opts):
         func = option(func)
@@ -107,8 +125,8 @@ def gem5_group() -> None:
 @common_options
 @gem5_options
 def gem5_run_command(workload, params, scheme_text, cpus, no_pcid, pti, seed, outdir, quiet,
-                     no_report, gem5_path, kernel, cpu_type, caches, mem_mib, checkpoint_dir,
-                     timeout_s, max_sim_s) -> None:
+                     no_report, sets, config_file, check, gem5_path, kernel, cpu_type, caches,
+                     mem_mib, checkpoint_dir, timeout_s, max_sim_s) -> None:
     """Run a workload in a gem5 full-system guest under each scheme (gem5 host).
 
     This is what `gem5.opt configs/percpu.py [flags]` runs; `python configs/percpu.py`
@@ -120,12 +138,14 @@ def gem5_run_command(workload, params, scheme_text, cpus, no_pcid, pti, seed, ou
     """
     from percpu.gem5host.orchestrate import run_gem5
 
+    costs = root_costs(sets, config_file)
     gem5 = gem5_path or os.environ.get(GEM5_ENV)
     if not gem5:
         raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set {GEM5_ENV} "
                          "(docs/gem5.md)")
     code = run_gem5(workload=workload, params=params, scheme_text=scheme_text, cpus=cpus,
                     no_pcid=no_pcid, pti=pti, seed=seed, outdir=Path(outdir), quiet=quiet,
+                    costs=costs, check=check,
                     no_report=no_report, gem5=Path(gem5), kernel=kernel, cpu_type=cpu_type,
                     caches=caches, mem_mib=mem_mib, checkpoint_dir=checkpoint_dir,
                     timeout_s=timeout_s, max_sim_s=max_sim_s, argv=sys.argv)

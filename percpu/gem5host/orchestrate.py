@@ -13,7 +13,7 @@ from typing import Any
 from percpu import __version__
 from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
-from percpu.gem5host.plan import Gem5Options, Machine, validate
+from percpu.gem5host.plan import Gem5Options, Machine, default_root_costs, roots_plan, validate
 from percpu.gem5host.run import (
     GuestFailure,
     ensure_checkpoint,
@@ -44,7 +44,7 @@ def _kernel(kernel: str | None) -> Path:
 
 def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: int | None,
              no_pcid: bool, pti: bool, seed: int | None, outdir: Path, quiet: bool,
-             no_report: bool, gem5: Path, kernel: str | None, cpu_type: str, caches: str,
+             no_report: bool, costs: dict[str, float] | None = None, check: bool = False, gem5: Path, kernel: str | None, cpu_type: str, caches: str,
              mem_mib: int, checkpoint_dir: str | None, timeout_s: float, max_sim_s: float,
              argv: list[str]) -> int:
     from percpu.cli import _check_writable, _parse_params, _write_report
@@ -61,10 +61,9 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
         raise UsageError("--scheme needs at least one scheme, e.g. --scheme shared")
     for s in schemes:
         if s not in GEM5_SCHEMES:
-            raise UsageError(f"scheme '{s}' is not on the gem5 host yet: it runs stock Linux "
-                             f"({', '.join(GEM5_SCHEMES)}); per-(cpu, pcid) roots come with the "
-                             "root model (gem5 host, part 2). Use --scheme shared, or the "
-                             "engine (percpu run)")
+            raise UsageError(f"unknown scheme '{s}' for the gem5 host: choose from "
+                             f"{', '.join(GEM5_SCHEMES)} (percpu schemes)")
+    costs = costs or default_root_costs()
     machine = Machine(cpus=cpus or DEFAULT_CPUS, pcid=not no_pcid, pti=pti)
     opts = Gem5Options(gem5=gem5, kernel=_kernel(kernel), cpu_type=cpu_type, caches=caches,
                        mem_mib=mem_mib, timeout_s=timeout_s, max_sim_s=max_sim_s)
@@ -96,8 +95,9 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
                              f"({opts.cpu_type}, {machine.cpus} CPUs) ...\n")
         work = make_temp_dir(outdir, f".{scheme}.")
         try:
+            roots = roots_plan(scheme, costs, check)
             result = run_scheme(opts, machine, checkpoint, scheme, script, work,
-                                _program(wl.name), quiet)
+                                _program(wl.name), quiet, roots)
         except GuestFailure as exc:
             failed = keep_failed(work, outdir / f"{scheme}.failed")
             sys.stderr.write(f"percpu: error: {exc}; the failed run (console.log, simerr.txt) "
@@ -111,6 +111,7 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
             raise
         info = run_info(wl.name, wl_params, scheme, seed_value, machine, opts, checkpoint, boot,
                         result, argv)
+        info["roots"] = roots
         final = outdir / scheme
         done.append((scheme, final, write_scheme_dir(result, final, info)))
         if not quiet:
@@ -120,6 +121,12 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
     if not no_report:
         baseline = "shared" if "shared" in schemes else schemes[0]
         _write_report([p for _, p, _ in done], baseline, outdir, quiet)
+    violations = {scheme: h.get("percpu.checkerViolations", 0) for scheme, _, h in done}
+    if check and any(violations.values()):
+        bad = ", ".join(f"{s} {v:.0f}" for s, v in violations.items() if v)
+        sys.stderr.write(f"percpu: checker violations ({bad}): the first of each is described "
+                         "in that scheme's simerr.txt\n")
+        return 1
     return 0
 
 

@@ -32,6 +32,17 @@ BASE_KERNEL_ARGS = ["earlyprintk=ttyS0", "console=ttyS0", "lpj=7999923", "rdinit
 PTI_ARGS = {True: "pti=on", False: "nopti"}
 # gem5's classic CPUs run at the board's clock; 3 GHz as the engine's default.
 CLK_FREQ = "3GHz"
+# The root model's pool sits at the top of guest memory, withheld from the guest's E820
+# map: at least the proposal's bound (4 KiB x CPUs x 6 ASIDs, x2 with PTI), in whole MiB.
+# Every boot reserves it, whatever the scheme, so one checkpoint serves every scheme.
+MIB = 1 << 20
+# The cost-table entries the gem5 root model charges (percpu params): what an
+# allocation and a lazy fault cost beyond the memory traffic gem5 simulates, and the
+# cycles per 64-byte line of an allocation's copy (an L1 hit each way).
+ROOT_MODEL_COSTS = {"cost.root_alloc": "root_alloc_cycles",
+                    "cost.lazy_fault": "lazy_fault_cycles",
+                    "cache.l1d.latency": "copy_line_cycles"}
+TLB_NR_DYN_ASIDS = 6
 
 
 def cache_root() -> Path:
@@ -59,6 +70,16 @@ class Machine:
     pti: bool
 
 
+def root_pool_bytes(machine: Machine) -> int:
+    bound = 4096 * machine.cpus * TLB_NR_DYN_ASIDS * (2 if machine.pti else 1)
+    return max(MIB, -(-bound // MIB) * MIB)
+
+
+def root_pool(opts: "Gem5Options", machine: Machine) -> dict[str, int]:
+    size = root_pool_bytes(machine)
+    return {"base": opts.mem_mib * MIB - size, "size": size}
+
+
 def kernel_args(machine: Machine) -> list[str]:
     return [*BASE_KERNEL_ARGS, PTI_ARGS[machine.pti]]
 
@@ -83,6 +104,7 @@ def boot_inputs(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
         "mem_mib": opts.mem_mib,
         "clk_freq": CLK_FREQ,
         "kernel_args": kernel_args(machine),
+        "root_pool": root_pool(opts, machine),
     }
 
 
@@ -113,6 +135,8 @@ def common_plan(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
         "kernel": str(opts.kernel),
         "disk": str(placeholder_disk()),
         "kernel_args": kernel_args(machine),
+        "pti": machine.pti,
+        "root_pool": root_pool(opts, machine),
     }
 
 
@@ -124,11 +148,26 @@ def boot_plan(opts: Gem5Options, machine: Machine, checkpoint: Path) -> dict[str
             "max_ticks": int(opts.max_sim_s * 1e12)}
 
 
+def roots_plan(scheme: str, costs: dict[str, float], check: bool) -> dict[str, Any]:
+    """What system.py gives the PercpuRootModel: the scheme, the costs it charges (from
+    the cost table, --set overrides applied) and whether it checks."""
+    return {"scheme": scheme, "check": check,
+            **{param: int(round(costs[key])) for key, param in ROOT_MODEL_COSTS.items()}}
+
+
 def roi_plan(opts: Gem5Options, machine: Machine, checkpoint: Path, readfile: Path,
-             scheme: str) -> dict[str, Any]:
+             scheme: str, roots: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**common_plan(opts, machine), "phase": "roi", "scheme": scheme,
             "cpu_type": opts.cpu_type, "caches": opts.caches, "restore": str(checkpoint),
-            "readfile": str(readfile), "max_ticks": int(opts.max_sim_s * 1e12)}
+            "readfile": str(readfile), "max_ticks": int(opts.max_sim_s * 1e12),
+            "roots": roots or roots_plan(scheme, default_root_costs(), False)}
+
+
+def default_root_costs() -> dict[str, float]:
+    from percpu.params import specs
+
+    table = specs()
+    return {key: table[key].default for key in ROOT_MODEL_COSTS}
 
 
 def validate(opts: Gem5Options, machine: Machine) -> None:

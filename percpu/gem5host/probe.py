@@ -11,7 +11,7 @@ import _m5
 import m5  # noqa: F401
 from m5 import objects
 
-PLUGIN_OBJECTS = ("PercpuCr3Monitor",)
+PLUGIN_OBJECTS = ("PercpuCr3Monitor", "PercpuRootModel", "PercpuWalker")
 
 if __name__ == "__m5_main__":
     found = {name: hasattr(objects, name) for name in PLUGIN_OBJECTS}

@@ -215,10 +215,11 @@ def check_boot(record: dict, machine: Machine) -> None:
 
 
 def run_scheme(opts: Gem5Options, machine: Machine, checkpoint: Path, scheme: str, script: str,
-               workdir: Path, program: str, quiet: bool) -> PhaseResult:
+               workdir: Path, program: str, quiet: bool,
+               roots: dict[str, Any] | None = None) -> PhaseResult:
     readfile = workdir / "workload.sh"
     readfile.write_text(script)
-    plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, scheme)
+    plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, scheme, roots)
     result = run_phase(opts, plan, workdir, scheme, quiet, program=program)
     rep = result.report
     dumps = _dump_count(workdir / "stats.txt")
@@ -286,6 +287,20 @@ GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]]
     ("INVLPG", "percpu.invlpg"),
     ("DTLB misses", lambda h: h.get("mmu.dtb.rdMisses", 0) + h.get("mmu.dtb.wrMisses", 0)),
     ("ITLB misses", lambda h: h.get("mmu.itb.rdMisses", 0) + h.get("mmu.itb.wrMisses", 0)),
+    # The root model's (src_patches/percpu_gem5): 0 under shared.
+    ("root allocs", "percpu.rootAllocs::total"),
+    ("  firstUse", "percpu.rootAllocs::firstUse"),
+    ("  evicted", "percpu.rootAllocs::evicted"),
+    ("  flushedInactive", "percpu.rootAllocs::flushedInactive"),
+    ("  noPcid", "percpu.rootAllocs::noPcid"),
+    ("lazy faults", "percpu.lazyFaults"),
+    ("  max per root generation", "percpu.maxLazyFaultsPerRoot"),
+    ("root pool peak (KiB)", lambda h: h["percpu.rootPoolPeakBytes"] / 1024
+     if "percpu.rootPoolPeakBytes" in h else None),
+    ("kernel entries synced", "percpu.kernelSyncs"),
+    ("root entries dropped by flushes", "percpu.rootEntriesDropped"),
+    ("cycles charged to root walks", "percpu.rootChargedCycles"),
+    ("checker violations", "percpu.checkerViolations"),
 ]
 
 

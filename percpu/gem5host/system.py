@@ -36,7 +36,8 @@ from gem5.isas import ISA
 from gem5.resources.resource import DiskImageResource, KernelResource
 from gem5.simulate.exit_event import ExitEvent
 from gem5.simulate.simulator import Simulator
-from m5.objects import X86ISA
+from m5.objects import X86E820Entry, X86ISA
+from m5.params import NULL
 
 # CPUID bits (Intel SDM vol. 2A, CPUID): leaf 1 ECX bit 17 is PCID, leaf 7 EBX bit 10
 # is INVPCID. X86ISA keeps each leaf as [EAX, EBX, EDX, ECX].
@@ -84,16 +85,53 @@ def cache_hierarchy(name: str, cpus: int):
     raise ValueError(f"unknown cache hierarchy {name!r}")
 
 
+def reserve_root_pool(board: X86Board, pool: dict) -> None:
+    """Withhold the root model's pool (the top of memory) from the guest: the E820 map
+    X86Board builds, with the pool carved out of the last usable range as reserved
+    (type 2), so the guest never allocates there and root reads are ordinary memory
+    reads through the caches."""
+    base, size = int(pool["base"]), int(pool["size"])
+    top = int(board.mem_ranges[0].size())
+    if base + size != top or base <= 0x100000:
+        raise ValueError(f"root pool {base:#x}+{size:#x} is not the top of {top:#x} bytes")
+    board.workload.e820_table.entries = [
+        # As X86Board: the first megabyte (with the legacy hole), then usable memory,
+        # then the m5ops range below 4 GiB.
+        X86E820Entry(addr=0, size="639kB", range_type=1),
+        X86E820Entry(addr=0x9FC00, size="385kB", range_type=2),
+        X86E820Entry(addr=0x100000, size=f"{base - 0x100000:d}B", range_type=1),
+        X86E820Entry(addr=base, size=f"{size:d}B", range_type=2),
+        X86E820Entry(addr=0xFFFF0000, size="64kB", range_type=2),
+    ]
+
+
 def attach_monitors(board: X86Board, plan: dict) -> int:
-    """Attach the plugin's per-CPU CR3/INVLPG/INVPCID monitors (src_patches/percpu_gem5).
-    Returns how many were attached (0 when this gem5 lacks the plugin)."""
+    """Attach the plugin's per-CPU CR3/INVLPG/INVPCID monitors (src_patches/percpu_gem5)
+    and, when the plugin has it, the system's root model: PercpuRootModel at board.percpu
+    and, for a scheme with roots, PercpuWalkers in every TLB. Returns how many monitors
+    were attached (0 when this gem5 lacks the plugin)."""
     monitor_class = getattr(m5.objects, plan.get("monitor_class", "PercpuCr3Monitor"), None)
     if monitor_class is None:
         return 0
+    roots = plan.get("roots") or {}
+    model = None
+    if hasattr(m5.objects, "PercpuRootModel") and roots:
+        pool = plan["root_pool"]
+        model = m5.objects.PercpuRootModel(
+            scheme=roots["scheme"], num_cpus=plan["cpus"], pti=plan["pti"],
+            pool_base=int(pool["base"]), pool_size=f"{int(pool['size'])}B",
+            root_alloc_cycles=roots["root_alloc_cycles"],
+            lazy_fault_cycles=roots["lazy_fault_cycles"],
+            copy_line_cycles=roots["copy_line_cycles"], check=roots["check"])
+        board.percpu = model
     attached = 0
     for core in board.get_processor().get_cores():
         cpu = core.get_simobject()
-        cpu.percpu = monitor_class()
+        cpu.percpu = monitor_class(pti=plan["pti"], roots=model if model is not None else NULL)
+        if model is not None and roots["scheme"] != "shared":
+            # Replaced before the board connects the walker ports (_pre_instantiate).
+            cpu.mmu.itb.walker = m5.objects.PercpuWalker(roots=model)
+            cpu.mmu.dtb.walker = m5.objects.PercpuWalker(roots=model)
         attached += 1
     return attached
 
@@ -116,6 +154,8 @@ def build_board(plan: dict) -> X86Board:
         kernel_args=plan["kernel_args"],
         checkpoint=Path(plan["restore"]) if plan.get("restore") else None,
     )
+    if plan.get("root_pool"):
+        reserve_root_pool(board, plan["root_pool"])
     return board
 
 

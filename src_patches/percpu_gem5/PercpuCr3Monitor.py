@@ -22,6 +22,9 @@ class PercpuCr3Monitor(SimObject):
     cxx_header = "percpu_gem5/percpu_cr3_monitor.hh"
 
     cpu = Param.BaseCPU(Parent.any, "the CPU whose threads are monitored")
+    pti = Param.Bool(False, "the guest uses page-table isolation: fold the pgd pair's halves")
+    roots = Param.PercpuRootModel(
+        NULL, "the system's per-(cpu, pcid) root model to forward the events to (none: count only)")
 
 
 def attach_percpu_cr3_monitors(processor, name="percpu"):

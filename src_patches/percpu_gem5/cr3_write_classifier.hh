@@ -5,8 +5,10 @@
 //
 // The loaded address space is the pair (pgd, pcid) with PTI's two halves
 // folded together: PTI's user pgd is the kernel pgd + 4 KiB (CR3 bit 12)
-// and its user PCID is the kernel PCID | 0x800 (bit 11), so both are
-// cleared. A write either
+// and its user PCID is the kernel PCID | 0x800 (bit 11), so under PTI both
+// are cleared. Without PTI a pgd is one page and its neighbour 4 KiB away may
+// be another mm's, so bit 12 stays (the PCID's bit 11 is folded either way:
+// Linux uses only PCIDs 1-6 without PTI). A write either
 //   - switches mm: the pair changes (choose_new_asid's switch, or any
 //     switch without PCID);
 //   - crosses PTI's kernel/user boundary: same pair, another value;
@@ -19,7 +21,7 @@
 namespace percpu {
 
 struct AddressSpace {
-  uint64_t pgd = 0;   // CR3[51:12] << 12, bit 12 cleared
+  uint64_t pgd = 0;   // CR3[51:12] << 12, bit 12 cleared under PTI
   uint16_t pcid = 0;  // CR3[11:0] if PCIDE, else 0; bit 11 cleared
 
   bool operator==(const AddressSpace& o) const { return pgd == o.pgd && pcid == o.pcid; }
@@ -47,10 +49,11 @@ class Cr3WriteClassifier {
 
   // The PCID a CR3 value loads: CR3[11:0] with PCIDE, else 0 (SDM 4.10.1).
   static uint16_t pcid_of(uint64_t cr3, bool pcide);
-  static AddressSpace address_space(uint64_t cr3, bool pcide);
+  // pti: the guest runs with page-table isolation (the pair's halves fold).
+  static AddressSpace address_space(uint64_t cr3, bool pcide, bool pti);
   // old_cr3 is CR3 before the write (never has bit 63); new_cr3 is the value
   // written, bit 63 included; pcide is CR4.PCIDE at the write.
-  static Cr3Write classify(uint64_t old_cr3, uint64_t new_cr3, bool pcide);
+  static Cr3Write classify(uint64_t old_cr3, uint64_t new_cr3, bool pcide, bool pti);
 };
 
 const char* to_string(Cr3WriteKind kind);

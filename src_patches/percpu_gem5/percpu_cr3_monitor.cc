@@ -5,15 +5,17 @@
 #include "cpu/base.hh"
 #include "cpu/thread_context.hh"
 #include "debug/PercpuCr3Monitor.hh"
+#include "percpu_gem5/percpu_root_model.hh"
 
 namespace gem5 {
 
 PercpuCr3Monitor::PercpuCr3Monitor(const Params& p)
-    : SimObject(p), m_cpu(p.cpu), m_stats(this) {
+    : SimObject(p), m_cpu(p.cpu), m_pti(p.pti), m_roots(p.roots), m_stats(this) {
   fatal_if(!m_cpu, "%s: no CPU to monitor", name());
 }
 
 void PercpuCr3Monitor::regProbeListeners() {
+  if (m_roots) m_roots->attachMonitor(m_cpu->getContext(0)->contextId(), this);
   for (ThreadID t = 0; t < m_cpu->numThreads; ++t) {
     ProbeManager* pm = m_cpu->getContext(t)->getIsaPtr()->getProbeManager();
     m_listeners.push_back(std::make_unique<ProbeListenerArgFunc<X86ISA::Cr3WriteEvent>>(
@@ -26,7 +28,8 @@ void PercpuCr3Monitor::regProbeListeners() {
 }
 
 void PercpuCr3Monitor::on_cr3_write(const X86ISA::Cr3WriteEvent& e) {
-  const percpu::Cr3Write w = percpu::Cr3WriteClassifier::classify(e.oldCr3, e.newCr3, e.pcide);
+  const percpu::Cr3Write w =
+      percpu::Cr3WriteClassifier::classify(e.oldCr3, e.newCr3, e.pcide, m_pti);
   ++m_stats.cr3Writes;
   if (w.no_flush)
     ++m_stats.cr3WritesNoFlush;
@@ -48,17 +51,38 @@ void PercpuCr3Monitor::on_cr3_write(const X86ISA::Cr3WriteEvent& e) {
   DPRINTF(PercpuCr3Monitor, "cpu%d CR3 %#x -> %#x pcide=%d: %s%s, pcid %#x, pgd %#x\n",
           e.tc->contextId(), e.oldCr3, e.newCr3, e.pcide, percpu::to_string(w.kind),
           w.no_flush ? " (no flush)" : "", w.pcid, w.to.pgd);
+  if (!m_roots) return;
+  const percpu::Cr3Outcome out = m_roots->cr3Write(e.tc->contextId(), e);
+  if (out.allocated) {
+    m_stats.rootAllocs[static_cast<int>(out.cause)]++;
+    m_stats.rootCopyBytes += out.copy_bytes;
+  }
+  m_stats.rootEntriesDropped += out.entries_dropped;
+}
+
+void PercpuCr3Monitor::noteRootWalk(Cycles owed) {
+  ++m_stats.rootWalks;
+  m_stats.rootChargedCycles += owed;
+}
+
+void PercpuCr3Monitor::noteTopLevel(const percpu::TopLevelOutcome& out, Cycles charged) {
+  if (out.lazy_fault) ++m_stats.lazyFaults;
+  if (out.kernel_sync) ++m_stats.kernelSyncs;
+  if (out.pushed) ++m_stats.rootEntriesPushed;
+  m_stats.rootChargedCycles += charged;
 }
 
 void PercpuCr3Monitor::on_invlpg(const X86ISA::InvlpgEvent& e) {
   ++m_stats.invlpg;
   DPRINTF(PercpuCr3Monitor, "cpu%d INVLPG %#x pcid %#x\n", e.tc->contextId(), e.vaddr, e.pcid);
+  if (m_roots) m_stats.rootEntriesDropped += m_roots->invlpg(e.tc->contextId(), e.pcid);
 }
 
 void PercpuCr3Monitor::on_invpcid(const X86ISA::InvpcidEvent& e) {
   m_stats.invpcid[e.type]++;
   DPRINTF(PercpuCr3Monitor, "cpu%d INVPCID type %d pcid %#x addr %#x\n", e.tc->contextId(),
           e.type, e.pcid, e.vaddr);
+  if (m_roots) m_stats.rootEntriesDropped += m_roots->invpcid(e.tc->contextId(), e);
 }
 
 PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
@@ -78,12 +102,31 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
                "CR3 writes between PTI's kernel and user halves of one address space"),
       ADD_STAT(reloads, statistics::units::Count::get(), "CR3 writes of the value it held"),
       ADD_STAT(invlpg, statistics::units::Count::get(), "INVLPG instructions"),
-      ADD_STAT(invpcid, statistics::units::Count::get(), "INVPCID instructions by type") {
+      ADD_STAT(invpcid, statistics::units::Count::get(), "INVPCID instructions by type"),
+      ADD_STAT(rootAllocs, statistics::units::Count::get(),
+               "root allocations by cause (inferred from the (cpu, pcid, pgd) history)"),
+      ADD_STAT(rootCopyBytes, statistics::units::Byte::get(),
+               "page-table bytes root allocations copied"),
+      ADD_STAT(lazyFaults, statistics::units::Count::get(),
+               "walks that found a root's user top-level entry empty where the guest's pgd "
+               "has one"),
+      ADD_STAT(rootEntriesDropped, statistics::units::Count::get(),
+               "root user entries flushes dropped (they no longer matched the guest's pgd)"),
+      ADD_STAT(kernelSyncs, statistics::units::Count::get(),
+               "root kernel entries synced from the guest's pgd on a walk"),
+      ADD_STAT(rootEntriesPushed, statistics::units::Count::get(),
+               "percpu-eager: new guest pgd entries pushed to the mm's roots when first seen"),
+      ADD_STAT(rootWalks, statistics::units::Count::get(), "walks that started from a root"),
+      ADD_STAT(rootChargedCycles, statistics::units::Cycle::get(),
+               "cycles charged to walks for root allocations and lazy faults") {
   invpcid.init(4);
   invpcid.subname(0, "individualAddress");
   invpcid.subname(1, "singleContext");
   invpcid.subname(2, "allContextsGlobal");
   invpcid.subname(3, "allContexts");
+  rootAllocs.init(percpu::kNumAllocCauses);
+  for (int c = 0; c < percpu::kNumAllocCauses; ++c)
+    rootAllocs.subname(c, percpu::to_string(static_cast<percpu::AllocCause>(c)));
 }
 
 }  // namespace gem5

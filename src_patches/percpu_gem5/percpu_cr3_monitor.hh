@@ -12,12 +12,14 @@
 #include "base/statistics.hh"
 #include "params/PercpuCr3Monitor.hh"
 #include "percpu_gem5/cr3_write_classifier.hh"
+#include "percpu_gem5/root_model.hh"
 #include "sim/probe/probe.hh"
 #include "sim/sim_object.hh"
 
 namespace gem5 {
 
 class BaseCPU;
+class PercpuRootModel;
 
 class PercpuCr3Monitor : public SimObject {
  public:
@@ -28,12 +30,19 @@ class PercpuCr3Monitor : public SimObject {
   // object before any regProbeListeners().
   void regProbeListeners() override;
 
+  // From the CPU's walkers: a walk started from a root (owed: the cycles of
+  // the last allocation it was charged), and what its top-level read found.
+  void noteRootWalk(Cycles owed);
+  void noteTopLevel(const percpu::TopLevelOutcome& out, Cycles charged);
+
  private:
   void on_cr3_write(const X86ISA::Cr3WriteEvent& e);
   void on_invlpg(const X86ISA::InvlpgEvent& e);
   void on_invpcid(const X86ISA::InvpcidEvent& e);
 
   BaseCPU* m_cpu;
+  const bool m_pti;
+  PercpuRootModel* m_roots;
   std::vector<std::unique_ptr<ProbeListener>> m_listeners;
 
   // Stat names are the ones the analysis reads from stats.txt.
@@ -49,6 +58,15 @@ class PercpuCr3Monitor : public SimObject {
     statistics::Scalar reloads;
     statistics::Scalar invlpg;
     statistics::Vector invpcid;
+    // The root model's, per CPU (0 without one), named as the engine's stats.
+    statistics::Vector rootAllocs;
+    statistics::Scalar rootCopyBytes;
+    statistics::Scalar lazyFaults;
+    statistics::Scalar rootEntriesDropped;
+    statistics::Scalar kernelSyncs;
+    statistics::Scalar rootEntriesPushed;
+    statistics::Scalar rootWalks;
+    statistics::Scalar rootChargedCycles;
   } m_stats;
 };
 

@@ -71,3 +71,29 @@ def test_pti_is_on_in_the_guest(gem5: Path, kernel: Path, checkpoints: Path,
     assert info["guest"]["booted"]["ptiflag"] == "yes"  # the meltdown file says Not_affected
     h = headline(tmp_path / "shared" / "stats.txt")
     assert h["percpu.ptiSwitches"] > h["percpu.mmSwitches"]
+
+
+@pytest.mark.parametrize(("workload", "extra"), [
+    ("ctxmix", []),
+    ("ctxmix", ["--no-pcid"]),
+    ("pingpong", ["--pti"]),
+])
+def test_percpu_roots_in_the_walker(gem5: Path, kernel: Path, checkpoints: Path,
+                                    tmp_path: Path, workload: str, extra: list[str]) -> None:
+    """Both schemes from one checkpoint, the checker on: per-(cpu, pcid) roots in gem5's
+    walker run the guest to the end with no violation, allocate roots and take lazy
+    faults within the proposal's bounds; stock Linux allocates none."""
+    res = run_gem5(gem5, kernel, checkpoints, tmp_path, workload, "--scheme", "shared,percpu",
+                   "--check", *extra)
+    assert res.returncode == 0, res.stderr[-3000:]
+    shared, percpu = (headline(tmp_path / s / "stats.txt") for s in ("shared", "percpu"))
+    assert shared.get("percpu.rootAllocs::total", 0) == 0
+    assert percpu["percpu.checkerViolations"] == 0
+    assert percpu["percpu.rootAllocs::total"] > 0 and percpu["percpu.rootWalks"] > 0
+    assert percpu["percpu.lazyFaults"] > 0
+    assert percpu["percpu.maxLazyFaultsPerRoot"] <= 256
+    assert 0 < percpu["percpu.rootPoolPeakBytes"] <= percpu["percpu.rootPoolBoundBytes"]
+    if "--no-pcid" in extra:
+        assert percpu["percpu.rootAllocs::noPcid"] == percpu["percpu.rootAllocs::total"]
+    else:
+        assert percpu["percpu.rootAllocs::noPcid"] == 0

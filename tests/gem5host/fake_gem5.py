@@ -2,7 +2,8 @@
 """A stand-in for gem5.opt in the orchestrator's tests: it reads the plan exactly as
 percpu/gem5host/system.py would and writes what gem5 and the guest would leave in the
 outdir (console log, phase.json, stats.txt, a checkpoint). FAKE_GEM5 picks a scenario:
-ok (default), panic, hang, nodump, pcid-missing, crash. It tests percpu's handling of
+ok (default), panic, hang, nodump, pcid-missing, crash, stock (no plugin), violation
+(the root model's checker finds one). It tests percpu's handling of
 gem5 processes, not gem5."""
 
 import json
@@ -15,8 +16,9 @@ from pathlib import Path
 args = sys.argv[1:]
 if args[-1].endswith("probe.py"):  # percpu gem5 check / the orchestrator's probe
     plugin = os.environ.get("FAKE_GEM5") != "stock"
+    objects = ("PercpuCr3Monitor", "PercpuRootModel", "PercpuWalker")
     print("percpu-probe: " + json.dumps({"gem5_version": "24.0.0.1", "x86": True,
-                                         "objects": {"PercpuCr3Monitor": plugin}}))
+                                         "objects": {name: plugin for name in objects}}))
     sys.exit(0)
 outdir = Path(args[args.index("-d") + 1])
 plan = json.loads(Path(args[-1]).read_text())
@@ -61,6 +63,14 @@ if scenario != "nodump":
                   (f"{cpu.format(i)}.percpu.mmSwitchesFlushed {0 if pcid == 'yes' else 80} "
                   "# flushing (Count)"),
                   f"{cpu.format(i)}.mmu.dtb.rdMisses 7 # misses (Count)"]
+        roots = plan["roots"]["scheme"] != "shared"
+        stats += [f"{cpu.format(i)}.percpu.rootAllocs::firstUse {3 if roots else 0} # (Count)",
+                  f"{cpu.format(i)}.percpu.rootAllocs::total {3 if roots else 0} # (Count)",
+                  f"{cpu.format(i)}.percpu.lazyFaults {5 if roots else 0} # (Count)"]
+    roots = plan["roots"]["scheme"] != "shared"
+    violations = 1 if scenario == "violation" and plan["roots"]["check"] else 0
+    stats += [f"board.percpu.rootPoolPeakBytes {4096 * 3 if roots else 0} # (Byte)",
+              f"board.percpu.checkerViolations {violations} # (Count)"]
     stats.append("---------- End Simulation Statistics   ----------")
     (outdir / "stats.txt").write_text("\n".join(stats) + "\n")
 (outdir / "config.ini").write_text("[root]\ntype=Root\nfull_system=true\n")

@@ -21,11 +21,11 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--paging", "5"], "--paging has no meaning on the gem5 host"),
-    (["--set", "cost.invlpg=1"], "--set has no meaning on the gem5 host"),
-    (["--config", "x.toml"], "--config has no meaning on the gem5 host"),
-    (["--check"], "--check has no meaning on the gem5 host"),
+    (["--set", "cost.invlpg=1"], "--set cost.invlpg has no meaning on the gem5 host"),
+    (["--set", "cost.lazy_fault=fast"], "the value must be a number"),
+    (["--config", "/nonexistent/x.toml"], "cannot read --config /nonexistent/x.toml"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux",
-      "--scheme", "percpu"], "scheme 'percpu' is not on the gem5 host yet"),
+      "--scheme", "nosuch"], "unknown scheme 'nosuch' for the gem5 host"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux",
       "-w", "trace:x.trace"], "traces replay on the engine only"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux"],

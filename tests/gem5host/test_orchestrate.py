@@ -86,7 +86,7 @@ def test_guest_without_pcid_is_refused(env: dict[str, str], tmp_path: Path) -> N
 
 @pytest.mark.parametrize(("scenario", "args", "message"), [
     ("panic", (), "Kernel panic - not syncing"),
-    ("hang", ("--timeout", "3"), "no end after 3 s of host time"),
+    ("hang", ("--timeout", "10"), "no end after 10 s of host time"),
     ("nodump", (), "never dumped its region of interest"),
 ])
 def test_failed_region_of_interest(env: dict[str, str], tmp_path: Path, scenario: str,
@@ -115,8 +115,8 @@ def test_stock_gem5_is_refused_before_booting(env: dict[str, str], tmp_path: Pat
 
 
 @pytest.mark.parametrize(("scenario", "code", "words"), [
-    ("ok", 0, "has percpu's patches and plugin (PercpuCr3Monitor)"),
-    ("stock", 1, "lacks percpu's plugin (PercpuCr3Monitor)"),
+    ("ok", 0, "has percpu's patches and plugin (PercpuCr3Monitor, PercpuRootModel, PercpuWalker)"),
+    ("stock", 1, "lacks percpu's plugin (PercpuCr3Monitor, PercpuRootModel, PercpuWalker)"),
 ])
 def test_gem5_check(env: dict[str, str], scenario: str, code: int, words: str) -> None:
     res = subprocess.run([sys.executable, "-m", "percpu", "gem5", "check"], check=False,
@@ -124,3 +124,34 @@ def test_gem5_check(env: dict[str, str], scenario: str, code: int, words: str) -
                          timeout=60)
     assert res.returncode == code and words in res.stdout
     assert len(res.stdout.strip().splitlines()) == 1
+
+
+def test_both_schemes_one_checkpoint_with_the_cost_table(env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, "--scheme", "shared,percpu", "--set", "cost.lazy_fault=900")
+    assert res.returncode == 0, res.stderr
+    assert calls(tmp_path) == ["boot", "roi", "roi"]
+    plans = {s: json.loads((tmp_path / "out" / s / "plan.json").read_text())
+             for s in ("shared", "percpu")}
+    # One checkpoint, both schemes; the pool is withheld from the guest under either.
+    assert plans["shared"]["restore"] == plans["percpu"]["restore"]
+    assert plans["shared"]["root_pool"] == plans["percpu"]["root_pool"]
+    pool = plans["percpu"]["root_pool"]
+    assert pool["base"] + pool["size"] == 512 << 20 and pool["size"] >= 2 * 6 * 4096
+    roots = plans["percpu"]["roots"]
+    assert roots["scheme"] == "percpu" and roots["lazy_fault_cycles"] == 900
+    assert roots["root_alloc_cycles"] == 200 and roots["check"] is False
+    info = json.loads((tmp_path / "out" / "percpu" / "percpu.json").read_text())
+    assert info["roots"] == roots
+    assert re.search(r"^root allocs +6$", (tmp_path / "out" / "percpu" / "summary.txt").read_text(),
+                     re.MULTILINE)
+    assert re.search(r"root allocs +0 +6", res.stdout), res.stdout
+
+
+def test_check_exits_1_on_a_violation(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run(env, tmp_path, "--scheme", "percpu", "--check", scenario="violation")
+    assert res.returncode == 1, res.stderr
+    assert "checker violations (percpu 1)" in res.stderr
+    assert json.loads((tmp_path / "out" / "percpu" / "plan.json").read_text())["roots"]["check"]
+    res = gem5_run(env, tmp_path, "--scheme", "percpu", "--check")
+    assert res.returncode == 0, res.stderr

@@ -35,21 +35,20 @@ class PerCpuRoots final : public IRootScheme {
   bool lazy_fill(CpuId cpu, Asid asid, const MmView& mm, int slot) override {
     Root& r = m_roots[cpu][asid];
     if (m_eager || r.ctx_id != mm.ctx_id) return false;
-    uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
-    if (!pte::present(e)) return false;
-    write_user_slot(r, slot, e);
+    if (!pte::present(m_env.mem.read_entry(mm.pgd, slot))) return false;
+    copy_user_slot(r, mm, slot);
     r.lazy_faults++;
     m_max_lazy = std::max(m_max_lazy, r.lazy_faults);
     return true;
   }
 
   int on_pgd_populated(CpuId cpu, Asid asid, const MmView& mm, int slot) override {
-    uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
     int writes = 0;
     if (!m_eager) {
+      if (!m_env.fill_at_fault) return 0;
       Root& r = m_roots[cpu][asid];
       if (r.ctx_id == mm.ctx_id) {
-        write_user_slot(r, slot, e);
+        copy_user_slot(r, mm, slot);
         writes++;
       }
       return writes;
@@ -58,7 +57,7 @@ class PerCpuRoots final : public IRootScheme {
     for (auto& per_cpu : m_roots)
       for (auto& r : per_cpu)
         if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) {
-          write_user_slot(r, slot, e);
+          copy_user_slot(r, mm, slot);
           writes++;
         }
     return writes;
@@ -71,7 +70,7 @@ class PerCpuRoots final : public IRootScheme {
     int dropped = 0;
     for (int slot : slots) {
       if (pte::present(m_env.mem.read_entry(r.kroot, slot))) {
-        write_user_slot(r, slot, 0);
+        clear_user_slot(r, slot);
         dropped++;
       }
     }
@@ -144,9 +143,19 @@ class PerCpuRoots final : public IRootScheme {
     int n_private = 0;
   };
 
-  void write_user_slot(Root& r, int slot, uint64_t e) {
-    m_env.mem.write_entry(r.kroot, slot, e);
-    if (m_env.pti) m_env.mem.write_entry(r.uroot, slot, e);
+  // Entry `slot` of mm's pgd into the root, and of its PTI user pgd into the
+  // user half: Linux gives the kernel pgd's copy of a user entry NX
+  // (pti_set_user_pgtbl), so the two halves' values may differ.
+  void copy_user_slot(Root& r, const MmView& mm, int slot) {
+    m_env.mem.write_entry(r.kroot, slot, m_env.mem.read_entry(mm.pgd, slot));
+    if (m_env.pti) m_env.mem.write_entry(r.uroot, slot, m_env.mem.read_entry(user_pgd(mm), slot));
+  }
+  void clear_user_slot(Root& r, int slot) {
+    m_env.mem.write_entry(r.kroot, slot, 0);
+    if (m_env.pti) m_env.mem.write_entry(r.uroot, slot, 0);
+  }
+  Frame user_pgd(const MmView& mm) const {
+    return mm.user_pgd != kNoFrame ? mm.user_pgd : mm.pgd;
   }
 
   void free_private(Root& r) {
@@ -184,16 +193,18 @@ class PerCpuRoots final : public IRootScheme {
       m_env.mem.copy_entries(src, dst, pte::kFirstKernelSlot, pte::kUserSlots);
       sel.copies.push_back({src, dst, pte::kFirstKernelSlot, pte::kUserSlots});
     };
-    copy_kernel_half(m_env.init_pgd, r.kroot);
+    // Every pgd's kernel half is init_mm's; a host that does not know init_mm's
+    // (gem5: hardware sees only CR3) copies it from the mm's own pgd.
+    const bool from_mm = m_env.init_pgd == kNoFrame;
+    copy_kernel_half(from_mm ? mm.pgd : m_env.init_pgd, r.kroot);
     if (has_private_slots())
       m_env.mem.write_entry(r.kroot, kPercpuDataSlot, pte::make_table(m_env.percpu_data_top[cpu]));
     // PTI: the user half of the pair maps only what user mode may see of the kernel.
-    if (m_env.pti) copy_kernel_half(m_env.init_user_pgd, r.uroot);
+    if (m_env.pti) copy_kernel_half(from_mm ? user_pgd(mm) : m_env.init_user_pgd, r.uroot);
     if (m_eager) {
       for (int slot = 0; slot < pte::kUserSlots; ++slot) {
-        uint64_t e = m_env.mem.read_entry(mm.pgd, slot);
-        if (!pte::present(e)) continue;
-        write_user_slot(r, slot, e);
+        if (!pte::present(m_env.mem.read_entry(mm.pgd, slot))) continue;
+        copy_user_slot(r, mm, slot);
         sel.copies.push_back({mm.pgd, r.kroot, slot, 1});
       }
     }

@@ -79,6 +79,9 @@ struct Fixture {
     mm.pgd = mem.host_table();
     mm.user_pgd = pti ? mem.host_table() : kNoFrame;
     mem.write_entry(mm.pgd, 3, pte::make_table(77));
+    // PTI: Linux's kernel-pgd copy of a user entry has NX (pti_set_user_pgtbl).
+    if (pti) mem.write_entry(mm.user_pgd, 3, pte::make_table(77) & ~pte::kNoExec);
+    if (pti) mem.write_entry(mm.pgd, 3, pte::make_table(77) | pte::kNoExec);
   }
   FakeMemory mem;
   RootEnv env;
@@ -151,6 +154,14 @@ void test_percpu_fills_user_slots_lazily() {
   f.mem.write_entry(f.mm.pgd, 5, pte::make_table(88));
   EXPECT(s->on_pgd_populated(0, 0, f.mm, 5) == 1);
   EXPECT(f.mem.read_entry(root, 5) == pte::make_table(88));
+  // Without fill_at_fault (the gem5 host's guest): the next walk faults it in instead.
+  Fixture g;
+  g.env.fill_at_fault = false;
+  auto lazy = make_root_scheme("percpu", g.env);
+  Frame groot = lazy->select_root(0, 0, g.mm, true).kernel_root;
+  g.mem.write_entry(g.mm.pgd, 5, pte::make_table(88));
+  EXPECT(lazy->on_pgd_populated(0, 0, g.mm, 5) == 0 && g.mem.read_entry(groot, 5) == 0);
+  EXPECT(lazy->lazy_fill(0, 0, g.mm, 5) && g.mem.read_entry(groot, 5) == pte::make_table(88));
 }
 
 void test_eager_copies_user_slots_at_allocation() {
@@ -174,7 +185,10 @@ void test_pti_pairs_and_release() {
   EXPECT(f.mem.read_entry(sel.user_root, 300) == pte::make_table(7));
   EXPECT(sel.copies.size() == 2);
   EXPECT(s->lazy_fill(0, 1, f.mm, 3));
-  EXPECT(f.mem.read_entry(sel.user_root, 3) == f.mem.read_entry(f.mm.pgd, 3));
+  // Each half of the pair from its own pgd: the user half without the NX of the kernel's.
+  EXPECT(f.mem.read_entry(sel.kernel_root, 3) == f.mem.read_entry(f.mm.pgd, 3));
+  EXPECT(f.mem.read_entry(sel.user_root, 3) == f.mem.read_entry(f.mm.user_pgd, 3));
+  EXPECT(f.mem.read_entry(sel.user_root, 3) != f.mem.read_entry(sel.kernel_root, 3));
   int allocated = 0;
   Frame kmap = s->private_kmap_table(0, 1, &allocated);
   EXPECT(kmap != kNoFrame && allocated == 3 && f.mem.privates == 3);
@@ -196,6 +210,22 @@ void test_no_private_slots_without_percpu_data_tables() {
   EXPECT(f.mem.read_entry(root, kPercpuDataSlot) == f.mem.read_entry(f.env.init_pgd, kPercpuDataSlot));
 }
 
+void test_kernel_half_from_the_mm_without_init_pgd() {
+  // The gem5 host knows no init_mm: the kernel halves come from the mm's own pair.
+  Fixture f(true, false);
+  f.env.init_pgd = kNoFrame;
+  f.env.init_user_pgd = kNoFrame;
+  f.mem.write_entry(f.mm.pgd, 400, pte::make_table(41));
+  f.mem.write_entry(f.mm.user_pgd, 401, pte::make_table(42));
+  auto s = make_root_scheme("percpu", f.env);
+  RootSelection sel = s->select_root(0, 0, f.mm, true);
+  EXPECT(f.mem.read_entry(sel.kernel_root, 400) == pte::make_table(41));
+  EXPECT(f.mem.read_entry(sel.user_root, 401) == pte::make_table(42));
+  EXPECT(f.mem.read_entry(sel.user_root, 400) == 0);
+  EXPECT(sel.copies.size() == 2 && sel.copies[0].src == f.mm.pgd &&
+         sel.copies[1].src == f.mm.user_pgd);
+}
+
 }  // namespace
 
 int main() {
@@ -206,6 +236,7 @@ int main() {
   test_eager_copies_user_slots_at_allocation();
   test_pti_pairs_and_release();
   test_no_private_slots_without_percpu_data_tables();
+  test_kernel_half_from_the_mm_without_init_pgd();
   if (g_failures) {
     std::printf("%d failures\n", g_failures);
     return 1;

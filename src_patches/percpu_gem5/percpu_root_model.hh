@@ -1,0 +1,69 @@
+// The gem5 face of percpu::RootModel (root_model.hh): one per system. It
+// reads and writes guest memory through the system's functional port, owns
+// the system-wide stats (root pool, lazy-fault bound, checker) and the cycles
+// an allocation leaves to be charged to the CPU's next walk.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "arch/x86/tlb_events.hh"
+#include "base/statistics.hh"
+#include "base/types.hh"
+#include "params/PercpuRootModel.hh"
+#include "percpu_gem5/root_model.hh"
+#include "sim/sim_object.hh"
+
+namespace gem5 {
+
+class PercpuCr3Monitor;
+class System;
+
+class PercpuRootModel : public SimObject {
+ public:
+  using Params = PercpuRootModelParams;
+  explicit PercpuRootModel(const Params& p);
+
+  bool hasRoots() const { return m_model->has_roots(); }
+  bool checking() const { return m_check; }
+
+  // From a CPU's monitor, after the operation took effect.
+  percpu::Cr3Outcome cr3Write(ContextID cpu, const X86ISA::Cr3WriteEvent& e);
+  int invlpg(ContextID cpu, uint16_t pcid);
+  int invpcid(ContextID cpu, const X86ISA::InvpcidEvent& e);
+
+  // From the CPU's walkers (timing and atomic walks; never functional ones).
+  Addr walkRoot(ContextID cpu, uint16_t pcid, Addr cr3_base);
+  percpu::TopLevelOutcome topLevelEntry(ContextID cpu, uint16_t pcid, Addr cr3_base, Addr root,
+                                        int slot, uint64_t pte);
+  // Cycles owed by the CPU's last allocation, taken by its next walk.
+  Cycles takePendingCycles(ContextID cpu);
+  Cycles lazyFaultCycles() const { return m_lazy_fault_cycles; }
+
+  // The CPU's monitor, for the per-CPU stats (registered by the monitor).
+  void attachMonitor(ContextID cpu, PercpuCr3Monitor* monitor);
+  PercpuCr3Monitor* monitor(ContextID cpu) const;
+
+ private:
+  class GuestMemory;
+  void afterFlush(ContextID cpu, const char* what);
+  void violation(const std::string& what);
+
+  std::unique_ptr<GuestMemory> m_mem;
+  std::unique_ptr<percpu::RootModel> m_model;
+  const Cycles m_root_alloc_cycles, m_lazy_fault_cycles, m_copy_line_cycles;
+  const bool m_check;
+  std::vector<Cycles> m_pending;
+  std::vector<PercpuCr3Monitor*> m_monitors;
+
+  struct Stats : public statistics::Group {
+    Stats(PercpuRootModel* parent);
+    void preDumpStats() override;
+    PercpuRootModel* model;
+    statistics::Scalar rootPoolPeakBytes;
+    statistics::Scalar rootPoolBoundBytes;
+    statistics::Scalar maxLazyFaultsPerRoot;
+    statistics::Scalar checkerViolations;
+  } m_stats;
+};
+
+}  // namespace gem5

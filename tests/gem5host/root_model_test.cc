@@ -1,0 +1,309 @@
+// Unit tests of the gem5 plugin's root model (src_patches/percpu_gem5/
+// root_model.hh) against a fake guest memory: the CR3 values, flushes and
+// top-level reads a Linux 6.1 guest produces (arch/x86/mm/tlb.c build_cr3,
+// build_cr3_noflush; PTI's halves in arch/x86/entry/calling.h), with the
+// core/root/ schemes it drives. test_root_model_core.py compiles and runs it.
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+#include "paging/pte.h"
+#include "root_model.hh"
+
+using namespace percpu;
+
+namespace {
+
+int g_failures = 0;
+#define EXPECT(cond)                                                 \
+  do {                                                               \
+    if (!(cond)) {                                                   \
+      std::printf("%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
+      g_failures++;                                                  \
+    }                                                                \
+  } while (0)
+
+class FakeGuest final : public IGuestMemory {
+ public:
+  uint64_t read64(PhysAddr pa) const override {
+    EXPECT(pa % 8 == 0);
+    auto it = words.find(pa);
+    return it == words.end() ? 0 : it->second;
+  }
+  void write64(PhysAddr pa, uint64_t v) override {
+    EXPECT(pa % 8 == 0);
+    if (pa >= kPoolBase) pool_writes++;
+    words[pa] = v;
+  }
+  uint64_t entry(PhysAddr table, int slot) const { return read64(table + slot * 8); }
+  void set(PhysAddr table, int slot, uint64_t v) { words[table + slot * 8] = v; }
+
+  static constexpr PhysAddr kPoolBase = 0x7ff00000;
+  std::map<PhysAddr, uint64_t> words;
+  uint64_t pool_writes = 0;
+};
+
+constexpr uint64_t kNoFlush = 1ull << 63;
+constexpr PhysAddr kPgdA = 0x100000, kPgdB = 0x104000, kPgdC = 0x108000;  // 8 KiB apart
+constexpr uint64_t kUserEntry = 0x222000 | pte::kPresent | pte::kWritable | pte::kUser;
+constexpr int kUserSlot = 3;
+
+// A guest with three mms whose pgds share the kernel half, as Linux's do.
+struct Guest {
+  explicit Guest(bool pti = false) : pti(pti) {
+    for (PhysAddr pgd : {kPgdA, kPgdB, kPgdC}) {
+      for (int s = pte::kFirstKernelSlot; s < kEntriesPerTable; s += 15)
+        mem.set(pgd, s, pte::make_table(0x900 + s));
+      mem.set(pgd, kUserSlot, pti ? kUserEntry | pte::kNoExec : kUserEntry);
+      if (pti) {
+        mem.set(pgd + 0x1000, 300, pte::make_table(0x777));  // the entry trampoline
+        mem.set(pgd + 0x1000, kUserSlot, kUserEntry);
+      }
+    }
+  }
+  RootModel model(const std::string& scheme, int ncpus = 2, uint64_t pool = 256 * 1024) {
+    RootModel::Config c;
+    c.scheme = scheme;
+    c.ncpus = ncpus;
+    c.pti = pti;
+    c.pool_base = FakeGuest::kPoolBase;
+    c.pool_bytes = pool;
+    return RootModel(mem, c);
+  }
+  bool pti;
+  FakeGuest mem;
+};
+
+bool in_pool(PhysAddr a) { return a >= FakeGuest::kPoolBase; }
+
+void test_shared_walks_the_guest_table() {
+  Guest g;
+  RootModel m = g.model("shared");
+  EXPECT(!m.has_roots());
+  Cr3Outcome o = m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true);
+  EXPECT(!o.allocated && !o.tracked && o.write.kind == Cr3WriteKind::MmSwitch);
+  EXPECT(m.walk_root(0, 2, kPgdB) == kPgdB);
+  EXPECT(m.pool_bound_bytes() == 0 && m.pool_peak_bytes() == 0 && g.mem.pool_writes == 0);
+}
+
+void test_first_use_allocates_and_copies_the_kernel_half() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  Cr3Outcome o = m.on_cr3_write(1, kPgdB | 2, kPgdA | 1, true);
+  EXPECT(o.tracked && o.allocated && o.cause == AllocCause::FirstUse);
+  EXPECT(o.copy_bytes == 2048);
+  PhysAddr root = m.walk_root(1, 1, kPgdA);
+  EXPECT(root != kPgdA && in_pool(root) && root % kPageSize == 0);
+  for (int s = pte::kFirstKernelSlot; s < kEntriesPerTable; ++s)
+    EXPECT(g.mem.entry(root, s) == g.mem.entry(kPgdA, s));
+  EXPECT(g.mem.entry(root, kUserSlot) == 0);
+  // Another CPU, or another PCID, or another pgd under this PCID: not this root.
+  EXPECT(m.walk_root(0, 1, kPgdA) == kPgdA);
+  EXPECT(m.walk_root(1, 2, kPgdA) == kPgdA);
+  EXPECT(m.walk_root(1, 1, kPgdB) == kPgdB);
+  EXPECT(m.pool_peak_bytes() == 4096 && m.pool_bound_bytes() == 2 * 6 * 4096);
+}
+
+void test_user_entries_fault_in_lazily_once() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  PhysAddr root = m.walk_root(0, 1, kPgdA);
+  TopLevelOutcome t = m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
+  EXPECT(t.lazy_fault && t.pte == kUserEntry && !t.mismatch);
+  EXPECT(g.mem.entry(root, kUserSlot) == kUserEntry);
+  TopLevelOutcome again = m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry);
+  EXPECT(!again.lazy_fault && again.pte == kUserEntry);
+  // An entry the guest does not have either: a page fault, not a lazy fault.
+  TopLevelOutcome none = m.top_level_entry(0, 1, kPgdA, root, 7, 0);
+  EXPECT(!none.lazy_fault && none.pte == 0);
+  EXPECT(m.max_lazy_faults_per_root() == 1);
+  // The walker set Accessed in the root: still the guest's entry.
+  EXPECT(!m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry | 0x20).mismatch);
+  // Walks of the guest's own table are not the model's business.
+  EXPECT(!m.top_level_entry(0, 1, kPgdA, kPgdA, kUserSlot, 0).lazy_fault);
+}
+
+void test_noflush_reuses_and_flush_reallocates() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  m.on_cr3_write(0, kPgdC | 3, kPgdA | 1, true);
+  PhysAddr root_a = m.walk_root(0, 1, kPgdA);
+  m.top_level_entry(0, 1, kPgdA, root_a, kUserSlot, 0);
+  EXPECT(m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true).cause == AllocCause::FirstUse);
+  // Back to A with bit 63: Linux kept A's TLB generation, so the root stays whole.
+  Cr3Outcome kept = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1 | kNoFlush, true);
+  EXPECT(!kept.allocated && m.walk_root(0, 1, kPgdA) == root_a);
+  EXPECT(g.mem.entry(root_a, kUserSlot) == kUserEntry);
+  m.on_cr3_write(0, kPgdA | 1, kPgdB | 2 | kNoFlush, true);
+  // Back to A without it: A was flushed while inactive; a new generation.
+  Cr3Outcome fresh = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  EXPECT(fresh.allocated && fresh.cause == AllocCause::FlushedInactive);
+  EXPECT(m.walk_root(0, 1, kPgdA) == root_a && g.mem.entry(root_a, kUserSlot) == 0);
+}
+
+void test_round_robin_eviction() {
+  Guest g;
+  RootModel m = g.model("percpu", 1);
+  m.on_cr3_write(0, kPgdC | 3, kPgdA | 1, true);
+  // Another mm takes A's slot (ASID 0, PCID 1) as Linux's round robin wraps.
+  m.on_cr3_write(0, kPgdA | 1, kPgdB | 1, true);
+  EXPECT(m.walk_root(0, 1, kPgdA) == kPgdA);
+  // A comes back in another slot: it had one on this CPU, so it was evicted.
+  Cr3Outcome o = m.on_cr3_write(0, kPgdB | 1, kPgdA | 2, true);
+  EXPECT(o.allocated && o.cause == AllocCause::Evicted);
+  // And into its old slot again, after another mm held it: evicted as well.
+  m.on_cr3_write(0, kPgdA | 2, kPgdB | 1, true);
+  m.on_cr3_write(0, kPgdB | 1, kPgdC | 2, true);
+  EXPECT(m.on_cr3_write(0, kPgdC | 2, kPgdA | 1, true).cause == AllocCause::Evicted);
+}
+
+void test_no_pcid_allocates_on_every_switch() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  Cr3Outcome o = m.on_cr3_write(0, kPgdB, kPgdA, false);
+  EXPECT(o.allocated && o.cause == AllocCause::NoPcid && o.write.pcid == 0);
+  PhysAddr root = m.walk_root(0, 0, kPgdA);
+  EXPECT(in_pool(root));
+  EXPECT(m.on_cr3_write(0, kPgdA, kPgdB, false).cause == AllocCause::NoPcid);
+  EXPECT(m.on_cr3_write(0, kPgdB, kPgdA, false).allocated);
+  // A reload of the loaded value (flush_tlb_local) flushes but keeps the root.
+  m.top_level_entry(0, 0, kPgdA, root, kUserSlot, 0);
+  Cr3Outcome reload = m.on_cr3_write(0, kPgdA, kPgdA, false);
+  EXPECT(!reload.allocated && reload.write.kind == Cr3WriteKind::Reload);
+  EXPECT(m.walk_root(0, 0, kPgdA) == root && g.mem.entry(root, kUserSlot) == kUserEntry);
+}
+
+void test_flushes_drop_entries_the_guest_changed() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  PhysAddr root = m.walk_root(0, 1, kPgdA);
+  m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
+  EXPECT(m.stale_entries(0) == 0);
+  // The guest frees the tables under slot 3: it clears the entry, then flushes.
+  g.mem.set(kPgdA, kUserSlot, 0);
+  EXPECT(m.stale_entries(0) == 1);
+  // Before the flush the root may still hold it (a paging-structure cache would).
+  EXPECT(!m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry).mismatch);
+  EXPECT(m.on_flush_pcid(0, 1) == 1);
+  EXPECT(g.mem.entry(root, kUserSlot) == 0 && m.stale_entries(0) == 0);
+  // A flush of another PCID leaves this root alone; INVPCID all-context does not.
+  g.mem.set(kPgdA, kUserSlot, kUserEntry);
+  m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
+  g.mem.set(kPgdA, kUserSlot, kUserEntry + 0x1000);
+  EXPECT(m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry).mismatch);
+  EXPECT(m.on_flush_pcid(0, 4) == 0);
+  EXPECT(m.on_flush_all(0) == 1);
+  // A flushing CR3 reload drops too.
+  m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
+  g.mem.set(kPgdA, kUserSlot, 0);
+  Cr3Outcome reload = m.on_cr3_write(0, kPgdA | 1, kPgdA | 1, true);
+  EXPECT(!reload.allocated && reload.entries_dropped == 1);
+}
+
+void test_kernel_half_changes_are_synced_on_the_walk() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true);
+  PhysAddr root_b = m.walk_root(0, 2, kPgdB);
+  // sync_global_pgds: every pgd gains kernel entry 400, with no hardware event.
+  for (PhysAddr pgd : {kPgdA, kPgdB, kPgdC}) g.mem.set(pgd, 400, pte::make_table(0x444));
+  TopLevelOutcome t = m.top_level_entry(0, 2, kPgdB, root_b, 400, 0);
+  EXPECT(t.kernel_sync && t.pte == pte::make_table(0x444));
+  EXPECT(g.mem.entry(root_b, 400) == pte::make_table(0x444));
+  // Every root learnt it, not only the one walked.
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1 | kNoFlush, true);
+  EXPECT(g.mem.entry(m.walk_root(0, 1, kPgdA), 400) == pte::make_table(0x444));
+  EXPECT(!m.top_level_entry(0, 2, kPgdB, root_b, 400, pte::make_table(0x444) | 0x20).kernel_sync);
+}
+
+void test_pti_pairs() {
+  Guest g(true);
+  RootModel m = g.model("percpu");
+  Cr3Outcome o = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  EXPECT(o.allocated && o.copy_bytes == 4096);
+  const PhysAddr user_cr3 = kPgdA | 0x1000;
+  const uint16_t user_pcid = 1 | kPtiUserPcidBit;
+  // PTI's exit to user mode: the same pair, no allocation.
+  Cr3Outcome exit = m.on_cr3_write(0, kPgdA | 1, user_cr3 | user_pcid | kNoFlush, true);
+  EXPECT(exit.write.kind == Cr3WriteKind::PtiSwitch && !exit.allocated);
+  PhysAddr kroot = m.walk_root(0, 1, kPgdA), uroot = m.walk_root(0, user_pcid, user_cr3);
+  EXPECT(in_pool(kroot) && in_pool(uroot) && kroot != uroot);
+  EXPECT(g.mem.entry(uroot, 300) == pte::make_table(0x777));  // the user pgd's kernel half
+  // A lazy fault from user mode: each half of the pair from its own pgd.
+  TopLevelOutcome t = m.top_level_entry(0, user_pcid, user_cr3, uroot, kUserSlot, 0);
+  EXPECT(t.lazy_fault && t.pte == kUserEntry);
+  EXPECT(g.mem.entry(kroot, kUserSlot) == (kUserEntry | pte::kNoExec));
+  EXPECT(m.pool_peak_bytes() == 8192 && m.pool_bound_bytes() == 2 * 6 * 8192);
+}
+
+void test_pcids_linux_does_not_use_are_not_tracked() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  EXPECT(!m.on_cr3_write(0, kPgdB | 1, kPgdA | 0, true).tracked);
+  EXPECT(!m.on_cr3_write(0, kPgdA, kPgdB | 7, true).tracked);
+  EXPECT(m.walk_root(0, 7, kPgdB) == kPgdB && m.pool_peak_bytes() == 0);
+}
+
+void test_without_pti_neighbouring_pgds_are_different_mms() {
+  Guest g;
+  RootModel m = g.model("percpu");
+  m.on_cr3_write(0, kPgdC | 3, kPgdA | 1, true);
+  Cr3Outcome o = m.on_cr3_write(0, kPgdA | 1, (kPgdA + 0x1000) | 1, true);
+  EXPECT(o.allocated && o.write.kind == Cr3WriteKind::MmSwitch && o.cause == AllocCause::FirstUse);
+}
+
+void test_a_full_pool_is_an_error() {
+  Guest g;
+  RootModel m = g.model("percpu", 2, 4096);
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  bool threw = false;
+  try {
+    m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  EXPECT(threw);
+}
+
+void test_eager_copies_user_entries_at_allocation() {
+  Guest g;
+  RootModel m = g.model("percpu-eager");
+  Cr3Outcome o = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
+  EXPECT(o.copy_bytes == 2048 + 8);
+  PhysAddr root = m.walk_root(0, 1, kPgdA);
+  EXPECT(g.mem.entry(root, kUserSlot) == kUserEntry);
+  // A new pgd entry has no hardware event: the first walk to see it pushes it, as the
+  // kernel would have at the fault, to every root of the mm; never a lazy fault.
+  m.on_cr3_write(1, kPgdB | 2, kPgdA | 1, true);
+  g.mem.set(kPgdA, 9, pte::make_table(0x999));
+  TopLevelOutcome t = m.top_level_entry(0, 1, kPgdA, root, 9, 0);
+  EXPECT(t.pushed && !t.lazy_fault && t.pte == pte::make_table(0x999));
+  EXPECT(g.mem.entry(m.walk_root(1, 1, kPgdA), 9) == pte::make_table(0x999));
+}
+
+}  // namespace
+
+int main() {
+  test_shared_walks_the_guest_table();
+  test_first_use_allocates_and_copies_the_kernel_half();
+  test_user_entries_fault_in_lazily_once();
+  test_noflush_reuses_and_flush_reallocates();
+  test_round_robin_eviction();
+  test_no_pcid_allocates_on_every_switch();
+  test_flushes_drop_entries_the_guest_changed();
+  test_kernel_half_changes_are_synced_on_the_walk();
+  test_pti_pairs();
+  test_pcids_linux_does_not_use_are_not_tracked();
+  test_without_pti_neighbouring_pgds_are_different_mms();
+  test_a_full_pool_is_an_error();
+  test_eager_copies_user_entries_at_allocation();
+  if (g_failures) {
+    std::printf("%d failures\n", g_failures);
+    return 1;
+  }
+  std::printf("ok\n");
+  return 0;
+}
