@@ -1,6 +1,8 @@
 // Python bindings for core/: the only file that sees both nanobind and the
 // model. Errors become Python exceptions: ParamError and invalid_argument ->
-// ValueError (bad input), runtime_error -> RuntimeError (workload errors).
+// ValueError (bad input; ProgramError -> percpu._core.ProgramError, a
+// ValueError), WorkloadError -> percpu._core.WorkloadError (a RuntimeError:
+// the program did something the kernel refuses). Any other exception is a bug.
 #include <iterator>
 
 #include <nanobind/nanobind.h>
@@ -12,6 +14,7 @@
 
 #include "config/params.h"
 #include "engine/engine.h"
+#include "engine/errors.h"
 #include "linux/asid.h"
 #include "root/bounds.h"
 #include "root/registry.h"
@@ -35,21 +38,32 @@ Program make_program(const std::vector<MmTuple>& mms, const std::vector<TaskTupl
   for (const auto& [name, vmas] : mms) {
     MmTemplate m;
     m.name = name;
-    for (const auto& [vname, start, end, prot] : vmas)
+    for (const auto& [vname, start, end, prot] : vmas) {
+      if (prot < 0 || prot > 0xff)
+        throw ProgramError("mm '" + name + "': VMA protection " + std::to_string(prot) +
+                           " is out of range (r, rw, rx, rwx: 1, 3, 5, 7)");
       m.vmas.push_back(Vma{start, end, static_cast<uint8_t>(prot), vname});
+    }
     p.mms.push_back(std::move(m));
   }
   for (const auto& [name, mm, cpus, start, ops] : tasks) {
     TaskTemplate t;
     t.name = name;
     t.mm = mm;
-    for (int c : cpus)
-      if (c >= 0 && c < kMaxCpus) t.cpus.set(c);
+    for (int c : cpus) {
+      if (c < 0 || c >= kMaxCpus)
+        throw ProgramError("task '" + name + "': CPU " + std::to_string(c) +
+                           " is out of range 0.." + std::to_string(kMaxCpus - 1));
+      t.cpus.set(c);
+    }
     t.start = start;
     for (const auto& [code, flags, a, b, c, d] : ops) {
       if (code < 1 || code > static_cast<int>(std::size(kOpCodeNames)))
-        throw std::invalid_argument("task '" + name + "': op code " + std::to_string(code) +
-                                    " is not one of percpu._core.OP_CODES");
+        throw ProgramError("task '" + name + "': op code " + std::to_string(code) +
+                           " is not one of percpu._core.OP_CODES");
+      if (flags < 0 || flags > 0xffff)
+        throw ProgramError("task '" + name + "': op flags " + std::to_string(flags) +
+                           " are out of range 0..65535");
       t.ops.push_back(Op{static_cast<OpCode>(code), static_cast<uint16_t>(flags), a, b, c, d});
     }
     p.tasks.push_back(std::move(t));
@@ -66,16 +80,31 @@ Params make_params(const std::map<std::string, double>& values) {
 nb::dict run(const std::map<std::string, double>& values, const std::string& scheme,
              const std::vector<MmTuple>& mms, const std::vector<TaskTuple>& tasks,
              const std::vector<std::string>& vma_names, const std::vector<std::string>& chan_names,
-             bool check, bool record_log) {
+             bool check, bool record_log, nb::handle progress) {
   Params params = make_params(values);
   Program program = make_program(mms, tasks, vma_names, chan_names);
   std::unique_ptr<Engine> engine;
   {
     nb::gil_scoped_release release;
     engine = std::make_unique<Engine>(params, scheme, std::move(program), check, record_log);
-    engine->set_interrupt_check([]() {
+    // Polled now and then by the run loop: Ctrl-C, and progress(sim_seconds, refs) if
+    // given (its exception, KeyboardInterrupt included, stops the run like Ctrl-C).
+    // progress is borrowed: the caller's argument outlives the run.
+    Engine* raw = engine.get();
+    PyObject* progress_cb = progress.is_none() ? nullptr : progress.ptr();
+    engine->set_interrupt_check([raw, progress_cb]() {
       nb::gil_scoped_acquire acquire;
-      return PyErr_CheckSignals() != 0;
+      if (PyErr_CheckSignals() != 0) return true;
+      if (progress_cb) {
+        try {
+          nb::handle callback(progress_cb);
+          callback(raw->sim_seconds(), raw->memory_references());
+        } catch (nb::python_error& e) {
+          e.restore();
+          return true;
+        }
+      }
+      return false;
     });
     try {
       engine->run();
@@ -130,6 +159,8 @@ class AsidState {
 
 NB_MODULE(_core, m) {
   m.doc() = "percpu's C++ model (core/): the embedded engine";
+  nb::exception<ProgramError>(m, "ProgramError", PyExc_ValueError);
+  nb::exception<WorkloadError>(m, "WorkloadError", PyExc_RuntimeError);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
@@ -151,7 +182,7 @@ NB_MODULE(_core, m) {
   });
   m.def("run", &run, nb::arg("params"), nb::arg("scheme"), nb::arg("mms"), nb::arg("tasks"),
         nb::arg("vma_names"), nb::arg("chan_names"), nb::arg("check") = false,
-        nb::arg("record_log") = false);
+        nb::arg("record_log") = false, nb::arg("progress") = nb::none());
   nb::class_<AsidState>(m, "AsidState")
       .def(nb::init<bool>(), nb::arg("pcid") = true)
       .def("switch_to", &AsidState::switch_to)

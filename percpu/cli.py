@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -118,7 +119,52 @@ def comparison_table(results: list, baseline: str | None) -> str:
     return frame.to_string()
 
 
-@click.group(invoke_without_command=True,
+class _LazyGroup(click.Group):
+    """The top-level group: the subcommands that live in their own packages are imported
+    when used, so a missing dependency fails that subcommand with one line naming it,
+    and every other command (and `percpu --help`) still works."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "report": ("percpu.analysis.cli", "report_command"),
+        "trace": ("percpu.trace.cli", "trace_group"),
+        "guest": ("percpu.guest.cli", "guest_group"),
+        "gem5": ("percpu.gem5host.cli", "gem5_group"),
+        "sweep": ("percpu.sweep.cli", "sweep_group"),
+        "calibrate": ("percpu.calibrate.cli", "calibrate_command"),
+        "sensitivity": ("percpu.analysis.sensitivity_cli", "sensitivity_command"),
+        "bench": ("percpu.bench", "bench_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands or name not in self.LAZY:
+            return self.commands.get(name)
+        import importlib
+
+        module, attr = self.LAZY[name]
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            return _unavailable(name, exc)
+        self.add_command(command, name)
+        return command
+
+
+def _unavailable(name: str, exc: ImportError) -> click.Command:
+    missing = exc.name or str(exc)
+
+    def fail(**_kwargs) -> None:
+        raise UsageError(f"percpu {name} needs the Python module '{missing}', which is not "
+                         f"installed: pip install '{missing}' (or reinstall percpu: pip install .)")
+
+    return click.Command(name, callback=fail, help=f"(unavailable: no module '{missing}')",
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
+
+
+@click.group(cls=_LazyGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="percpu")
 @click.pass_context
@@ -138,7 +184,7 @@ RUN_OPTIONS = [
                  help="workload parameter (repeatable), e.g. procs_per_cpu=8"),
     click.option("--scheme", "-s", "scheme_text", default=DEFAULT_SCHEMES, show_default=True,
                  help="comma-separated root schemes (percpu schemes)"),
-    click.option("--cpus", type=int, default=None, help="number of CPUs  [default: 4]"),
+    click.option("--cpus", type=int, default=None, help="number of CPUs, 1..256  [default: 4]"),
     click.option("--no-pcid", is_flag=True, help="a CPU without PCID: every mm switch flushes"),
     click.option("--pti", is_flag=True, help="page-table isolation (user/kernel pgd pair)"),
     click.option("--paging", type=click.Choice(["4", "5"]), default=None,
@@ -154,6 +200,8 @@ RUN_OPTIONS = [
                  help="check every translation against the canonical page table, and the bounds"),
     click.option("--quiet", "-q", is_flag=True, help="print only errors and violations"),
     click.option("--no-report", is_flag=True, help="skip writing report.md/report.html"),
+    click.option("--force", is_flag=True,
+                 help="replace OUTDIR/<scheme>/ even if it is not a previous percpu run"),
 ]
 
 
@@ -166,18 +214,24 @@ def run_options(func):
 @main_group.command("run", context_settings={"help_option_names": ["-h", "--help"],
                                              "max_content_width": 110})
 @run_options
+@click.version_option(__version__, prog_name="percpu")
 def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=None,
                 no_pcid=False, pti=False, paging=None, seed=None, outdir="m5out", sets=(),
-                config_file=None, check=False, quiet=False, no_report=False) -> None:
+                config_file=None, check=False, quiet=False, no_report=False,
+                force=False) -> None:
     """Run a workload under each scheme on the embedded engine and compare them.
 
-    This is the embedded engine (also `python configs/percpu.py`). The gem5 host,
-    a real Linux guest in gem5, is `gem5.opt configs/percpu.py` or `percpu gem5 run`.
+    This is the embedded engine, the C++ model run in this process: `percpu run` and
+    `python configs/percpu.py` are the same command. The gem5 host, a real Linux guest
+    in gem5, takes the same flags: `gem5.opt configs/percpu.py [flags]` hands over to
+    `percpu gem5 run --gem5 <that gem5.opt>`, which starts one gem5 process per phase
+    (docs/gem5.md).
 
     Writes OUTDIR/<scheme>/{stats.txt,config.json,summary.txt,program.ops}, prints a
-    comparison table and writes OUTDIR/report/report.md and report.html.
+    comparison table and writes OUTDIR/report/report.md and report.html. Exit codes:
+    0 done, 1 checker violation, 2 bad input, 3 internal error, 130 interrupted.
     """
-    from percpu.runner import run_engine, write_point
+    from percpu.runner import prepare_program, run_engine, write_point
     from percpu.workloads import find_workload
 
     wl = find_workload(workload)
@@ -186,25 +240,40 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
     overrides = machine_overrides(cpus, no_pcid, pti, int(paging) if paging else None, seed, sets,
                                   config_file)
     out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        _fail(f"--outdir {outdir} exists and is not a directory: choose another path")
-    _check_writable(out)
+    _check_outdir(out, schemes, force)
+    # Render and parse once, before any scheme runs: a bad trace or template fails here.
+    prepared = prepare_program(wl, wl_params, overrides)
+    values = prepared[0]
     command = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    # Run every scheme before writing anything: a workload error in the last run (or
-    # an interrupt) leaves no half-finished set of directories behind.
+
+    def write(result, text, note=None) -> None:
+        write_point(result, out / result.scheme, workload=wl, wl_params=wl_params,
+                    values=values, program_text=text, check=check, command=command, note=note)
+
+    # Every scheme runs before anything is written: a workload error in the last run
+    # leaves no half-finished set of directories behind. On Ctrl-C the finished runs are
+    # kept (each complete, its note saying the set was interrupted).
     runs = []
+    show = not quiet and sys.stderr.isatty()
     for i, scheme in enumerate(schemes, 1):
-        if not quiet:
-            click.echo(f"[{i}/{len(schemes)}] {wl.name} under {scheme} ...", err=True, nl=False)
-        result, text, values = run_engine(wl, wl_params, scheme, overrides, check=check)
+        label = f"[{i}/{len(schemes)}] {wl.name} under {scheme}"
+        expected = runs[-1][0].memory_references if runs else None
+        try:
+            result, text, _ = run_engine(wl, wl_params, scheme, overrides, check=check,
+                                         prepared=prepared,
+                                         progress=_RunProgress(label, expected) if show else None)
+        except KeyboardInterrupt:
+            raise Interrupted(_keep_finished(runs, scheme, schemes, write, out)) from None
         runs.append((result, text))
         if not quiet:
-            click.echo(f" {result.host_seconds:.2f} s, {result.memory_references:,} refs",
-                       err=True)
+            final = f"{label}: {result.host_seconds:.2f} s, {result.memory_references:,} refs"
+            if show:
+                progress_line(final, done=True)
+            else:
+                click.echo(final, err=True)
     results = []
     for result, text in runs:
-        write_point(result, out / result.scheme, workload=wl, wl_params=wl_params,
-                    values=values, program_text=text, check=check, command=command)
+        write(result, text)
         results.append(result)
     if not quiet:
         click.echo(f"wrote {', '.join(str(out / r.scheme) for r in results)}", err=True)
@@ -228,20 +297,77 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
         sys.exit(1)
 
 
+class _RunProgress:
+    """The progress line of one scheme's run on a terminal: simulated time, references, the
+    rate and, when an earlier scheme of the same point ran (about as many references),
+    the time left. Rewritten at most twice a second."""
+
+    def __init__(self, label: str, expected_refs: int | None):
+        import time
+
+        self.label = label
+        self.expected = expected_refs
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, sim_seconds: float, refs: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < 0.5:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = refs / elapsed
+        left = ""
+        if self.expected and rate > 0 and refs < self.expected:
+            left = f", about {(self.expected - refs) / rate:.0f} s left"
+        progress_line(f"{self.label}: {sim_seconds * 1e3:,.1f} ms simulated, {refs / 1e6:,.1f} M "
+                      f"refs, {rate / 1e6:.1f} M refs/s, {elapsed:.0f} s{left}")
+
+
+def _keep_finished(runs: list, scheme: str, schemes: list[str], write, out: Path) -> str:
+    """Ctrl-C during `scheme`: write the runs that finished; say what was kept."""
+    pending = schemes[schemes.index(scheme):]
+    note = (f"kept after Ctrl-C: this run is complete; the command's other schemes "
+            f"({', '.join(pending)}) did not finish")
+    kept = []
+    for result, text in runs:
+        write(result, text, note)
+        kept.append(str(out / result.scheme))
+    if not kept:
+        return "no scheme had finished; nothing was written"
+    return (f"kept the finished run{'s' if len(kept) > 1 else ''} {', '.join(kept)} (complete); "
+            f"not finished, nothing written: {', '.join(pending)}")
+
+
+def _check_outdir(out: Path, schemes: list[str], force: bool) -> None:
+    """Fail before any simulation if the output directory could not be written, or if
+    writing it would replace a directory percpu did not write (unless --force)."""
+    from percpu.runner import foreign_entries
+
+    if out.exists() and not out.is_dir():
+        _fail(f"--outdir {out} exists and is not a directory: choose another path")
+    _check_writable(out)
+    for scheme in schemes:
+        sub = out / scheme
+        if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
+            _fail(f"--outdir {out}: {sub} exists and is not a run directory: move it away or "
+                  "choose another --outdir")
+        foreign = foreign_entries(sub) if sub.is_dir() else []
+        if foreign and not force:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            _fail(f"--outdir {out}: {sub} is not a previous percpu run (it holds {shown}), and "
+                  "writing this run would replace it: choose another --outdir, or pass --force "
+                  "to replace it")
+
+
 def _check_writable(out: Path) -> None:
     """Fail before any simulation if the output directory could not be written
     (without creating anything: an interrupted or failed run leaves no trace)."""
-    import os
+    from percpu.paths import check_writable_dir
 
-    probe = out.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        _fail(f"cannot write to output directory {out}: {probe} is not a directory; "
-              "choose another with --outdir")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        _fail(f"cannot write to output directory {out}: {probe} is not writable; "
-              "choose another with --outdir")
+    check_writable_dir(out, "--outdir")
 
 
 def _write_report(dirs: list[Path], baseline: str, out: Path, quiet: bool) -> None:
@@ -313,10 +439,14 @@ def workloads_show(name: str) -> None:
 @workloads_group.command("render")
 @click.argument("name")
 @click.option("--target", type=click.Choice(["engine", "gem5"]), default="engine",
-              show_default=True)
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE")
-@click.option("--cpus", type=int, default=4, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+              show_default=True,
+              help="engine: the op program (docs/op-program.md); gem5: the guest script")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="workload parameter (repeatable; percpu workloads show NAME)")
+@click.option("--cpus", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="CPUs of the machine rendered for, 1..256")
+@click.option("--seed", type=click.IntRange(0), default=1, show_default=True,
+              help="random seed the rendering may use")
 def workloads_render(name: str, target: str, params: tuple[str, ...], cpus: int, seed: int) -> None:
     """Render a workload for the engine (op program) or for gem5 (guest script)."""
     from percpu.workloads import find_workload
@@ -330,43 +460,21 @@ def workloads_render(name: str, target: str, params: tuple[str, ...], cpus: int,
     click.echo(text, nl=False)
 
 
-def _register_optional() -> None:
-    try:
-        from percpu.analysis.cli import report_command
-    except ImportError:
-        return
-    main_group.add_command(report_command, "report")
-    from percpu.trace.cli import trace_group
-
-    main_group.add_command(trace_group, "trace")
-    from percpu.guest.cli import guest_group
-
-    main_group.add_command(guest_group, "guest")
-    from percpu.gem5host.cli import gem5_group
-
-    main_group.add_command(gem5_group, "gem5")
-    from percpu.sweep.cli import sweep_group
-
-    main_group.add_command(sweep_group, "sweep")
-    from percpu.calibrate.cli import calibrate_command
-
-    main_group.add_command(calibrate_command, "calibrate")
-    from percpu.analysis.sensitivity_cli import sensitivity_command
-
-    main_group.add_command(sensitivity_command, "sensitivity")
-    try:
-        from percpu.bench import bench_command
-    except ImportError:
-        return
-    main_group.add_command(bench_command, "bench")
-
-
-_register_optional()
-
-
 def main(argv: list[str] | None = None, prog_name: str = "percpu",
          command: click.Command | None = None) -> None:
-    """Entry point: one line and exit code 2 for bad input, whatever layer finds it."""
+    """Entry point for every command, with the exit codes of percpu.errors (README, Exit
+    codes): one line and 2 for bad input, whatever layer finds it; one line and 3 for an
+    internal error (a bug); 130 when interrupted."""
+    import os
+
+    from percpu.errors import (
+        EXIT_INTERNAL,
+        EXIT_INTERRUPTED,
+        EXIT_USAGE,
+        TRACEBACK_ENV,
+        internal_error_line,
+    )
+
     command = command or main_group
     try:
         # Without standalone mode click returns a command's ctx.exit(code) instead of exiting.
@@ -379,16 +487,60 @@ def main(argv: list[str] | None = None, prog_name: str = "percpu",
     except click.UsageError as exc:
         hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
         click.echo(f"{prog_name}: error: {exc.format_message()}{hint}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except UsageError as exc:
-        click.echo(f"{prog_name}: error: {exc}", err=True)
-        sys.exit(2)
+        _end_progress_line()
+        click.echo(f"{prog_name}: error: {' '.join(str(exc).splitlines())}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Interrupted as exc:
+        _end_progress_line()
+        click.echo(f"{prog_name}: interrupted; {exc}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except (click.exceptions.Abort, KeyboardInterrupt):
+        _end_progress_line()
         click.echo(f"{prog_name}: interrupted; nothing of the unfinished runs was written",
                    err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `percpu params | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        sys.exit(0)
+    except OSError as exc:  # the machine refused (disk full, a path gone): not a bug of ours
+        _end_progress_line()
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"{prog_name}: error: cannot access{where}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, in one line, with its own code
+        _end_progress_line()
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            import traceback
+
+            traceback.print_exc()
+        click.echo(internal_error_line(prog_name, exc), err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+class Interrupted(Exception):
+    """Ctrl-C, after what could be kept was kept: the message says what (exit 130)."""
+
+
+_progress_open = False  # a progress line without its newline is on stderr
+
+
+def progress_line(text: str, *, done: bool = False) -> None:
+    """Rewrite the progress line on stderr (a terminal only: callers check)."""
+    global _progress_open
+    click.echo("\r\x1b[2K" + text, err=True, nl=done)
+    _progress_open = not done
+
+
+def _end_progress_line() -> None:
+    """An error or an interrupt starts on a line of its own, not glued to the progress."""
+    global _progress_open
+    if _progress_open:
+        click.echo("", err=True)
+        _progress_open = False
 
 
 def run_main(argv: list[str]) -> None:

@@ -36,10 +36,20 @@ def specs() -> dict[str, ParamSpec]:
     return {row[0]: ParamSpec(*row) for row in core().param_specs()}
 
 
-def parse_value(key: str, text: str) -> float:
+def parse_value(key: str, text: str, where: str | None = None) -> float:
+    """The value of parameter key from text; where names its origin in errors (a TOML
+    file's path:line), else it came from --set."""
     spec = specs().get(key)
     if spec is None:
-        raise UsageError(f"unknown parameter '{key}' in --set: run 'percpu params' for the list of keys")
+        if where is None:
+            raise UsageError(f"unknown parameter '{key}' in --set: run 'percpu params' for the "
+                             "list of keys")
+        leaf = key.rsplit(".", 1)[-1]
+        near = [k for k in specs() if k.rsplit(".", 1)[-1] == leaf]
+        hint = (f"did you mean {' or '.join(near)} (e.g. [{near[0].rsplit('.', 1)[0]}] "
+                f"{leaf} = ...)?" if near else "run 'percpu params' for the list of keys")
+        raise UsageError(f"{where}: unknown parameter '{key}': {hint}")
+    what = f"--set {key}={text}" if where is None else f"{where}: {key} = {text}"
     low = str(text).strip().lower()
     if spec.unit == "bool" and low in ("true", "yes", "on", "false", "no", "off"):
         value = 1.0 if low in ("true", "yes", "on") else 0.0
@@ -47,10 +57,10 @@ def parse_value(key: str, text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise UsageError(f"--set {key}={text}: the value must be a number "
+            raise UsageError(f"{what}: the value must be a number "
                              f"({spec.unit or 'unitless'})") from None
     if not spec.min <= value <= spec.max:
-        raise UsageError(f"--set {key}={text} is out of range: use {spec.min:g}..{spec.max:g}")
+        raise UsageError(f"{what} is out of range: use {spec.min:g}..{spec.max:g}")
     return value
 
 
@@ -64,14 +74,37 @@ def parse_set_options(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number of each key=value line in TOML text, by its full dotted key (tables
+    from [headers]); enough to point at the line of an override, not a TOML parser."""
+    import re
+
+    lines: dict[str, int] = {}
+    table = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", line)
+        if header:
+            table = header.group(1).replace('"', "").replace(" ", "")
+            continue
+        m = re.match(r'^([A-Za-z0-9_."\- ]+?)\s*=', line)
+        if m:
+            key = m.group(1).replace('"', "").replace(" ", "")
+            lines.setdefault(f"{table}.{key}" if table else key, n)
+    return lines
+
+
 def load_toml(path: Path) -> dict[str, float]:
     """A TOML file of overrides: flat keys or tables ([cost] invlpg = 300). A top-level
     [profile] table is metadata (a `percpu calibrate` profile's machine, date and raw
-    measurements) and sets nothing."""
+    measurements) and sets nothing. Errors name the file, the line and the key."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
+        data = tomllib.loads(text)
     except OSError as exc:
         raise UsageError(f"cannot read --config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--config {path} is not UTF-8 text: expected a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"--config {path} is not valid TOML: {exc}") from None
 
@@ -83,11 +116,17 @@ def load_toml(path: Path) -> dict[str, float]:
             if isinstance(value, dict):
                 walk(full, value)
             else:
-                flat[full] = str(value)
+                flat[full] = str(value).lower() if isinstance(value, bool) else str(value)
 
     data.pop("profile", None)
     walk("", data)
-    return {key: parse_value(key, text) for key, text in flat.items()}
+    lines = _key_lines(text)
+
+    def where(key: str) -> str:
+        line = lines.get(key)
+        return f"--config {path}:{line}" if line else f"--config {path}"
+
+    return {key: parse_value(key, value, where(key)) for key, value in flat.items()}
 
 
 def markdown_table() -> str:

@@ -11,6 +11,7 @@ import json
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def _section(values: dict[str, float], prefixes: tuple[str, ...]) -> dict[str, f
     return {k: v for k, v in values.items() if k.startswith(prefixes)}
 
 
+def prepare_program(workload: Workload, wl_params: dict[str, Any],
+                    overrides: dict[str, float]) -> tuple[dict[str, float], str, Any]:
+    """Every parameter's value, the rendered op program and its parse, for one point: a
+    bad trace or template fails here, before any scheme runs. Returns (values, text,
+    program)."""
+    values = {s.key: s.default for s in specs().values()}
+    values.update(overrides)
+    cpus = int(values["machine.cpus"])
+    seed = int(values["machine.seed"])
+    text = workload.render("engine", wl_params, cpus=cpus, seed=seed)
+    program = parse_program(text, cpus, source=f"{workload.name}/engine.ops.j2 (rendered)")
+    return values, text, program
+
+
 def run_engine(
     workload: Workload,
     wl_params: dict[str, Any],
@@ -59,21 +74,25 @@ def run_engine(
     *,
     check: bool = False,
     record_log: bool = False,
+    prepared: tuple[dict[str, float], str, Any] | None = None,
+    progress: Callable[[float, int], None] | None = None,
 ) -> tuple[PointResult, str, dict[str, float]]:
-    """Render, parse and run one scheme; nothing is written. Returns (result, program, values)."""
-    values = {s.key: s.default for s in specs().values()}
-    values.update(overrides)
-    cpus = int(values["machine.cpus"])
-    seed = int(values["machine.seed"])
-    text = workload.render("engine", wl_params, cpus=cpus, seed=seed)
-    program = parse_program(text, cpus, source=f"{workload.name}/engine.ops.j2 (rendered)")
+    """Run one scheme (rendering and parsing first unless prepared, from prepare_program);
+    nothing is written. progress(simulated seconds, memory references) is called now and
+    then during the run. Returns (result, program text, values)."""
+    values, text, program = prepared or prepare_program(workload, wl_params, overrides)
     start = time.perf_counter()
     try:
-        out = core().run(values, scheme, check=check, record_log=record_log, **program.core_args())
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    except RuntimeError as exc:
+        out = core().run(values, scheme, check=check, record_log=record_log, progress=progress,
+                         **program.core_args())
+    except core().ProgramError as exc:  # a malformed program (core/engine/program_check.h)
         raise UsageError(f"workload {workload.name}: {exc}") from None
+    except ValueError as exc:  # a parameter or a scheme
+        raise UsageError(str(exc)) from None
+    except core().WorkloadError as exc:  # the program did something the kernel refuses
+        raise UsageError(f"workload {workload.name}: {exc}") from None
+    # Anything else the engine raises (RuntimeError, IndexError, ...) is a bug in the model:
+    # the command line reports it as an internal error, not as bad input.
     host = time.perf_counter() - start
     stats = {name: value for name, value, _, _ in out["stats"]}
     result = PointResult(
@@ -100,8 +119,11 @@ def write_point(
     program_text: str,
     check: bool,
     command: list[str],
+    note: str | None = None,
 ) -> Path:
-    """Write stats.txt, config.json, summary.txt and program.ops into directory, atomically."""
+    """Write stats.txt, config.json, summary.txt and program.ops into directory, atomically.
+    note (config.json's "note" and summary.txt's last line) says how the run came to be
+    kept, e.g. the one finished run of an interrupted command."""
     directory = directory.resolve()
     parent = directory.parent
     try:
@@ -139,15 +161,38 @@ def write_point(
             },
             "command": command,
         }
+        if note:
+            config["note"] = note
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
         (tmp / "program.ops").write_text(program_text)
-        (tmp / "summary.txt").write_text(summary_text(result, workload, wl_params, values))
+        (tmp / "summary.txt").write_text(summary_text(result, workload, wl_params, values)
+                                         + (f"note: {note}\n" if note else ""))
         replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     result.outdir = directory
     return directory
+
+
+# What write_point puts in a run directory: a directory holding anything else is not a
+# previous run of percpu's engine, and `percpu run` will not replace it without --force.
+RUN_FILES = frozenset({"stats.txt", "config.json", "summary.txt", "program.ops"})
+
+
+def foreign_entries(directory: Path) -> list[str]:
+    """The entries of an existing directory that write_point did not write (all of them if
+    its config.json is not an engine run's): empty means replacing it loses nothing."""
+    try:
+        entries = sorted(p.name for p in directory.iterdir())
+    except OSError:
+        return []
+    try:
+        config = json.loads((directory / "config.json").read_text())
+        ours = isinstance(config, dict) and "percpu_version" in config
+    except (OSError, ValueError):
+        ours = False
+    return [e for e in entries if not ours or e not in RUN_FILES]
 
 
 def cpu_sum(stats: dict[str, float], suffix: str) -> float:

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "engine/engine_state.h"
+#include "engine/errors.h"
+#include "engine/program_check.h"
 #include "root/registry.h"
 
 namespace percpu {
@@ -43,13 +45,7 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
   double balance_us = params.get("sched.balance_us");
   if (balance_us == 0) balance_us = 1000.0 * m_ncpus;
   m_balance_cycles = static_cast<Cycles>(balance_us * freq_mhz);
-  for (const auto& t : m_program.tasks) {
-    bool any = false;
-    for (int i = 0; i < m_ncpus; ++i) any |= t.cpus.test(i);
-    if (!any)
-      throw std::invalid_argument("task '" + t.name + "' may run on no CPU of this " +
-                                  std::to_string(m_ncpus) + "-CPU machine: fix its cpus=");
-  }
+  check_program(m_program, m_ncpus);  // the interpreter indexes without checking again
   m_chans.resize(m_program.chan_names.size());
   m_template_instance.assign(m_program.mms.size(), nullptr);
   for (auto& ch : m_chans) ch = std::make_unique<Chan>();
@@ -131,6 +127,12 @@ void Engine::step(Cpu& c) {
   if (c.current == nullptr) schedule_next(c);
 }
 
+double Engine::sim_seconds() const {
+  Cycles most = 0;
+  for (const auto& c : m_cpus) most = std::max(most, c->clock);
+  return static_cast<double>(most) / static_cast<double>(m_cycles_per_second);
+}
+
 void Engine::charge(Cpu& c, Cat cat, Cycles cycles) {
   c.clock += cycles;
   c.n.cycles[static_cast<int>(cat)] += cycles;
@@ -151,7 +153,7 @@ std::string Engine::task_label(const Task* t) const {
 void Engine::workload_error(const Task* t, const std::string& what) const {
   std::string where = t ? "task " + task_label(t) : "workload";
   if (t && m_current_op >= 0) where += " op " + std::to_string(m_current_op);
-  throw std::runtime_error(where + ": " + what);
+  throw WorkloadError(where + ": " + what);
 }
 
 void Engine::log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end,

@@ -90,7 +90,7 @@ class Engine {
          bool record_log = false);
   ~Engine();
 
-  // Runs the program to completion. Throws std::runtime_error for workload
+  // Runs the program to completion. Throws WorkloadError (engine/errors.h) for workload
   // errors (deadlock, KM_MAX_IDX exceeded, ...) with a message naming the task,
   // and Interrupted when the interrupt check (polled now and then) says so.
   void run();
@@ -104,6 +104,8 @@ class Engine {
   uint64_t violation_count() const { return m_violation_count; }
   const std::vector<LogRecord>& log() const { return m_log; }
   uint64_t memory_references() const { return m_mem_refs; }
+  // Simulated time so far: the clock of the CPU furthest ahead (for progress reports).
+  double sim_seconds() const;
 
   struct Cpu;
   struct Task;

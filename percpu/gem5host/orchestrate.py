@@ -79,6 +79,11 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"--outdir {outdir} exists and is not a directory: choose another path")
     _check_writable(outdir)
+    for scheme in schemes:  # a run replaces OUTDIR/<scheme>/: never a directory it did not write
+        sub = outdir / scheme
+        if sub.is_dir() and any(sub.iterdir()) and not (sub / "stats.txt").is_file():
+            raise UsageError(f"--outdir {outdir}: {sub} is not a previous run (no stats.txt) and "
+                             "this run would replace it: move it away or choose another --outdir")
     seed_value = 1 if seed is None else seed
     script = wl.render("gem5", wl_params, cpus=machine.cpus, seed=seed_value)
 

@@ -103,11 +103,16 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         print("usage: python -m percpu.sweep.collect SWEEP_DIR", file=sys.stderr)
         sys.exit(2)
+    from percpu.errors import EXIT_INTERNAL, EXIT_USAGE, internal_error_line
+
     try:
         result = collect(Path(args[0]))
     except UsageError as exc:
         print(f"percpu sweep collect: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line and the exit code of one
+        print(internal_error_line("percpu sweep collect", exc), file=sys.stderr)
+        sys.exit(EXIT_INTERNAL)
     summary = ", ".join(f"{n} {s}" for s, n in result.counts.items())
     print(f"percpu sweep collect: {summary}; index {result.index}"
           + (f", tidy {result.tidy}" if result.tidy else "")

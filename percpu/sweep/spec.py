@@ -375,10 +375,8 @@ class _Resolver:
                         _fail(f"{self.where}: {key}", "use the axes cpus, seed, no_pcid, pti "
                               "and paging for machine parameters")
                     text = str(value).lower() if isinstance(value, bool) else str(value)
-                    try:
-                        sets[name] = parse_value(name, text)
-                    except UsageError as exc:
-                        _fail(f"{self.where}: {key}", str(exc))
+                    # Errors name the spec's place and key, not --set.
+                    sets[name] = parse_value(name, text, where=f"{self.where}: {key}")
         return Point(host=self.host, workload=wl.name if not wl.name.startswith("trace:")
                      else f"trace:{wl.path}", scheme=scheme, params=params, cpus=cpus,
                      seed=seed, no_pcid=no_pcid, pti=pti, paging=paging, sets=sets,

@@ -77,23 +77,37 @@ def snapshot_command(pid: int, out: str | None) -> None:
 
 @trace_group.command("replay")
 @click.argument("trace_file", type=click.Path(dir_okay=False))
-@click.option("--cpus", type=int, default=4, show_default=True,
-              help="CPUs of the machine the program is for")
+@click.option("--cpus", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="CPUs of the machine the program is for, 1..256")
 @click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False), default=None,
               help="a `trace snapshot` file that shapes the command's first address space")
-@click.option("--max-ops", type=int, default=None,
-              help="bound on the program's ops  [default: 100000]")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="replay parameter, as in percpu run -w trace:FILE --param: max_ops=N "
+                   "(ops the replay may use, sampled beyond; default 100000)")
+@click.option("--max-ops", type=int, default=None, hidden=True,
+              help="the same as --param max_ops=N (kept for old scripts)")
 @click.option("--no-timing", is_flag=True, help="leave out compute ops for measured run time")
 @click.option("--no-others", is_flag=True,
-              help="leave out other processes' runs between the command's")
-def replay_command(trace_file: str, cpus: int, snapshot_file: str | None, max_ops: int | None,
-                   no_timing: bool, no_others: bool) -> None:
+              help="leave out the runs of processes other than the traced command's")
+def replay_command(trace_file: str, cpus: int, snapshot_file: str | None,
+                   params: tuple[str, ...], max_ops: int | None, no_timing: bool,
+                   no_others: bool) -> None:
     """Print the op program (docs/op-program.md) that replays TRACE_FILE."""
-    from percpu.trace.replay import DEFAULT_MAX_OPS, trace_to_program
+    from percpu.cli import _parse_params
+    from percpu.trace.replay import trace_to_program
+    from percpu.workloads.definition import trace_workload
     from percpu.workloads.program import parse_program
 
+    given = _parse_params(params)
+    if max_ops is not None:
+        given.setdefault("max_ops", str(max_ops))
+    unknown = set(given) - {"max_ops"}
+    if unknown:
+        raise UsageError(f"trace replay --param takes max_ops=N, got '{min(unknown)}' "
+                         "(--snapshot, --no-timing and --no-others are options)")
+    values = trace_workload(trace_file).resolve(given)  # the same checks as percpu run's
     text = trace_to_program(trace_file, cpus, snapshot=snapshot_file,
-                            max_ops=max_ops or DEFAULT_MAX_OPS, timing=not no_timing,
+                            max_ops=values["max_ops"], timing=not no_timing,
                             others=not no_others)
     parse_program(text, cpus, source=f"replay of {trace_file}")  # validate
     sys.stdout.write(text)

@@ -164,7 +164,13 @@ class TraceWorkload(Workload):
 
 
 def trace_workload(path_text: str) -> TraceWorkload:
+    if not path_text.strip():
+        raise UsageError("--workload trace: names no file: use --workload trace:FILE with a "
+                         "'percpu trace record' output or one in workloads/traces/")
     path = Path(path_text).expanduser()
+    if path.is_dir():
+        raise UsageError(f"trace file {path_text} is a directory: name a trace file in it "
+                         "(--workload trace:DIR/NAME.trace.gz)")
     if not path.is_file():
         raise UsageError(f"trace file {path_text} not found: record one with "
                          "'percpu trace record -- CMD' or pick one in workloads/traces/")

@@ -24,3 +24,17 @@ def test_bench_rejects_an_unknown_scheme():
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "unknown scheme 'nope'" in out.stderr
+
+
+def test_bench_from_a_checkout_root_measures_the_installed_package(tmp_path):
+    # The current directory holds a `percpu` source tree without the built extension (a
+    # checkout's root under a non-editable install): the measurement children must not
+    # import it. The parent itself is started with -P so that it does not either.
+    decoy = tmp_path / "percpu"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the checkout, not the install')\n")
+    out = subprocess.run([sys.executable, "-P", "-m", "percpu", "bench", "--rounds", "1",
+                          "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert [r["refs"] for r in json.loads(out.stdout)] == [8 * 9472, 8 * 9472]

@@ -25,11 +25,18 @@ from percpu.errors import UsageError
 # Build and render
 
 
-def build_report(ds: Dataset, baseline: str = "shared", dump: int = -1) -> Report:
-    """Assemble every section of the report from a loaded Dataset."""
+def build_report(ds: Dataset, baseline: str = "shared", dump: int = -1, *,
+                 require_baseline: bool = False) -> Report:
+    """Assemble every section of the report from a loaded Dataset. require_baseline: the
+    user named the baseline, so a scheme no run has is an error (else the report has no
+    overhead against it)."""
     meta_all = ds.runs_frame()
     if meta_all.empty:
         raise UsageError("no runs to report on: the directories hold no stats.txt")
+    known = sorted(set(meta_all["scheme"]))
+    if require_baseline and baseline not in known:
+        raise UsageError(f"--baseline {baseline}: no run has that scheme; the runs' schemes "
+                         f"are {', '.join(known)}: pass one of them")
     warnings = list(ds.warnings)
     usable = []
     for run in meta_all["run"]:

@@ -39,7 +39,27 @@ def _is_num(text: str) -> bool:
     return True
 
 
+def _num_cell(text: str) -> Any:
+    """A number with its change, "6.72 M (-5.85 k)", on two lines: wide tables of them
+    (the cycle breakdown) then fit a 1400 px window."""
+    value, sep, delta = html.escape(str(text)).partition(" (")
+    if not sep:
+        return markupsafe.Markup(value)
+    return markupsafe.Markup(f'{value}<br><span class="delta">({delta}</span>')
+
+
+def _long_cell(text: str) -> Any:
+    """A long text cell (a parameter string) that may wrap after its commas."""
+    return markupsafe.Markup(str(_inline_md(text)).replace(",", ",<wbr>"))
+
+
+# Text cells longer than this wrap (class "long") instead of squeezing the other columns.
+LONG_CELL = 32
+
 _HTML.filters["md"] = _inline_md
+_HTML.filters["numcell"] = _num_cell
+_HTML.filters["longcell"] = _long_cell
+_HTML.globals["LONG_CELL"] = LONG_CELL
 _HTML.filters["b64"] = lambda b: base64.b64encode(b).decode("ascii")
 _HTML.filters["isnum"] = _is_num
 

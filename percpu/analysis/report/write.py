@@ -14,6 +14,7 @@ from percpu.analysis.tidy import (
 )
 from percpu.atomic import write_atomic
 from percpu.errors import UsageError
+from percpu.paths import check_writable_dir
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -44,6 +45,8 @@ def write_report(
     dump: int = -1,
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
+    require_baseline: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the report for the runs under dirs into the directory out.
 
@@ -56,12 +59,16 @@ def write_report(
     fmts = parse_formats(formats)
     if not dirs:
         raise UsageError("expected at least one run directory, got none")
-    ds = load_dataset(dirs, allow_partial=allow_partial)
-    report = build_report(ds, baseline=baseline, dump=dump)
-    outputs: list[tuple[Path, bytes]] = []
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: expected a directory for the report, got a file")
+    check_writable_dir(out_dir, "--out")
+    if (out_dir / "stats.txt").is_file():
+        raise UsageError(f"--out {out_dir} is a run directory (it holds stats.txt): choose "
+                         "another directory for the report")
+    ds = load_dataset(dirs, allow_partial=allow_partial, skip=[out_dir])
+    report = build_report(ds, baseline=baseline, dump=dump, require_baseline=require_baseline)
+    outputs: list[tuple[Path, bytes]] = []
     if "md" in fmts:
         outputs.append((out_dir / "report.md", render_markdown(report).encode("utf-8")))
         for sec in report.sections:
@@ -71,9 +78,16 @@ def write_report(
         outputs.append((out_dir / "report.html", render_html(report).encode("utf-8")))
     written: list[Path] = []
     for path, data in outputs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, data)
+        except OSError as exc:
+            raise UsageError(f"--out {out_dir}: cannot write {path}: {exc.strerror}; "
+                             "choose another directory with --out") from None
         written.append(path)
         if progress is not None:
             progress(str(path))
+    if note is not None:  # after the report is written: an error stays its one line
+        for line in ds.warnings:
+            note(line)
     return written

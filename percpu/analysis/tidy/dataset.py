@@ -119,7 +119,8 @@ def tidy_run(info: RunInfo, dumps: Sequence[Dump]) -> pd.DataFrame:
     return frame
 
 
-def load_dataset(dirs: Iterable[str | os.PathLike[str]], *, allow_partial: bool = False) -> Dataset:
+def load_dataset(dirs: Iterable[str | os.PathLike[str]], *, allow_partial: bool = False,
+                 skip: Iterable[str | os.PathLike[str]] = ()) -> Dataset:
     """Parse every run under dirs into a Dataset.
 
     Raises UsageError (StatsFormatError for stats.txt) on the first bad file.
@@ -130,7 +131,15 @@ def load_dataset(dirs: Iterable[str | os.PathLike[str]], *, allow_partial: bool 
     runs: dict[str, RunInfo] = {}
     spans: dict[str, list[DumpSpan]] = {}
     warnings: list[str] = []
-    for d in find_run_dirs(dirs):
+    skipped = {Path(s).resolve() for s in skip}
+    inputs = []
+    for d in dirs:
+        here = Path(d).resolve()
+        if here in skipped or skipped & set(here.parents):
+            warnings.append(f"{d}: skipped, the report's own output directory")
+        else:
+            inputs.append(d)
+    for d in find_run_dirs(inputs, warnings):
         info = read_run_info(d)
         dumps = parse_stats_txt(info.stats_path, allow_partial=allow_partial)
         if not dumps:

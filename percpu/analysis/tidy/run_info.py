@@ -57,11 +57,19 @@ def _fmt_param(v: Any) -> str:
     return str(v)
 
 
-def find_run_dirs(dirs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Run directories under dirs: each dir that holds stats.txt, or every one below it."""
+def find_run_dirs(dirs: Iterable[str | os.PathLike[str]],
+                  notes: list[str] | None = None) -> list[Path]:
+    """Run directories under dirs: each dir that holds stats.txt, or every one below it.
+    A report directory among dirs (report.md or report.html, no stats.txt), as
+    `percpu report runs/*` meets its own --out, is skipped with a line in notes."""
     found: list[Path] = []
     for d in dirs:
         p = Path(d)
+        if any(_is_report_dir(q) for q in (p, p.parent, p.parent.parent)):
+            if notes is not None:
+                notes.append(f"{p}: skipped, a report directory (report.md/html) or in one, "
+                             "not runs")
+            continue
         if not p.exists():
             raise UsageError(
                 f"{p}: expected a run directory or a directory of runs, got no such path"
@@ -82,6 +90,11 @@ def find_run_dirs(dirs: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for p in found:
         unique.setdefault(p.resolve(), None)
     return [Path(os.path.relpath(p)) if _is_below_cwd(p) else p for p in unique]
+
+
+def _is_report_dir(p: Path) -> bool:
+    return (p.is_dir() and ((p / "report.md").is_file() or (p / "report.html").is_file())
+            and not any(s.is_file() for s in p.rglob("stats.txt")))
 
 
 def _is_below_cwd(p: Path) -> bool:
