@@ -80,13 +80,14 @@ Params make_params(const std::map<std::string, double>& values) {
 nb::dict run(const std::map<std::string, double>& values, const std::string& scheme,
              const std::vector<MmTuple>& mms, const std::vector<TaskTuple>& tasks,
              const std::vector<std::string>& vma_names, const std::vector<std::string>& chan_names,
-             bool check, bool record_log, nb::handle progress) {
+             bool check, bool record_log, bool record_asid_events, nb::handle progress) {
   Params params = make_params(values);
   Program program = make_program(mms, tasks, vma_names, chan_names);
   std::unique_ptr<Engine> engine;
   {
     nb::gil_scoped_release release;
     engine = std::make_unique<Engine>(params, scheme, std::move(program), check, record_log);
+    engine->record_asid_events(record_asid_events);
     // Polled now and then by the run loop: Ctrl-C, and progress(sim_seconds, refs) if
     // given (its exception, KeyboardInterrupt included, stops the run like Ctrl-C).
     // progress is borrowed: the caller's argument outlives the run.
@@ -128,6 +129,16 @@ nb::dict run(const std::map<std::string, double>& values, const std::string& sch
     log.append(nb::make_tuple(static_cast<int>(r.kind), r.mm, r.other_mm, r.va, r.end,
                               static_cast<int>(r.access), r.frame, r.writable));
   out["log"] = log;
+  if (record_asid_events) {
+    // (kind, cpu, ctx_id, tlb_gen, pages, freed_tables, trim, asid, need_flush, cause,
+    //  allocated); kinds as in percpu._core.ASID_EVENT_KINDS, causes as kNewAsidCauseNames.
+    nb::list events;
+    for (const auto& e : engine->asid_events())
+      events.append(nb::make_tuple(static_cast<int>(e.kind), e.cpu, e.ctx_id, e.tlb_gen, e.pages,
+                                   e.freed_tables, e.trim, e.asid, e.need_flush,
+                                   kNewAsidCauseNames[e.cause], e.allocated));
+    out["asid_events"] = events;
+  }
   return out;
 }
 
@@ -182,7 +193,24 @@ NB_MODULE(_core, m) {
   });
   m.def("run", &run, nb::arg("params"), nb::arg("scheme"), nb::arg("mms"), nb::arg("tasks"),
         nb::arg("vma_names"), nb::arg("chan_names"), nb::arg("check") = false,
-        nb::arg("record_log") = false, nb::arg("progress") = nb::none());
+        nb::arg("record_log") = false, nb::arg("record_asid_events") = false, nb::arg("progress") = nb::none());
+  // Test-only fault injection (core/common/mutation.h): tests/core/test_asid_oracle.py.
+  m.def("set_mutation", [](const std::string& name) {
+    for (size_t i = 0; i < std::size(kMutationNames); ++i)
+      if (name == kMutationNames[i]) {
+        g_mutation = static_cast<Mutation>(i);
+        return;
+      }
+    throw std::invalid_argument("unknown mutation '" + name + "'");
+  }, nb::arg("name"));
+  m.def("mutation", []() { return std::string(kMutationNames[static_cast<int>(g_mutation)]); });
+  {
+    nb::list names;
+    for (const char* name : kMutationNames) names.append(name);
+    m.attr("MUTATIONS") = nb::tuple(names);
+  }
+  m.attr("ASID_EVENT_KINDS") = nb::make_tuple("switch", "lazy", "flush", "cpuOnline",
+                                              "cpuOffline", "invalidateOther");
   nb::class_<AsidState>(m, "AsidState")
       .def(nb::init<bool>(), nb::arg("pcid") = true)
       .def("switch_to", &AsidState::switch_to)

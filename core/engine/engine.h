@@ -38,8 +38,10 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "common/mutation.h"
 #include "common/rng.h"
 #include "config/params.h"
+#include "engine/asid_event.h"
 #include "engine/cost_cache.h"
 #include "engine/cycle_category.h"
 #include "engine/program.h"
@@ -104,6 +106,9 @@ class Engine {
   uint64_t violation_count() const { return m_violation_count; }
   const std::vector<LogRecord>& log() const { return m_log; }
   uint64_t memory_references() const { return m_mem_refs; }
+  // The ASID event log (engine/asid_event.h); set before run().
+  void record_asid_events(bool on) { m_record_asid_events = on; }
+  const std::vector<AsidEvent>& asid_events() const { return m_asid_events; }
   // Simulated time so far: the clock of the CPU furthest ahead (for progress reports).
   double sim_seconds() const;
 
@@ -122,6 +127,9 @@ class Engine {
   void charge(Cpu& c, Cat cat, Cycles cycles);
   void idle_until(Cpu& c, Cycles when);
   void log_vma(LogRecord::Kind kind, const Mm& mm, VirtAddr start, VirtAddr end, uint8_t prot);
+  void log_asid(AsidEvent::Kind kind, int cpu, uint64_t ctx_id, uint64_t tlb_gen = 0) {
+    if (m_record_asid_events) m_asid_events.push_back({kind, cpu, ctx_id, tlb_gen});
+  }
   [[noreturn]] void workload_error(const Task* t, const std::string& what) const;
   std::string task_label(const Task* t) const;
 
@@ -312,6 +320,8 @@ class Engine {
   // Bookkeeping.
   std::vector<Violation> m_violations;
   std::vector<LogRecord> m_log;
+  bool m_record_asid_events = false;
+  std::vector<AsidEvent> m_asid_events;
   uint64_t m_mem_refs = 0;
   uint64_t m_root_pool_peak_pages = 0;
   uint64_t m_private_tables_peak = 0;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "common/mutation.h"
 #include "common/types.h"
 
 namespace percpu {
@@ -62,11 +63,11 @@ class CpuTlbState {
     }
     for (int a = 0; a < kTlbNrDynAsids; ++a) {
       if (m_ctxs[a].ctx_id != ctx_id) continue;
-      bool stale = m_ctxs[a].tlb_gen < next_tlb_gen;
+      bool stale = m_ctxs[a].tlb_gen < next_tlb_gen && !mutated(Mutation::StaleFalse);
       return {a, stale, stale ? NewAsidCause::FlushedInactive : NewAsidCause::None};
     }
     Asid asid = m_next_asid++;
-    if (asid >= kTlbNrDynAsids) {
+    if (asid >= kTlbNrDynAsids - (mutated(Mutation::WrapAtFive) ? 1 : 0)) {
       asid = 0;
       m_next_asid = 1;
     }

@@ -88,6 +88,7 @@ void Engine::boot() {
 
 // A CPU coming up (boot or cpu_online): init_mm loaded in ASID slot 0, idle (lazy).
 void Engine::start_in_init_mm(Cpu& c) {
+  log_asid(AsidEvent::CpuOnline, c.id, m_init_mm->ctx_id);
   c.tlbstate = CpuTlbState(m_init_mm->ctx_id);
   c.loaded_mm = m_init_mm;
   m_init_mm->cpumask.set(c.id);

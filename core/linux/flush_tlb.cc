@@ -58,7 +58,7 @@ void Engine::flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Vi
     flush_current_asid(c);
     charge(c, cat, m_cost.cr3_flush);
   }
-  ctx.tlb_gen = mm.tlb_gen;
+  if (!mutated(Mutation::NoLocalGen)) ctx.tlb_gen = mm.tlb_gen;
 }
 
 void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
@@ -67,11 +67,15 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
   uint64_t new_gen = ++mm.tlb_gen;
   uint64_t pages = (end - start) >> kPageShift;
   bool full = pages > static_cast<uint64_t>(kTlbSingleFlushCeiling);
+  bool trim = self.clock >= mm.next_cpumask_trim;
+  if (m_record_asid_events) {
+    AsidEvent ev{AsidEvent::Flush, self.id, mm.ctx_id, new_gen, pages, freed_tables, trim};
+    m_asid_events.push_back(ev);
+  }
   if (self.loaded_mm == &mm && !self.tlbstate.is_lazy())
     flush_tlb_func(self, mm, new_gen, start, end, full, cleared_slots, true);
   // should_trim_cpumask: about once a second per mm, CPUs that left the mm get the
   // IPI anyway so that they clear their bit in mm_cpumask.
-  bool trim = self.clock >= mm.next_cpumask_trim;
   if (trim) mm.next_cpumask_trim = self.clock + m_cycles_per_second;
   int targets = 0;
   for (auto& cp : m_cpus) {
@@ -79,7 +83,7 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
     if (&c == &self || !mm.cpumask.test(c.id) || !c.online) continue;
     // native_flush_tlb_multi: freed tables go to every CPU in the mask; otherwise
     // should_flush_tlb skips lazy CPUs and those running another mm (unless trimming).
-    if (!freed_tables && c.tlbstate.is_lazy()) {
+    if ((!freed_tables || mutated(Mutation::SkipLazyFreed)) && c.tlbstate.is_lazy()) {
       self.n.ipis_skipped_lazy++;
       continue;
     }

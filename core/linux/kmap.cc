@@ -68,7 +68,10 @@ void Engine::uninstall_kmap_local(Cpu& c, Task* t, size_t idx, bool flush) {
     spent += m_cost.invlpg;
     // Under PTI kernel entries are not global, so the stock shared slot may be cached
     // under other PCIDs too: Linux sets invalidate_other. A root-private slot is not.
-    if (!m_private_kmaps && m_pti && m_pcid) c.tlbstate.set_invalidate_other();
+    if (!m_private_kmaps && m_pti && m_pcid) {
+      log_asid(AsidEvent::InvalidateOther, c.id, 0);
+      c.tlbstate.set_invalidate_other();
+    }
   }
   charge(c, Cat::Kmap, spent);
   slot.installed = false;

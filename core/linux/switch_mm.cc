@@ -26,7 +26,10 @@ void Engine::load_new_mm_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool f
   }
 }
 
-void Engine::enter_lazy_tlb(Cpu& c) { c.tlbstate.set_lazy(true); }
+void Engine::enter_lazy_tlb(Cpu& c) {
+  log_asid(AsidEvent::Lazy, c.id, 0);
+  c.tlbstate.set_lazy(true);
+}
 
 // A lazy CPU leaves an mm whose tables are going away: it switches to init_mm and
 // stays lazy. A kernel thread running there keeps its kmap_local mappings; with
@@ -40,7 +43,10 @@ void Engine::switch_to_init_mm(Cpu& c) {
 
 void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
   Mm* prev = c.loaded_mm;
+  log_asid(AsidEvent::Switch, c.id, next->ctx_id, next->tlb_gen);
+  size_t ev = m_record_asid_events ? m_asid_events.size() : 0;  // 1 + its index, or 0
   if (prev == next) {
+    if (ev) m_asid_events[ev - 1].asid = c.tlbstate.loaded_asid();
     if (!c.tlbstate.is_lazy()) return;
     c.tlbstate.set_lazy(false);
     // Same mm after lazy mode: flush if it changed meanwhile (same ASID, same root).
@@ -52,17 +58,25 @@ void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
       same.kernel_root = c.kernel_cr3.root;
       same.user_root = c.user_cr3.root;
       load_new_mm_cr3(c, same, asid, true);
+      if (ev) m_asid_events[ev - 1].need_flush = true;
     }
     return;
   }
   c.tlbstate.set_lazy(false);
-  next->cpumask.set(c.id);
+  if (!mutated(Mutation::NoCpumaskSet)) next->cpumask.set(c.id);
   AsidChoice choice = c.tlbstate.choose_new_asid(next->ctx_id, next->tlb_gen, m_pcid,
                                                  next->ever_on_cpu.test(c.id));
   next->ever_on_cpu.set(c.id);
   // The root scheme picks the root for (cpu, asid); a new one costs its copy.
   RootSelection sel = m_scheme->select_root(c.id, choice.asid, next->view(), choice.need_flush);
   charge_root_copy(c, sel, choice.cause);
+  if (ev) {
+    AsidEvent& e = m_asid_events[ev - 1];
+    e.asid = choice.asid;
+    e.need_flush = choice.need_flush;
+    e.cause = static_cast<uint8_t>(choice.cause);
+    e.allocated = sel.allocated;
+  }
   if (choice.need_flush) {
     c.tlbstate.ctx(choice.asid) = {next->ctx_id, next->tlb_gen};
   }

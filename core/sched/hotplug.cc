@@ -73,6 +73,7 @@ void Engine::try_finish_offline(Cycles now) {
       dying.current = nullptr;
     }
     dying.online = false;
+    log_asid(AsidEvent::CpuOffline, cpu_id, 0);
     dying.going_offline = false;
     for (Task* t : rest) enqueue(t, nullptr, now);
     for (auto& t : m_tasks)

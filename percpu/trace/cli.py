@@ -111,3 +111,8 @@ def replay_command(trace_file: str, cpus: int, snapshot_file: str | None,
                             others=not no_others)
     parse_program(text, cpus, source=f"replay of {trace_file}")  # validate
     sys.stdout.write(text)
+
+
+from percpu.trace.import_cli import import_command
+
+trace_group.add_command(import_command)

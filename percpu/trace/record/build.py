@@ -27,8 +27,10 @@ def _with_time(ev: Event, t: int) -> Event:
 
 def build_trace(raw: _Raw, root: int, *, wrapper_path: str, recorder_pids: set[int],
                 meta: dict[str, str], maps: dict[int, tuple[int, list[Vma]]] | None = None,
-                ) -> Trace:
-    """Pick the command's tree out of the system-wide events; times relative to its exec."""
+                local: bool = True) -> Trace:
+    """Pick the command's tree out of the system-wide events; times relative to its exec.
+    local=False (an import from another machine): kernel threads are told by perf's records
+    and their names only, never by this machine's /proc."""
     # The root's exec of the command: the first exec that is not the /bin/sh wrapper's.
     execs = [(ns, ev) for ns, ev in raw.events if isinstance(ev, Exec) and ev.tid == root]
     if not execs:
@@ -83,7 +85,7 @@ def build_trace(raw: _Raw, root: int, *, wrapper_path: str, recorder_pids: set[i
         elif pid in recorder_pids:
             cls = "r"
         else:
-            kt = tid in raw.kthread or is_kernel_thread(pid)
+            kt = tid in raw.kthread or (is_kernel_thread(pid) if local else None)
             if kt is None:
                 kt = bool(KTHREAD_COMM.match(comm))
             cls = "k" if kt else "u"

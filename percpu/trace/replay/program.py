@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
+import sys
 
 from percpu.errors import UsageError
 from percpu.trace.format import (
@@ -27,10 +29,43 @@ def _load(path: str | os.PathLike | Trace) -> tuple[Trace, str]:
     return read_trace(path), str(path)
 
 
+_LOSS = re.compile(r"^#\s+(?:dropped: (.*)|(.*(?:dropped|sampled|without a seen fork).*): "
+                   r"(\d+))$")
+
+
+def replay_losses(text: str) -> list[str]:
+    """What a replay program's header says it dropped, sampled or had to invent."""
+    out = []
+    for line in text.splitlines()[1:]:  # after "percpu-ops 1", the header comments
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        m = _LOSS.match(line)
+        if m:
+            out.append(m.group(1) or f"{m.group(2)}: {m.group(3)}")
+    return out
+
+
 def trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
                      snapshot: str | os.PathLike | Trace | None = None,
                      max_ops: int = DEFAULT_MAX_OPS, timing: bool = True,
-                     others: bool = True) -> str:
+                     others: bool = True, warn: bool = True) -> str:
+    """Op-program text (docs/traces.md) for the trace at PATH; with warn, every loss the
+    header records (sampling, a cut, dropped events) is also a console warning."""
+    text = _trace_to_program(path, ncpus, snapshot=snapshot, max_ops=max_ops, timing=timing,
+                             others=others)
+    if warn:
+        name = path if isinstance(path, str | os.PathLike) else "<trace>"
+        for what in replay_losses(text):
+            sys.stderr.write(f"percpu: warning: replay of {name}: {what}\n")
+    return text
+
+
+def _trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
+                      snapshot: str | os.PathLike | Trace | None = None,
+                      max_ops: int = DEFAULT_MAX_OPS, timing: bool = True,
+                      others: bool = True) -> str:
     """Op-program text (docs/op-program.md) that replays the trace at PATH on NCPUS CPUs.
 
     snapshot: a `percpu trace snapshot` file whose VMAs (and populated pmd slots, touched

@@ -221,19 +221,15 @@ class _RunsMixin:
             r.items.sort(key=lambda it: (it[0], it[1]))
 
     def _drop_uncreated(self) -> None:
-        """Tasks whose fork or clone is not in the program (lost, or after a kill) go."""
+        """Tasks whose fork or clone is not in the trace (it happened before the recording
+        began, was lost, or came after a kill) are kept: each starts at its first run, in
+        the address space of its process (graph.py, "started without a seen fork")."""
         created = {self.root}
         for r in self.runs:
             created.update(it[3].child for it in r.items if it[2] == "fork")
-        gone = [tid for tid in self.runs_of if tid not in created]
-        if not gone:
-            return
-        for tid in gone:
-            self.counts["tasks without a seen fork dropped"] += 1
-            del self.runs_of[tid]
-        self.runs = [r for r in self.runs if r.tid < 0 or r.tid in created]
-        for i, r in enumerate(self.runs):
-            r.idx = i
+        kept = [tid for tid in self.runs_of if tid not in created and self.runs_of[tid]]
+        if kept:
+            self.counts["tasks without a seen fork, started at their first run"] += len(kept)
 
     def _assign_accesses(self, order: int) -> None:
         """Lackey accesses: spread over the main thread's runs in the process's last image."""

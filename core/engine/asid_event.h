@@ -1,0 +1,33 @@
+// One line of the ASID event log (Engine::record_asid_events): the inputs of Linux's
+// ASID and tlb_gen logic as the engine met them, in the engine's order, and the
+// engine's choice at each switch. tests/core/asid_oracle.py replays the inputs
+// through its own model of cpu_tlbstate and compares the choices, so the log must
+// carry what happened, never what the engine concluded from its own state.
+#pragma once
+#include <cstdint>
+
+namespace percpu {
+
+struct AsidEvent {
+  enum Kind : uint8_t {
+    Switch,           // switch_mm_irqs_off(cpu, next = ctx_id); next's tlb_gen then
+    Lazy,             // enter_lazy_tlb(cpu)
+    Flush,            // flush_tlb_mm_range from cpu on ctx_id: pages, freed_tables, trim
+    CpuOnline,        // cpu came up: init_mm (ctx_id) in slot 0, lazy
+    CpuOffline,       // cpu went down: its ASID slots and mm_cpumask bits are gone
+    InvalidateOther,  // cpu's other ASID slots are to be dropped at the next switch
+  } kind;
+  int cpu = -1;
+  uint64_t ctx_id = 0;
+  uint64_t tlb_gen = 0;  // Switch: next's tlb_gen at the switch
+  uint64_t pages = 0;    // Flush: range length in pages
+  bool freed_tables = false;
+  bool trim = false;
+  // Switch: the engine's outcome.
+  int asid = -1;
+  bool need_flush = false;
+  uint8_t cause = 0;     // NewAsidCause
+  bool allocated = false;  // the root scheme allocated a root
+};
+
+}  // namespace percpu
