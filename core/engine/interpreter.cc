@@ -162,6 +162,9 @@ bool Engine::run_op(Cpu& c, Task* t) {
 void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
   const Vma& v = vma_of(t, op.a);
   uint64_t size = v.end - v.start;
+  if (size == 0)  // brk shrank it to nothing: no offset exists in it
+    workload_error(t, "access to VMA '" + m_program.vma_names[op.a] +
+                          "', which brk shrank to 0 bytes: grow it with brk first");
   Access kind = static_cast<Access>(op.flags & 3);
   bool random = op.flags & kAccessRandom;
   uint64_t stride = static_cast<uint64_t>(op.d);

@@ -103,6 +103,7 @@ void Engine::do_brk(Cpu& c, Task* t, const Op& op) {
   Mm& m = *t->mm;
   charge(c, Cat::Syscall, m_cost.syscall);
   VirtAddr new_end = copy.start + page_align(op.c);
+  if (new_end > (1ull << 47)) workload_error(t, "brk would grow the VMA past the user half (2^47)");
   if (new_end >= copy.end) {
     for (const auto& [vs, other] : m.vmas)
       if (vs != copy.start && copy.end < other.end && other.start < new_end)

@@ -68,6 +68,9 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
         points = [sens.Point(label, workload, point_params, over)]
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
+    from percpu.paths import check_writable_dir
+
+    check_writable_dir(out, "--out")  # before the runs, not after them
     results = []
     for point in points:
         click.echo(f"{point.label}:", err=True)

@@ -65,6 +65,9 @@ def calibrate_command(out: Path, quick: bool, only: str | None, clock_mhz: float
         raise UsageError(f"--out {out}: directory {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: directory {target.parent} is not writable")
+    from percpu.paths import check_writable_dir
+
+    check_writable_dir(target.parent, "--out")  # access() says yes to root on /proc, /sys
     if clock_mhz is not None:
         from percpu.calibrate.clock import fixed_clock
 

@@ -42,7 +42,7 @@ def run_clock(text: str, values: Mapping[str, float], clock: str) -> tuple[float
     try:
         out = core().run(dict(values), "shared", check=False, record_log=False,
                          **program.core_args())
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, core().WorkloadError) as exc:  # any other exception is a bug (exit 3)
         raise UsageError(f"calibration program failed on the engine: {exc}") from None
     stats = {name: value for name, value, _, _ in out["stats"]}
     if clock == "elapsed":

@@ -37,6 +37,16 @@ def sweep_group() -> None:
     """
 
 
+def _holds_this_spec(root: Path, spec_path: Path) -> bool:
+    from percpu.sweep.index import SWEEP_FILE
+
+    try:
+        return ((root / SWEEP_FILE).is_file()
+                and (root / "spec.toml").read_bytes() == Path(spec_path).read_bytes())
+    except OSError:
+        return False
+
+
 def _run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
 
@@ -107,6 +117,13 @@ def sweep_run(spec_path, backend, jobs, resume, dry_run, outdir, quiet, partitio
     if sbatch_options:
         slurm_opts["sbatch_options"] = [*slurm_opts.get("sbatch_options", []), *sbatch_options]
     root = spec.outdir
+    if not resume and _holds_this_spec(root, spec.path):
+        # The same command again (the README's, run twice): continue the sweep, which runs
+        # only what is not done yet; a different spec there is still refused.
+        resume = True
+        if not quiet and not dry_run:
+            click.echo(f"sweep: {root} holds this spec's sweep: continuing it (only points "
+                       "not done run)", err=True)
     _check_outdir(root, resume or dry_run, dry_run)
     plan = None
     if backend == "slurm":

@@ -286,6 +286,8 @@ class _Parser:
             addr = -1 if args[1] == "auto" else self.number(args[1])
             if addr != -1 and (addr % 4096 or addr >= 1 << 47):
                 raise self.fail("mmap address must be page aligned and in the user half")
+            if not 1 <= self.number(args[2]) <= 1 << 46:
+                raise self.fail("mmap size must be 1 byte to 64 TiB")
             return (CODE["mmap"], 0, vma(args[0]), addr, self.number(args[2]), self.prot(args[3]))
         if op == "munmap":
             if len(args) not in (1, 3):

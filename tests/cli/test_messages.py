@@ -181,3 +181,13 @@ def test_trace_replay_names_its_limit_as_run_does(tmp_path):
     res = percpu("trace", "replay", trace, "--param", "max_ops=5", cwd=tmp_path)
     assert res.returncode == 2 and "max_ops" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["sensitivity", "--out", "/proc/percpu-x"],
+                                  ["calibrate", "--out", "/proc/percpu-x.toml"],
+                                  ["calibrate", "--out", "/sys/percpu-x.toml"]])
+def test_siblings_check_their_output_before_working(tmp_path, args):
+    res = percpu(*args, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out /" in lines[0] and "cannot write" in lines[0], lines

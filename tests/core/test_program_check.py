@@ -122,3 +122,21 @@ def test_random_op_tuples_give_a_run_or_an_error_never_a_crash(ops, cpus, vmas, 
         assert str(exc).startswith(("task '", "program", "mm '")), exc
     else:
         assert out["violation_count"] == 0
+
+
+def test_access_to_a_vma_brk_shrank_to_nothing_is_a_workload_error():
+    # brk to 0 leaves the VMA empty; an access into it divided by its size (SIGFPE).
+    with pytest.raises(_core.WorkloadError, match="which brk shrank to 0 bytes"):
+        run([op("brk", 0, 0, 0), op("access", 0, 0, 4, 64)])
+    with pytest.raises(_core.WorkloadError, match="which brk shrank to 0 bytes"):
+        run([op("brk", 0, 0, 0), op("access", 0, 0, 4, 0, flags=16)])
+    with pytest.raises(_core.WorkloadError, match="past the user half"):
+        run([op("brk", 0, 0, (1 << 47) - 4096)])
+
+
+def test_the_parser_names_the_line_of_an_empty_mmap():
+    from percpu.workloads.program import ProgramError, parse_program
+
+    text = "percpu-ops 1\nmm m\ntask t mm=m\nprogram t\n  mmap x auto 0 rw\n"
+    with pytest.raises(ProgramError, match="<program>:5: mmap size must be 1 byte"):
+        parse_program(text, 1)

@@ -35,9 +35,15 @@ def test_sweep_writes_points_index_tidy_table_and_report(tmp_path):
     one = next((out / "points").iterdir())
     cfg = json.loads(next(one.glob("*/config.json")).read_text())
     assert cfg["command"][:2] == ["percpu", "run"]
-    # Running it again is refused; --resume has nothing to do.
+    # Running the same command again continues the sweep: nothing left to run.
     again = percpu("sweep", str(spec))
-    assert again.returncode == 2 and "pass --resume" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert "holds this spec's sweep: continuing it" in again.stderr and "8 done" in again.stderr
+    assert_exactly_once(out)
+    # Another spec onto the same directory is still refused.
+    other = write_spec(tmp_path / "other.toml", out, report=False)
+    refused = percpu("sweep", str(other))
+    assert refused.returncode == 2 and "pass --resume" in refused.stderr
     resumed = percpu("sweep", str(spec), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "8 done" in resumed.stderr
