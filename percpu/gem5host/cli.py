@@ -103,7 +103,7 @@ def common_options(func):
                      help="refused: " + REFUSED["paging"]),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="a cost the root model charges: cost.root_alloc, cost.lazy_fault, "
-                          "cache.l1d.latency (percpu params)"),
+                          "cache.dram.latency (percpu params)"),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="TOML file of those costs"),
         click.option("--check", is_flag=True,

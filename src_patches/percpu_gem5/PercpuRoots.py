@@ -28,7 +28,8 @@ class PercpuRootModel(SimObject):
     root_alloc_cycles = Param.Cycles(200, "cycles an allocation costs (cost.root_alloc)")
     lazy_fault_cycles = Param.Cycles(700, "cycles a lazy fault costs (cost.lazy_fault)")
     copy_line_cycles = Param.Cycles(
-        4, "cycles per 64-byte line read or written by an allocation's copy (cache.l1d.latency)")
+        200, "cycles per 64-byte line read or written by an allocation's copy, which is "
+        "functional (cache.dram.latency: an upper bound)")
     check = Param.Bool(False, "compare root walks with the guest's pgd (system.checker)")
 
 

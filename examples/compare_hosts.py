@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The engine against gem5, point by point (docs/gem5.md, "Engine against gem5").
+
+Runs each point under shared and percpu on both hosts: gem5 (`percpu gem5 run`, a real
+Linux guest, one post-boot checkpoint per machine) and the embedded engine on gem5's
+geometry (`percpu run --config docs/profiles/gem5-v24-classic-timing.toml --set
+root.fill_at_fault=0`, so the engine, like the guest, takes a lazy fault per new pgd
+entry). Writes OUT/<host>/<point>/<scheme>/ run directories, OUT/compare.json (every
+figure with the stat it came from) and OUT/compare.md (the table docs/gem5.md quotes).
+`percpu report OUT/engine OUT/gem5` shows the same runs side by side.
+
+    python examples/compare_hosts.py --gem5 $PERCPU_GEM5 --cpus 2 4 --out runs/hosts
+
+Points: pingpong, ctxmix at 4 and 8 processes per CPU, forkexec and threads-munmap,
+each with PCID and with --no-pcid. Overhead is percpu's simTicks over shared's, minus 1
+(the region of interest's simulated time on both hosts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "docs" / "profiles" / "gem5-v24-classic-timing.toml"
+CAUSES = ("firstUse", "evicted", "flushedInactive", "noPcid")
+
+
+def points(cpus: int) -> list[tuple[str, str, list[str]]]:
+    """(name, workload, params) at `cpus` CPUs: small enough for gem5's timing CPUs."""
+    return [
+        ("pingpong", "pingpong", ["iterations=200"]),
+        ("ctxmix-4", "ctxmix", ["procs_per_cpu=4", "rounds=50", "pages=4", "work_cycles=2000"]),
+        ("ctxmix-8", "ctxmix", ["procs_per_cpu=8", "rounds=50", "pages=4", "work_cycles=2000"]),
+        ("forkexec", "forkexec", ["forks=20"]),
+        ("threads-munmap", "threads-munmap", [f"threads={cpus}", "iterations=50"]),
+    ]
+
+
+def run(cmd: list[str], log: Path) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as fh:
+        return subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def figures(run_dir: Path) -> dict[str, float]:
+    from percpu.gem5host.run import headline
+
+    h = headline(run_dir / "stats.txt")
+    out = {f"rootAllocs::{c}": h.get(f"percpu.rootAllocs::{c}", 0.0) for c in CAUSES}
+    out["rootAllocs::total"] = sum(out[f"rootAllocs::{c}"] for c in CAUSES)
+    out["lazyFaults"] = h.get("percpu.lazyFaults", 0.0)
+    out["rootPoolPeakBytes"] = h.get("percpu.rootPoolPeakBytes", 0.0)
+    out["mmSwitches"] = h.get("percpu.mmSwitches", h.get("mmSwitches", 0.0))
+    out["simTicks"] = h.get("simTicks", 0.0)
+    out["checkerViolations"] = h.get("percpu.checkerViolations", h.get("checker.violations", 0.0))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gem5", required=True, help="gem5.opt built with src_patches/")
+    ap.add_argument("--cpus", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--out", type=Path, default=Path("runs/hosts"))
+    ap.add_argument("--jobs", type=int, default=2, help="gem5 processes at once")
+    ap.add_argument("--only", nargs="*", default=None, help="point names to run")
+    ap.add_argument("--checkpoint-dir", default=None)
+    args = ap.parse_args()
+
+    todo = []
+    for cpus in args.cpus:
+        for pcid in (True, False):
+            for name, workload, params in points(cpus):
+                if args.only and name not in args.only:
+                    continue
+                tag = f"{name}-c{cpus}-{'pcid' if pcid else 'nopcid'}"
+                common = ["-w", workload, *[a for p in params for a in ("-p", p)],
+                          "--cpus", str(cpus), "-s", "shared,percpu", "--no-report", "-q"]
+                common += [] if pcid else ["--no-pcid"]
+                todo.append((tag, cpus, pcid, common))
+
+    percpu = [sys.executable, "-m", "percpu"]
+    gem5_extra = ["--gem5", args.gem5, "--check"]
+    if args.checkpoint_dir:
+        gem5_extra += ["--checkpoint-dir", args.checkpoint_dir]
+
+    def gem5_point(item):
+        tag, _, _, common = item
+        out = args.out / "gem5" / tag
+        return tag, run([*percpu, "gem5", "run", *common, *gem5_extra, "-o", str(out)],
+                        args.out / "logs" / f"gem5-{tag}.log")
+
+    # Boot each machine once (its first point), then the rest in parallel.
+    first = {}
+    for item in todo:
+        first.setdefault((item[1], item[2]), item)
+    codes = {}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for tag, code in pool.map(gem5_point, first.values()):
+            codes[tag] = code
+            print(f"gem5 {tag}: exit {code}", flush=True)
+        rest = [t for t in todo if t not in first.values()]
+        for tag, code in pool.map(gem5_point, rest):
+            codes[tag] = code
+            print(f"gem5 {tag}: exit {code}", flush=True)
+    for tag, _, _, common in todo:
+        out = args.out / "engine" / tag
+        code = run([*percpu, "run", *common, "--config", str(PROFILE), "--set",
+                    "root.fill_at_fault=0", "--check", "-o", str(out)],
+                   args.out / "logs" / f"engine-{tag}.log")
+        print(f"engine {tag}: exit {code}", flush=True)
+        codes[f"engine {tag}"] = code
+
+    rows, table = [], {}
+    for tag, *_ in todo:
+        for host in ("engine", "gem5"):
+            base = args.out / host / tag
+            if not (base / "percpu" / "stats.txt").is_file():
+                continue
+            fs = {s: figures(base / s) for s in ("shared", "percpu")}
+            p, s = fs["percpu"], fs["shared"]
+            overhead = (p["simTicks"] / s["simTicks"] - 1) * 100 if s["simTicks"] else None
+            table[f"{host} {tag}"] = {"shared": s, "percpu": p, "overhead_pct": overhead}
+            rows.append((tag, host, p, overhead))
+    (args.out / "compare.json").write_text(json.dumps(table, indent=2) + "\n")
+    lines = ["| point | host | mm switches | root allocs (firstUse / evicted / flushedInactive "
+             "/ noPcid) | lazy faults | pool peak (KiB) | overhead (simTicks) | violations |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for tag, host, p, overhead in rows:
+        causes = " / ".join(f"{p[f'rootAllocs::{c}']:.0f}" for c in CAUSES)
+        ov = "—" if overhead is None else f"{overhead:+.2f} %"
+        lines.append(f"| {tag} | {host} | {p['mmSwitches']:.0f} | {p['rootAllocs::total']:.0f} "
+                     f"({causes}) | {p['lazyFaults']:.0f} | {p['rootPoolPeakBytes'] / 1024:.0f} "
+                     f"| {ov} | {p['checkerViolations']:.0f} |")
+    (args.out / "compare.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    failed = {k: v for k, v in codes.items() if v}
+    if failed:
+        print(f"failed: {failed} (logs in {args.out / 'logs'})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
