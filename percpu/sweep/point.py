@@ -52,7 +52,7 @@ class Point:
     no_pcid: bool = False
     pti: bool = False
     paging: int = 4
-    sets: dict[str, float] = field(default_factory=dict)  # engine --set overrides
+    sets: dict[str, float] = field(default_factory=dict)  # --set overrides
     check: bool = False
     gem5: dict[str, Any] = field(default_factory=dict)  # gem5 host options
     label: tuple[str, ...] = ()  # the axes that vary in its sweep, for the name
@@ -136,11 +136,11 @@ class Point:
             args.append("--no-pcid")
         if self.pti:
             args.append("--pti")
-        if self.host == "engine":
-            if self.paging != 4:
-                args += ["--paging", str(self.paging)]
-            for key, value in sorted(self.sets.items()):
-                args += ["--set", f"{key}={value:g}"]
-            if self.check:
-                args.append("--check")
+        if self.host == "engine" and self.paging != 4:
+            args += ["--paging", str(self.paging)]
+        # gem5: only the root model's costs get here (spec.py refuses the rest).
+        for key, value in sorted(self.sets.items()):
+            args += ["--set", f"{key}={value:g}"]
+        if self.check:
+            args.append("--check")
         return args

@@ -45,8 +45,7 @@ SLURM_KEYS = {"partition", "time", "mem", "account", "qos", "throttle", "points_
 TABLES = {"sweep", "fixed", "grid", "zip", "gem5", "slurm"}
 PLAIN_AXES = ("workload", "cpus", "seed", "no_pcid", "pti", "paging")
 # Engine-only axes the gem5 host refuses (percpu/gem5host/cli.py says why).
-GEM5_REFUSED = {"paging": "the guest kernel uses 4-level paging",
-                "set": "cost and geometry parameters belong to the engine"}
+GEM5_REFUSED = {"paging": "the guest kernel uses 4-level paging"}
 MAX_POINTS = 1_000_000
 
 
@@ -171,6 +170,13 @@ def load_spec(path: str | os.PathLike[str], *, outdir: str | None = None,
             if host == "gem5" and key.split(".")[0] in GEM5_REFUSED:
                 _fail(f"{where}: {name}.{key}", f"has no meaning on the gem5 host: "
                       f"{GEM5_REFUSED[key.split('.')[0]]}; remove it or use host = \"engine\"")
+            if host == "gem5" and key.startswith("set."):
+                from percpu.gem5host.plan import ROOT_MODEL_COSTS
+
+                if key[len("set."):] not in ROOT_MODEL_COSTS:
+                    _fail(f"{where}: {name}.{key}", "has no meaning on the gem5 host: gem5 "
+                          "models that hardware itself; only set." +
+                          ", set.".join(ROOT_MODEL_COSTS) + " (the root model's costs)")
 
     # Expand: the grid's product times each zip group's rows, over the fixed values.
     axes_order: list[str] = []
@@ -365,18 +371,17 @@ class _Resolver:
         pti = self._bool("pti", values.get("pti", False))
         paging = self._int("paging", values.get("paging", 4), 4, 5)
         sets: dict[str, float] = {}
-        if self.host == "engine":
-            from percpu.params import parse_value
+        from percpu.params import parse_value
 
-            for key, value in values.items():
-                if key.startswith("set."):
-                    name = key[len("set."):]
-                    if name.startswith("machine."):
-                        _fail(f"{self.where}: {key}", "use the axes cpus, seed, no_pcid, pti "
-                              "and paging for machine parameters")
-                    text = str(value).lower() if isinstance(value, bool) else str(value)
-                    # Errors name the spec's place and key, not --set.
-                    sets[name] = parse_value(name, text, where=f"{self.where}: {key}")
+        for key, value in values.items():
+            if key.startswith("set."):
+                name = key[len("set."):]
+                if name.startswith("machine."):
+                    _fail(f"{self.where}: {key}", "use the axes cpus, seed, no_pcid, pti "
+                          "and paging for machine parameters")
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                # Errors name the spec's place and key, not --set.
+                sets[name] = parse_value(name, text, where=f"{self.where}: {key}")
         return Point(host=self.host, workload=wl.name if not wl.name.startswith("trace:")
                      else f"trace:{wl.path}", scheme=scheme, params=params, cpus=cpus,
                      seed=seed, no_pcid=no_pcid, pti=pti, paging=paging, sets=sets,

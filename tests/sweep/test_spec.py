@@ -116,8 +116,13 @@ def test_gem5_points_run_percpu_gem5_run(tmp_path):
     assert cmd[1:7] == ["-m", "percpu", "gem5", "run", "--gem5", str(gem5)]
     assert "--pti" in cmd and ["--cpu-type", "o3"] == cmd[7:9]
     assert cmd[-4:] == ["-o", str(tmp_path / "o"), "-q", "--no-report"]
-    # Engine-only axes are refused for gem5.
-    spec.write_text(spec.read_text().replace("pti = [false, true]", "set.cost.invlpg = [1]"))
+    # The root model's costs reach gem5; the engine's other parameters are refused.
+    spec.write_text(spec.read_text().replace("pti = [false, true]",
+                                             "set.cost.lazy_fault = [350, 1400]"))
+    cmd = gem5_command(load_spec(spec).points[1], tmp_path / "o")
+    assert cmd[cmd.index("--set") + 1] == "cost.lazy_fault=1400"
+    spec.write_text(spec.read_text().replace("set.cost.lazy_fault = [350, 1400]",
+                                             "set.cost.invlpg = [1]"))
     with pytest.raises(UsageError, match="no meaning on the gem5 host"):
         load_spec(spec)
 
