@@ -184,17 +184,36 @@ class LinuxAsidModel:
 
 
 def linux_count(trace, *, pcid: bool = True) -> dict[str, int]:
-    """Linux's ASID logic over a recorded trace's own switches (not the replay's): each
-    process image is one mm (an exec makes a new one), kernel threads, idle and the
-    recorder leave the mm loaded (lazy TLB), munmap and mprotect of the traced command flush
-    their mm. Returns mm switches and new (cpu, asid) generations by cause."""
-    from percpu.trace.format import Exec, MemMap, Switch
+    """Linux's ASID logic over a recorded trace's own switches (not the replay's).
+
+    Each process image is one mm (an exec makes a new one); other users' processes have one
+    mm each; kernel threads, idle and the recorder leave the mm loaded (lazy TLB). Besides
+    the switches, what changes a CPU's loaded mm or an mm's tlb_gen:
+    - fork (dup_mmap) flushes the parent's mm with flush_tlb_mm (freed_tables): lazy CPUs
+      still holding it switch to init_mm, the others' slots are stale from then on;
+    - exec switches the task to its new mm (exec_mmap: activate_mm) and drops the old one;
+    - the last thread's exit (or the exec) drops an mm: exit_mmap's freed-tables flush
+      makes every CPU that still has it loaded (lazily, the exiting CPU too) switch to
+      init_mm;
+    - munmap and mprotect of the traced command flush their mm.
+    Returns mm switches and new (cpu, asid) generations by cause."""
+    from percpu.trace.format import Exec, Exit, Fork, MemMap, Switch
 
     model = LinuxAsidModel(pcid=pcid)
+    model.tlb_gen[1] = 0  # init_mm: never flushed, its slot 0 is current on every CPU
     for cpu in sorted({ev.cpu for ev in trace.events if isinstance(ev, Switch)}):
         model.cpu_online(cpu, 1)
-    ctx_of: dict[int, int] = {}
+    ctx_of: dict[int, int] = {}  # pid -> ctx of its current image
     next_ctx = [2]
+    users: dict[int, set[int]] = defaultdict(set)  # ctx -> live tids in it
+
+    def pid_of(tid: int) -> int:
+        task = trace.tasks.get(tid)
+        return task.pid if task is not None else tid
+
+    def user(tid: int) -> bool:
+        task = trace.tasks.get(tid)
+        return task is not None and task.cls in ("c", "u")
 
     def ctx(pid: int) -> int:
         if pid not in ctx_of:
@@ -202,27 +221,75 @@ def linux_count(trace, *, pcid: bool = True) -> dict[str, int]:
             next_ctx[0] += 1
         return ctx_of[pid]
 
-    running: dict[int, int] = {}  # cpu -> tid
+    def online(cpu: int) -> None:
+        if cpu not in model.cpus:
+            model.cpu_online(cpu, 1)
+
+    def to_init_mm() -> None:
+        """flush_tlb_func on a lazy CPU: switch_mm_irqs_off(NULL, &init_mm)."""
+        for cpu in list(model.to_init_mm):
+            model.switch_mm(cpu, model.init_ctx)
+            model.enter_lazy_tlb(cpu)
+        model.to_init_mm.clear()
+
+    def exit_mmap(cpu: int, c: int) -> None:
+        """The mm's last user is gone: unmap everything, free the tables, flush."""
+        model.flush_tlb_mm_range(cpu, c, freed_tables=True)
+        model.to_init_mm.clear()
+        for other in sorted(model.cpus):
+            if model.cpus[other].loaded == c:  # lazily: nobody runs in it any more
+                model.switch_mm(other, model.init_ctx)
+                model.enter_lazy_tlb(other)
+
     for ev in sorted(trace.events, key=lambda e: e.t):
         if isinstance(ev, Switch):
-            if ev.cpu not in model.cpus:
-                model.cpu_online(ev.cpu, 1)
-            running[ev.cpu] = ev.next
-            task = trace.tasks.get(ev.next)
-            if task is None or task.cls in ("k", "i", "r"):
-                model.enter_lazy_tlb(ev.cpu)
+            online(ev.cpu)
+            if user(ev.next):
+                c = ctx(pid_of(ev.next))
+                users[c].add(ev.next)
+                model.switch_mm(ev.cpu, c)
             else:
-                model.switch_mm(ev.cpu, ctx(task.pid))
-        elif isinstance(ev, Exec):
-            task = trace.tasks.get(ev.tid)
-            if task is None or ev.t == 0:
+                model.enter_lazy_tlb(ev.cpu)
+        elif isinstance(ev, Fork):
+            if not user(ev.tid):
                 continue
-            ctx_of.pop(task.pid, None)
-            if ev.cpu in model.cpus and running.get(ev.cpu) == ev.tid:
-                model.switch_mm(ev.cpu, ctx(task.pid))
+            online(ev.cpu)
+            parent = ctx(pid_of(ev.tid))
+            users[parent].add(ev.tid)
+            if pid_of(ev.child) == pid_of(ev.tid):  # a thread: the same mm
+                users[parent].add(ev.child)
+                continue
+            model.flush_tlb_mm_range(ev.cpu, parent, freed_tables=True)  # dup_mmap
+            to_init_mm()
+            users[ctx(pid_of(ev.child))].add(ev.child)
+        elif isinstance(ev, Exec):
+            if not user(ev.tid) or ev.t == 0:
+                continue  # t=0: the command's own exec, where the trace starts
+            online(ev.cpu)
+            pid = pid_of(ev.tid)
+            old = ctx(pid)
+            ctx_of.pop(pid)
+            new = ctx(pid)
+            users[new].add(ev.tid)
+            users.pop(old, None)  # de_thread: the other threads are gone
+            model.switch_mm(ev.cpu, new)
+            exit_mmap(ev.cpu, old)
+        elif isinstance(ev, Exit):
+            if not user(ev.tid):
+                continue
+            online(ev.cpu)
+            c = ctx(pid_of(ev.tid))
+            live = users[c]
+            live.discard(ev.tid)
+            if not live:
+                exit_mmap(ev.cpu, c)
+                ctx_of.pop(pid_of(ev.tid), None)
+                users.pop(c, None)
         elif isinstance(ev, MemMap) and ev.op in ("munmap", "mprotect"):
-            task = trace.tasks.get(ev.tid)
-            if task is not None and ev.cpu in model.cpus:
-                model.flush_tlb_mm_range(ev.cpu, ctx(task.pid), freed_tables=ev.op == "munmap")
+            if user(ev.tid):
+                online(ev.cpu)
+                model.flush_tlb_mm_range(ev.cpu, ctx(pid_of(ev.tid)),
+                                         freed_tables=ev.op == "munmap")
+                to_init_mm()
     gens = dict(model.new_generations)
     return {"mm_switches": model.mm_switches, "new_generations": sum(gens.values()), **gens}
