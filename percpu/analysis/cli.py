@@ -98,6 +98,8 @@ def default_report_dir(dirs: tuple[Path, ...]) -> Path:
             p = p.parent
         homes.append(str(p))
     common = Path(os.path.commonpath(homes)) if homes else Path.cwd()
+    if common == Path(common.anchor):  # runs with nothing in common but the root
+        return Path("report")
     report = common / "report"
     try:
         return report.relative_to(Path.cwd())

@@ -57,7 +57,7 @@ def assert_clean(code: int, err: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("percpu: error: "), err
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(options=st.lists(OPTION, max_size=4), toml=st.one_of(st.none(), TOML))
 def test_run_inputs_give_a_run_or_one_line(options, toml):
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +82,7 @@ CONFIG = st.one_of(JUNK, st.sampled_from(["{}", "[]", '{"percpu_version": 1}', "
                                           '{"percpu_version": "0.1", "scheme": 3}']))
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(stats=STATS, config=CONFIG, baseline=st.sampled_from(["shared", "nosuch", ""]),
        out=st.sampled_from(["rep", "/proc/x", "run"]), fmt=st.sampled_from(["md", "html,md", "x"]))
 def test_report_inputs_give_a_report_or_one_line(stats, config, baseline, out, fmt):
