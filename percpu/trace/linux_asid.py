@@ -285,11 +285,9 @@ def linux_count(trace, *, pcid: bool = True) -> dict[str, int]:
                 exit_mmap(ev.cpu, c)
                 ctx_of.pop(pid_of(ev.tid), None)
                 users.pop(c, None)
-        elif isinstance(ev, MemMap) and ev.op in ("munmap", "mprotect"):
-            if user(ev.tid):
-                online(ev.cpu)
-                model.flush_tlb_mm_range(ev.cpu, ctx(pid_of(ev.tid)),
-                                         freed_tables=ev.op == "munmap")
-                to_init_mm()
+        elif isinstance(ev, MemMap) and ev.op in ("munmap", "mprotect") and user(ev.tid):
+            online(ev.cpu)
+            model.flush_tlb_mm_range(ev.cpu, ctx(pid_of(ev.tid)), freed_tables=ev.op == "munmap")
+            to_init_mm()
     gens = dict(model.new_generations)
     return {"mm_switches": model.mm_switches, "new_generations": sum(gens.values()), **gens}

@@ -90,8 +90,6 @@ class _GraphMixin:
         first_actor.how = "start"
         first_actor.mm_decl = first_actor.epoch.name
         created.add(id(first_actor))
-        for a in self.foreign_actors:
-            created.add(id(a))
         # Creations at fork events: the child's first actor.
         self.fork_creates: dict[tuple[int, int], Actor] = {}
         for r in self.runs:
@@ -128,6 +126,14 @@ class _GraphMixin:
                     j += 1
                 if best is None:
                     continue
+                a = r.actor
+                if a.tid < 0 and id(a) not in created and a.runs[0] is r:
+                    # Another user's first run here: spawned when the run before it on
+                    # this CPU ends, not started at time 0 (it would switch this CPU to
+                    # its mm at once, before any of the command had run).
+                    created.add(id(a))
+                    a.how = "spawn"
+                    self.handoff[best.idx].append(a)
                 if best.actor is r.actor:
                     if r.start - best.end >= SLEEP_MIN_NS:
                         r.sleep_ns = r.start - best.end
@@ -150,6 +156,10 @@ class _GraphMixin:
                 ch = self.chan()
                 prev.tail.append(("signal", ch))
                 r.head.append(ch)
+        for a in self.foreign_actors:
+            if id(a) not in created:
+                created.add(id(a))
+                a.how = "start"
         for a in self.actors:
             if id(a) not in created:  # a thread whose creation was not seen: start it
                 a.how = "start"
