@@ -127,8 +127,8 @@ def main() -> int:
             table[f"{host} {tag}"] = {"shared": s, "percpu": p, "overhead_pct": overhead}
             rows.append((tag, host, p, overhead))
     (args.out / "compare.json").write_text(json.dumps(table, indent=2) + "\n")
-    lines = ["| point | host | mm switches | root allocs (firstUse / evicted / flushedInactive "
-             "/ noPcid) | lazy faults | pool peak (KiB) | overhead (simTicks) | violations |",
+    lines = [("| point | host | mm switches | root allocs (firstUse / evicted / flushedInactive "
+              "/ noPcid) | lazy faults | pool peak (KiB) | overhead (simTicks) | violations |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for tag, host, p, overhead in rows:
         causes = " / ".join(f"{p[f'rootAllocs::{c}']:.0f}" for c in CAUSES)

@@ -78,7 +78,7 @@ def root_pool_bytes(machine: Machine) -> int:
     return max(MIB, -(-bound // MIB) * MIB)
 
 
-def root_pool(opts: "Gem5Options", machine: Machine) -> dict[str, int]:
+def root_pool(opts: Gem5Options, machine: Machine) -> dict[str, int]:
     size = root_pool_bytes(machine)
     return {"base": opts.mem_mib * MIB - size, "size": size}
 
@@ -155,7 +155,7 @@ def roots_plan(scheme: str, costs: dict[str, float], check: bool) -> dict[str, A
     """What system.py gives the PercpuRootModel: the scheme, the costs it charges (from
     the cost table, --set overrides applied) and whether it checks."""
     return {"scheme": scheme, "check": check,
-            **{param: int(round(costs[key])) for key, param in ROOT_MODEL_COSTS.items()}}
+            **{param: round(costs[key]) for key, param in ROOT_MODEL_COSTS.items()}}
 
 
 def roi_plan(opts: Gem5Options, machine: Machine, checkpoint: Path, readfile: Path,

@@ -36,7 +36,7 @@ from gem5.isas import ISA
 from gem5.resources.resource import DiskImageResource, KernelResource
 from gem5.simulate.exit_event import ExitEvent
 from gem5.simulate.simulator import Simulator
-from m5.objects import X86E820Entry, X86ISA
+from m5.objects import X86ISA, X86E820Entry
 from m5.params import NULL
 
 # CPUID bits (Intel SDM vol. 2A, CPUID): leaf 1 ECX bit 17 is PCID, leaf 7 EBX bit 10

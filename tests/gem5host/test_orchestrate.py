@@ -155,3 +155,19 @@ def test_check_exits_1_on_a_violation(env: dict[str, str], tmp_path: Path) -> No
     assert json.loads((tmp_path / "out" / "percpu" / "plan.json").read_text())["roots"]["check"]
     res = gem5_run(env, tmp_path, "--scheme", "percpu", "--check")
     assert res.returncode == 0, res.stderr
+
+
+def test_report_shows_both_hosts_side_by_side(env: dict[str, str], tmp_path: Path) -> None:
+    assert gem5_run(env, tmp_path, "--scheme", "shared,percpu").returncode == 0
+    engine = subprocess.run(
+        [sys.executable, "-m", "percpu", "run", "-w", "ctxmix", "-p", "rounds=5", "--cpus", "2",
+         "-s", "shared,percpu", "-o", str(tmp_path / "engine"), "-q", "--no-report"],
+        check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert engine.returncode == 0, engine.stderr
+    res = subprocess.run([sys.executable, "-m", "percpu", "report", str(tmp_path / "out"),
+                          str(tmp_path / "engine"), "--out", str(tmp_path / "rep")],
+                         check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "rep" / "report.md").read_text()
+    # One workload, two points: the host tells them apart in every table's labels.
+    assert "host=engine" in text and "host=gem5" in text, text[:3000]

@@ -114,7 +114,7 @@ def _compress_ids(runs: Sequence[str], ids: dict[str, str]) -> str:
 
 def _dims(info_row: pd.Series, ds: Dataset) -> dict[str, Any]:
     info = ds.runs[info_row["run"]]
-    dims: dict[str, Any] = {"workload": info.workload}
+    dims: dict[str, Any] = {"workload": info.workload, "host": info.host}
     for k, v in info.machine.items():
         dims[k] = v
     for k, v in info.params.items():

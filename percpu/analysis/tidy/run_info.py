@@ -40,8 +40,10 @@ class RunInfo:
 
     @property
     def point(self) -> str:
-        """Identity of the workload point: everything but scheme and seed."""
+        """Identity of the workload point: everything but scheme and seed. The host is part
+        of it: an engine run and a gem5 run of one workload are two points, side by side."""
         key = {
+            "host": self.host,
             "workload": self.workload,
             "params": self.params,
             "machine": self.machine,
