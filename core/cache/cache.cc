@@ -1,5 +1,6 @@
 #include "cache/cache.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace percpu {
@@ -13,6 +14,17 @@ Cache::Cache(uint64_t size_bytes, int ways) : m_nways(ways) {
   m_set_mask = sets - 1;
   m_set_bits = 0;
   while ((1ull << m_set_bits) < sets) m_set_bits++;
+}
+
+void Cache::rebase() {
+  uint32_t top = 0;
+  std::vector<uint32_t*> set;
+  for (size_t base = 0; base < m_ways.size(); base += static_cast<size_t>(m_nways)) {
+    set.clear();
+    for (int w = 0; w < m_nways; ++w) set.push_back(&m_ways[base + w].stamp);  // empty: 0
+    top = std::max(top, rerank_stamps(set));
+  }
+  m_clock = top;
 }
 
 }  // namespace percpu

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/lru_stamp.h"
 #include "common/types.h"
 
 namespace percpu {
@@ -23,7 +24,7 @@ class Cache {
     int hit = -1;
     for (int w = 0; w < m_nways; ++w) hit = set[w].tag == tag ? w : hit;
     if (hit >= 0) {
-      set[hit].stamp = ++m_clock;
+      set[hit].stamp = tick();
       return true;
     }
     // Miss: the least recently used way (empty ways have stamp 0) takes the line.
@@ -36,12 +37,13 @@ class Cache {
       }
     }
     set[victim].tag = tag;
-    set[victim].stamp = ++m_clock;
+    set[victim].stamp = tick();
     return false;
   }
   // Starts loading the set of `line` into the host's caches: the model's big
   // arrays miss in the host's caches, and overlapping those misses matters.
   void prefetch(uint64_t line) const { __builtin_prefetch(&m_ways[(line & m_set_mask) * m_nways]); }
+  void set_clock(uint32_t start) { m_clock = start; }  // tests: see Tlb::set_clock
   uint64_t hits = 0;
   uint64_t misses = 0;
 
@@ -55,6 +57,11 @@ class Cache {
   int m_set_bits;
   uint64_t m_set_mask;
   uint32_t m_clock = 0;
+  uint32_t tick() {
+    if (m_clock == kLruStampMax) rebase();
+    return ++m_clock;
+  }
+  void rebase();  // common/lru_stamp.h
 };
 
 struct CacheLatencies {

@@ -115,10 +115,45 @@ const std::vector<ParamSpec>& param_specs() {
       {"sched.balance_us", 0, 0, 1e6, "us",
        "periodic load-balance interval; 0 means the domain's min_interval, 1 ms per CPU",
        "Linux kernel/sched/topology.c sd_init(): min_interval = sd_weight ms"},
+      // Run-to-run noise (docs/noise.md): what varies between runs of one workload on a
+      // real machine, drawn per seed from counter-based streams keyed by task and mm, so
+      // every scheme run with one seed sees the same noise (common random numbers).
+      {"noise.enabled", 1, 0, 1, "bool",
+       "run-to-run noise from the seed; 0 turns every noise.* source off (the seed then moves "
+       "only random accesses)",
+       "issue 10; docs/noise.md"},
+      {"noise.aslr", 1, 0, 1, "bool",
+       "randomise each new image's stack (down, up to 0x3fffff pages), heap/brk (up, up to "
+       "32 MiB) and mmap base (down, up to 2^28 pages) as Linux's ASLR does",
+       "Linux 6.1 arch/x86/include/asm/elf.h STACK_RND_MASK, arch/x86/kernel/process.c "
+       "arch_randomize_brk, CONFIG_ARCH_MMAP_RND_BITS=28 (docs/noise.md)"},
+      {"noise.compute_jitter", 0.02, 0, 0.5, "fraction",
+       "compute and in-kernel syscall work lengths scaled by a uniform factor in [1-j, 1+j]",
+       kEstimate},
+      {"noise.kernel_jitter", 0.02, 0, 0.5, "fraction",
+       "fixed kernel-path costs (page fault, fork, exec, exit, clone, context switch) scaled "
+       "the same way",
+       kEstimate},
+      {"noise.sleep_slack_us", 50, 0, 1e5, "us",
+       "a sleep ends up to this much late (hrtimer slack), uniformly",
+       "Linux 6.1 init/init_task.c: timer_slack_ns = 50000 (docs/noise.md)"},
+      {"noise.tick_hz", 250, 0, 10000, "Hz",
+       "timer tick on busy CPUs, each CPU's phase drawn per seed (0: no tick)",
+       "Debian 12 linux-image-amd64 config CONFIG_HZ=250, CONFIG_NO_HZ_IDLE=y (docs/noise.md)"},
+      {"cost.tick", 2000, 0, 1e7, "cycles", "one timer-tick interrupt: entry, handler, exit",
+       kEstimate},
+      {"noise.wake_ties", 1, 0, 1, "bool",
+       "a waking or yielding task whose own CPU is not among the least loaded picks one of the "
+       "equally loaded CPUs at random (0: the lowest-numbered)",
+       "modelling choice: Linux's pick depends on state the model does not keep (docs/noise.md)"},
       {"check.max_reports", 20, 1, 1e6, "", "violations described in detail before only counting",
        "issue 2"},
       {"fault.skip_root_invalidate", 0, 0, 1, "bool",
        "FAULT INJECTION for checker tests: percpu roots keep pgd entries freed while active",
+       "tests only"},
+      {"test.lru_clock_start", 0, 0, 4294967295.0, "",
+       "start every TLB, PSC and cache LRU clock here (tests: a wrap early in a run must change "
+       "nothing)",
        "tests only"},
   };
   return specs;

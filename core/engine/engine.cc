@@ -24,7 +24,8 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
       m_pcid(params.get_bool("machine.pcid")),
       m_pti(params.get_bool("machine.pti")),
       m_pt(m_mem, params.get_int("machine.paging_levels")),
-      m_rng(static_cast<uint64_t>(params.get("machine.seed"))) {
+      m_rng(static_cast<uint64_t>(params.get("machine.seed"))),
+      m_noise(params) {
   m_scheme_request = scheme;
   m_cost.load(params);
   m_llc = std::make_unique<Cache>(params.get_int("cache.llc.size_kib") * 1024ull,
@@ -50,6 +51,22 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
   m_template_instance.assign(m_program.mms.size(), nullptr);
   for (auto& ch : m_chans) ch = std::make_unique<Chan>();
   m_private_kmaps = params.get_bool("kmap.private");
+  if (m_noise.tick()) {
+    m_tick_period = static_cast<Cycles>(std::llround(freq_mhz * 1e6 / m_noise.tick_hz()));
+    m_tick_cost = static_cast<Cycles>(params.get("cost.tick"));
+    for (auto& c : m_cpus)  // each CPU's tick phase against the workload
+      c->next_tick = m_noise.below(Noise::Tick, static_cast<uint64_t>(c->id), 0, m_tick_period);
+  }
+  m_template_generation.assign(m_program.mms.size(), 0);
+  if (auto start = static_cast<uint32_t>(params.get("test.lru_clock_start"))) {
+    m_llc->set_clock(start);
+    for (auto& c : m_cpus) {
+      for (Tlb* t : {&c->l1d, &c->l1i, &c->stlb}) t->set_clock(start);
+      for (auto* p : {&c->psc_top, &c->psc_upper, &c->psc_pde}) p->set_clock(start);
+      c->l1d_cache->set_clock(start);
+      c->l2_cache->set_clock(start);
+    }
+  }
   boot();
   m_private_kmaps = m_private_kmaps && m_scheme->has_private_slots();
 }
@@ -73,11 +90,9 @@ void Engine::run() {
   for (;;) {
     Cpu* c = pick_cpu();
     // Sleepers whose time has come (or the earliest one, if every CPU is idle).
-    Task* sleeper = nullptr;
-    for (Task* s : m_sleepers)
-      if (!sleeper || s->wake_time < sleeper->wake_time) sleeper = s;
-    if (sleeper && (!c || sleeper->wake_time <= c->clock)) {
-      m_sleepers.erase(std::find(m_sleepers.begin(), m_sleepers.end(), sleeper));
+    if (!m_sleepers.empty() && (!c || m_sleepers.top().second->wake_time <= c->clock)) {
+      Task* sleeper = m_sleepers.top().second;
+      m_sleepers.pop();
       wake(sleeper, sleeper->wake_time);
       continue;
     }
@@ -114,6 +129,7 @@ void Engine::step(Cpu& c) {
   if (c.current == nullptr) return;
   Cycles budget_end = c.clock + kStepCycles;
   while (c.current && c.clock < budget_end) {
+    if (m_tick_period && c.clock >= c.next_tick) timer_tick(c);
     Task* t = c.current;
     if (!run_op(c, t)) break;
     if (c.current == t && c.clock - t->slice_start >= m_slice_cycles && !c.runq.empty()) {

@@ -34,6 +34,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <queue>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@
 #include "engine/asid_event.h"
 #include "engine/cost_cache.h"
 #include "engine/cycle_category.h"
+#include "engine/noise.h"
 #include "engine/program.h"
 #include "linux/asid.h"
 #include "linux/mm.h"
@@ -196,14 +198,18 @@ class Engine {
   Vma& vma_of(Task* t, int64_t name);
 
   // linux/fork.cc
-  Mm* new_mm(int template_id, const Mm* copy_from);
+  // key: the image's noise key (Noise::child_key), for its ASLR draws.
+  Mm* new_mm(int template_id, const Mm* copy_from, uint64_t key = 0);
   Mm* template_instance(int tmpl);
-  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu);
+  // parent: the task that started it (nullptr for the program's start tasks).
+  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent = nullptr);
+  void reap(Task* t);  // frees an exited task (linux/exit.cc)
   void do_fork(Cpu& c, Task* t, int child_template);
   void do_spawn(Cpu& c, Task* t, int child_template);
 
   // linux/exec.cc
   void do_exec(Cpu& c, Task* t, int mm_template);
+  void randomize_layout(Mm& mm, uint64_t key);  // ASLR (docs/noise.md)
 
   // linux/exit.cc
   void do_exit(Cpu& c, Task* t);
@@ -238,6 +244,11 @@ class Engine {
   void block_current(Cpu& c, TaskState state);
   void wake(Task* t, Cycles when);
   void requeue_current(Cpu& c, Task* t, Cpu* preferred);
+
+  // engine/noise.cc: the timer tick (the noise sources' other uses sit where they act)
+  void timer_tick(Cpu& c);
+  // A fixed kernel-path cost as task t pays it this time (noise.kernel_jitter).
+  Cycles kernel_cost(Task* t, Cycles cycles);
 
   // sched/balance.cc
   bool pull_task(Cpu& c);
@@ -278,6 +289,10 @@ class Engine {
   Mm* m_init_mm = nullptr;
   uint64_t m_next_ctx_id = 1;
   Rng m_rng;
+  Noise m_noise;
+  Cycles m_tick_period = 0;  // cycles between timer ticks; 0: no tick (noise.tick_hz)
+  Cycles m_tick_cost = 0;
+  std::vector<uint64_t> m_template_generation;  // instances made per mm template (noise keys)
 
   // Kernel layout (built at boot).
   Frame m_fixmap_pt = kNoFrame;               // shared kmap_local slots (stock)
@@ -312,7 +327,16 @@ class Engine {
   X(m_affinity_broken, "sched.affinityBroken", "tasks whose allowed CPUs all went offline", \
     "Count")                                                                                 \
   X(m_violation_count, "checker.violations", "invariant violations found by the checker",   \
-    "Count")
+    "Count")                                                                                 \
+  X(m_noise_ticks, "noise.ticks", "timer ticks taken on busy CPUs (noise.tick_hz)", "Count") \
+  X(m_noise_work_cycles, "noise.workCycles",                                                \
+    "cycles of compute and in-kernel syscall work after jitter (equal across schemes)",      \
+    "Cycle")                                                                                 \
+  X(m_noise_slack_cycles, "noise.sleepSlackCycles",                                         \
+    "cycles sleeps ended late by timer slack (equal across schemes)", "Cycle")               \
+  X(m_noise_aslr_images, "noise.aslrImages", "images laid out by ASLR", "Count")            \
+  X(m_noise_wake_draws, "noise.wakeTieDraws",                                               \
+    "placements decided at random among equally loaded CPUs", "Count")
 #define PERCPU_DECLARE_SYSTEM_COUNTER(field, name, desc, unit) uint64_t field = 0;
   PERCPU_SYSTEM_COUNTERS(PERCPU_DECLARE_SYSTEM_COUNTER)
 #undef PERCPU_DECLARE_SYSTEM_COUNTER
@@ -330,7 +354,21 @@ class Engine {
   Cycles m_cycles_per_second = 0;
   Cycles m_ticks_per_cycle = 333;
   int m_current_op = -1;
-  std::vector<Task*> m_sleepers;
+  // Sleepers by (wake time, order of going to sleep): the earliest first, ties
+  // in the order they slept.
+  struct SleeperLater {
+    bool operator()(const std::pair<std::pair<Cycles, uint64_t>, Task*>& a,
+                    const std::pair<std::pair<Cycles, uint64_t>, Task*>& b) const {
+      return a.first > b.first;
+    }
+  };
+  std::priority_queue<std::pair<std::pair<Cycles, uint64_t>, Task*>,
+                      std::vector<std::pair<std::pair<Cycles, uint64_t>, Task*>>, SleeperLater>
+      m_sleepers;
+  uint64_t m_sleep_seq = 0;
+  uint64_t m_live_tasks = 0;  // m_tasks holds only these (exited ones are reaped)
+  uint64_t m_next_task_id = 0;
+  int m_next_mm_id = 1;  // init_mm is 0; ids are never reused (the translation log's names)
   std::function<bool()> m_interrupt_check;
   std::vector<std::pair<Task*, int>> m_offline_waiters;  // task, cpu going offline
 };

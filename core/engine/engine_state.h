@@ -124,6 +124,7 @@ struct Engine::Cpu {
   std::vector<int> pkmap_count;  // per-CPU pool (percpu schemes)
   std::array<Task*, kTlbNrDynAsids> kmap_owner{};  // whose kmap_local fill each root's private area
   int last_pkmap = 0;
+  Cycles next_tick = 0;  // when this CPU's next timer tick is due (noise.tick_hz)
 
   // Hardware.
   Tlb l1d, l1i, stlb;
@@ -162,6 +163,11 @@ struct Engine::Task {
   std::vector<int> kmaps;  // pool entries held
   uint64_t kmap_cursor = 0;
   Rng rng;
+  // Noise (engine/noise.h): this task's lineage key and how many draws of each
+  // kind it has made, so the n-th compute op of one task gets one draw per seed
+  // whatever the scheme.
+  uint64_t key = 0;
+  uint64_t children = 0, images = 0, computes = 0, sleeps = 0, placements = 0, kernel_paths = 0;
 };
 
 struct Engine::Chan {

@@ -23,14 +23,21 @@ bool Engine::run_op(Cpu& c, Task* t) {
       if (t->progress < op.c) return true;  // the rest in a later step
       t->progress = 0;
       break;
-    case OpCode::Compute:
-      charge(c, Cat::User, static_cast<Cycles>(op.a));
+    case OpCode::Compute: {
+      Cycles work = m_noise.jittered(static_cast<Cycles>(op.a), t->key, t->computes++);
+      m_noise_work_cycles += work;
+      charge(c, Cat::User, work);
       break;
+    }
     case OpCode::Syscall:
       c.n.syscalls++;
       charge(c, Cat::Syscall, m_cost.syscall);
       kernel_entry_exit(c, Cat::Syscall);
-      charge(c, Cat::Kernel, static_cast<Cycles>(op.a));
+      {
+        Cycles work = m_noise.jittered(static_cast<Cycles>(op.a), t->key, t->computes++);
+        m_noise_work_cycles += work;
+        charge(c, Cat::Kernel, work);
+      }
       break;
     case OpCode::Mmap:
       do_mmap(c, t, op);
@@ -71,6 +78,12 @@ bool Engine::run_op(Cpu& c, Task* t) {
       t->pc++;
       charge(c, Cat::Syscall, m_cost.syscall);
       t->wake_time = c.clock + static_cast<Cycles>(op.a);
+      if (m_noise.slack()) {  // hrtimer slack: the wake-up comes up to timer_slack_ns late
+        auto late = static_cast<Cycles>(m_noise.unit(Noise::Sleep, t->key, t->sleeps++) *
+                                        m_noise.slack_us() * static_cast<double>(m_cycles_per_second) / 1e6);
+        t->wake_time += late;
+        m_noise_slack_cycles += late;
+      }
       block_current(c, TaskState::Sleeping);
       schedule_next(c);
       return false;

@@ -75,6 +75,10 @@ std::vector<Stat> Engine::stats() const {
       "peak data frames in use (distinct touched pages and kernel pages)", "Count");
   add("system.physFrames.pageTables", u(m_mem.frames_in_use(FrameUse::PageTable)),
       "page-table frames in use at the end", "Count");
+  add("system.live.tasks", u(m_tasks.size()), "tasks not exited at the end (exited ones are freed)",
+      "Count");
+  add("system.live.mms", u(m_mms.size()), "address spaces alive at the end, init_mm included",
+      "Count");
   return out;
 }
 

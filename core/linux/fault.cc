@@ -13,7 +13,7 @@ namespace percpu {
 
 bool Engine::do_user_addr_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind) {
   c.n.page_faults++;
-  charge(c, Cat::PageFault, m_cost.page_fault);
+  charge(c, Cat::PageFault, kernel_cost(c.current, m_cost.page_fault));
   kernel_entry_exit(c, Cat::PageFault);
   const Vma* vma = mm.find_vma(va);
   bool allowed = vma != nullptr;

@@ -7,9 +7,9 @@
 
 namespace percpu {
 
-Mm* Engine::new_mm(int template_id, const Mm* copy_from) {
+Mm* Engine::new_mm(int template_id, const Mm* copy_from, uint64_t key) {
   auto mm = std::make_unique<Mm>();
-  mm->id = static_cast<int>(m_mms.size());
+  mm->id = m_next_mm_id++;
   mm->template_id = template_id;
   mm->ctx_id = m_next_ctx_id++;
   mm->tlb_gen = 1;
@@ -30,12 +30,14 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from) {
   if (copy_from) {
     mm->vmas = copy_from->vmas;
     mm->vma_by_name = copy_from->vma_by_name;
+    mm->mmap_base = copy_from->mmap_base;  // fork keeps the parent's layout
   } else if (template_id >= 0) {
     for (const Vma& v : m_program.mms[template_id].vmas) {
       mm->vmas[v.start] = v;
       mm->vma_by_name[v.name] = v.start;
-      log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
     }
+    if (m_noise.aslr()) randomize_layout(*mm, key);
+    for (const auto& [start, v] : mm->vmas) log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
   }
   Mm* raw = mm.get();
   m_mms.push_back(std::move(mm));
@@ -44,20 +46,27 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from) {
 
 // The instance of mm template `tmpl` that tasks naming it share (its threads).
 Mm* Engine::template_instance(int tmpl) {
-  if (!m_template_instance[tmpl]) m_template_instance[tmpl] = new_mm(tmpl, nullptr);
+  if (!m_template_instance[tmpl])
+    m_template_instance[tmpl] =
+        new_mm(tmpl, nullptr, Noise::child_key(~static_cast<uint64_t>(tmpl),
+                                               m_template_generation[tmpl]++));
   return m_template_instance[tmpl];
 }
 
-Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu) {
+Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent) {
   auto t = std::make_unique<Task>();
-  t->id = static_cast<int>(m_tasks.size());
+  t->id = static_cast<int>(m_next_task_id++);
+  t->key = parent ? Noise::child_key(parent->key, parent->children++)
+                  : Noise::child_key(0, static_cast<uint64_t>(template_id));
   t->tmpl = template_id;
   t->mm = mm;
   if (mm) mm->users++;
   const auto& tmpl = m_program.tasks[template_id];
   for (int i = 0; i < m_ncpus; ++i)
     if (tmpl.cpus.test(i)) t->allowed.set(i);
-  t->rng = Rng(m_rng.next());
+  // The random-access stream: by lineage under noise (the same for every scheme), else
+  // in creation order as before noise existed.
+  t->rng = m_noise.on() ? Rng(m_noise.u64(Noise::TaskRng, t->key, 0)) : Rng(m_rng.next());
   Task* raw = t.get();
   m_tasks.push_back(std::move(t));
   Cycles now = parent_cpu ? parent_cpu->clock : 0;
@@ -75,20 +84,20 @@ void Engine::do_spawn(Cpu& c, Task* t, int child) {
   } else if (tmpl.mm == kMmFork) {
     workload_error(t, "spawn of '" + tmpl.name + "' which has mm=fork: use fork");
   }
-  charge(c, Cat::Other, tmpl.mm == kMmKernel ? m_cost.clone_thread
-                              : (child_mm == t->mm ? m_cost.clone_thread : m_cost.exec));
-  new_task(child, child_mm, &c);
+  charge(c, Cat::Other, kernel_cost(t, tmpl.mm == kMmKernel ? m_cost.clone_thread
+                              : (child_mm == t->mm ? m_cost.clone_thread : m_cost.exec)));
+  new_task(child, child_mm, &c, t);
 }
 
 void Engine::do_fork(Cpu& c, Task* t, int child) {
   if (!t->mm) workload_error(t, "a kernel thread has no address space for this op");
   Mm& parent = *t->mm;
-  charge(c, Cat::Other, m_cost.fork);
+  charge(c, Cat::Other, kernel_cost(t, m_cost.fork));
   Mm* child_mm = new_mm(m_program.tasks[child].mm >= 0 ? m_program.tasks[child].mm : -1, &parent);
   // dup_mmap write-protects the parent's pages for COW and calls flush_tlb_mm,
   // which x86 defines with freed_tables = true (asm/tlbflush.h).
   flush_tlb_mm_range(c, parent, 0, pte::level_span(m_levels) * pte::kUserSlots, true);
-  new_task(child, child_mm, &c);
+  new_task(child, child_mm, &c, t);
 }
 
 }  // namespace percpu

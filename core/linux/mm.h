@@ -36,6 +36,7 @@ struct Mm {
   bool alive = true;
   uint64_t lazy_faults = 0;            // over its lifetime, all CPUs
   uint64_t top_slots_populated = 0;    // user top-level entries present now
+  VirtAddr mmap_base = 0x7f0000000000ull;  // where `mmap auto` places (lower under ASLR)
 
   // What a root scheme sees of it.
   MmView view() const { return {ctx_id, pgd, user_pgd}; }

@@ -32,7 +32,7 @@ void Engine::do_mmap(Cpu& c, Task* t, const Op& op) {
   uint64_t size = page_align(op.c);
   VirtAddr start = static_cast<VirtAddr>(op.b);
   if (op.b < 0) {  // auto: below the lowest VMA above 4 GiB, like mmap_base
-    start = 0x7f0000000000ull;
+    start = m.mmap_base;
     for (auto it = m.vmas.rbegin(); it != m.vmas.rend(); ++it)
       if (it->second.start >= (4ull << 30) && it->second.start < 0x7ff000000000ull)
         start = std::min(start, it->second.start);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/lru_stamp.h"
 #include "common/types.h"
 
 namespace percpu {
@@ -23,7 +24,7 @@ class PagingStructureCache {
     uint64_t key = make_key(prefix, pcid);
     for (size_t i = 0; i < m_key.size(); ++i)
       if (m_key[i] == key) {
-        m_stamp[i] = ++m_clock;
+        m_stamp[i] = tick();
         return m_next[i];
       }
     return kNoFrame;
@@ -34,6 +35,7 @@ class PagingStructureCache {
       if (k && static_cast<Pcid>(k & 0xfff) == pcid) k = 0;
   }
   void flush_all() { std::fill(m_key.begin(), m_key.end(), 0); }
+  void set_clock(uint32_t start) { m_clock = start; }  // tests: see Tlb::set_clock
 
  private:
   // prefix (at most 45 bits, level folded in at bits 42..44) above a 12-bit PCID,
@@ -45,6 +47,11 @@ class PagingStructureCache {
   std::vector<Frame> m_next;
   std::vector<uint32_t> m_stamp;
   uint32_t m_clock = 0;
+  uint32_t tick() {
+    if (m_clock == kLruStampMax) rebase();
+    return ++m_clock;
+  }
+  void rebase();  // common/lru_stamp.h
 };
 
 }  // namespace percpu

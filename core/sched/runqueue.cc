@@ -34,6 +34,17 @@ Engine::Cpu* Engine::place(Task* t, Cpu* preferred) {
   consider(t->cpu);  // ties stay where the task last ran (cache affinity)
   consider(preferred);
   for (auto& c : m_cpus) consider(c.get());
+  if (m_noise.wake_ties() && best && best != t->cpu && best != preferred) {
+    // noise.wake_ties: which of the equally loaded CPUs (docs/noise.md).
+    std::vector<Cpu*> tied;
+    for (auto& c : m_cpus)
+      if (usable(c.get()) && c->runq.size() + (c->current ? 1 : 0) == best_load)
+        tied.push_back(c.get());
+    if (tied.size() > 1) {
+      best = tied[m_noise.below(Noise::Wake, t->key, t->placements++, tied.size())];
+      m_noise_wake_draws++;
+    }
+  }
   return best;
 }
 
@@ -61,12 +72,12 @@ void Engine::block_current(Cpu& c, TaskState state) {
   t->state = state;
   t->blocked_since = c.clock;
   c.current = nullptr;
-  if (state == TaskState::Sleeping) m_sleepers.push_back(t);
+  if (state == TaskState::Sleeping) m_sleepers.push({{t->wake_time, m_sleep_seq++}, t});
 }
 
 void Engine::context_switch(Cpu& c, Task* prev, Task* next) {
   c.n.ctx_switches++;
-  charge(c, Cat::CtxSwitch, m_cost.ctx_switch);
+  charge(c, Cat::CtxSwitch, kernel_cost(next, m_cost.ctx_switch));
   kmap_local_sched_out(c, prev);
   if (next->mm) switch_mm_irqs_off(c, next->mm);
   else enter_lazy_tlb(c);

@@ -1,5 +1,6 @@
 #include "tlb/tlb.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace percpu {
@@ -30,7 +31,22 @@ void Tlb::insert(uint64_t vpn, Pcid pcid, const Translation& t) {
   victim->vpn = vpn;
   victim->pcid = pcid;
   victim->t = t;
-  victim->stamp = ++m_clock;
+  victim->stamp = tick();
+}
+
+void Tlb::rebase() {
+  uint32_t top = 0;
+  std::vector<uint32_t*> set;
+  for (size_t base = 0; base < m_entries.size(); base += static_cast<size_t>(m_ways)) {
+    set.clear();
+    for (int w = 0; w < m_ways; ++w) {
+      Entry& e = m_entries[base + w];
+      if (!e.valid) e.stamp = 0;  // an invalid entry is taken first whatever its stamp
+      else set.push_back(&e.stamp);
+    }
+    top = std::max(top, rerank_stamps(set));
+  }
+  m_clock = top;
 }
 
 void Tlb::flush_pcid(Pcid pcid) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/lru_stamp.h"
 #include "common/types.h"
 
 namespace percpu {
@@ -28,7 +29,7 @@ class Tlb {
     for (int w = 0; w < m_ways; ++w) {
       Entry& e = set[w];
       if (e.valid && e.vpn == vpn && (e.t.global || e.pcid == pcid)) {
-        e.stamp = ++m_clock;
+        e.stamp = tick();
         return &e.t;
       }
     }
@@ -40,6 +41,8 @@ class Tlb {
   void flush_nonglobal();               // every PCID's non-global entries
   void flush_everything();              // global entries too (CR4.PGE toggle)
   void flush_page(uint64_t vpn, Pcid pcid);  // INVLPG: this PCID's and global entries
+  // Starts the LRU clock at `start` (tests: a wrap early in a run changes nothing).
+  void set_clock(uint32_t start) { m_clock = start; }
 
  private:
   struct Entry {
@@ -53,6 +56,11 @@ class Tlb {
   int m_ways;
   uint64_t m_set_mask;
   uint32_t m_clock = 0;
+  uint32_t tick() {
+    if (m_clock == kLruStampMax) rebase();
+    return ++m_clock;
+  }
+  void rebase();  // common/lru_stamp.h: renumber each set's stamps before the wrap
 };
 
 }  // namespace percpu

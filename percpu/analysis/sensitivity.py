@@ -2,8 +2,8 @@
 
 At a workload point (workload, its parameters, the machine), every chosen parameter is
 scaled by each factor (default 0.5x and 2x) with everything else held, both schemes are
-run on the engine, and the overhead of percpu against shared (busy cycles, in percent)
-is recorded. The swing of a parameter is how far the overhead moves between its lowest
+run on the engine, and the overhead of percpu against shared (simulated time, simTicks,
+in percent: the metric of `percpu run` and the report, docs/analysis.md) is recorded. The swing of a parameter is how far the overhead moves between its lowest
 and highest setting, in percentage points; a tornado plot shows the swings sorted.
 """
 
@@ -130,20 +130,20 @@ def scaled(key: str, base: float, factor: float) -> float:
 
 
 def overhead(point: Point, overrides: dict[str, float], runner: Callable | None = None) -> float:
-    """Overhead of percpu against shared at point, percent of shared's busy cycles."""
-    from percpu.runner import busy_cycles, run_engine
+    """Overhead of percpu against shared at point, percent of shared's simulated time."""
+    from percpu.runner import run_engine
     from percpu.workloads import find_workload
 
     wl = find_workload(point.workload)
     params = wl.resolve(dict(point.params))
     run = runner or run_engine
-    busy = {}
+    ticks = {}
     for scheme in ("shared", "percpu"):
         result, _, _ = run(wl, params, scheme, {**point.overrides, **overrides})
-        busy[scheme] = busy_cycles(result.stats)
-    if not busy["shared"]:
-        raise UsageError(f"{point.label}: shared ran no busy cycles; no overhead to compare")
-    return (busy["percpu"] - busy["shared"]) / busy["shared"] * 100.0
+        ticks[scheme] = result.stats["simTicks"]
+    if not ticks["shared"]:
+        raise UsageError(f"{point.label}: shared simulated no time; no overhead to compare")
+    return (ticks["percpu"] - ticks["shared"]) / ticks["shared"] * 100.0
 
 
 def analyse(point: Point, keys: Sequence[str], factors: Sequence[float] = DEFAULT_FACTORS,
@@ -192,8 +192,8 @@ def markdown(results: Sequence[PointResult], note: str = "") -> str:
     if note:
         lines += [note, ""]
     lines += [(f"Each parameter is scaled by {', '.join(_factor(f) for f in results[0].factors)} "
-              "with everything else held; the overhead is percpu's busy cycles over shared's, "
-              "minus one. The swing is the range of the overhead over the settings and the "
+              "with everything else held; the overhead is percpu's simulated time (simTicks) over "
+              "shared's, minus one, at one seed (the same noise for every setting). The swing is the range of the overhead over the settings and the "
               f"baseline, in percentage points; 'matters' means a swing of at least "
               f"{MATTERS_PP} pp."), ""]
     if len(results) > 1:

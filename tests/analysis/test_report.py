@@ -33,6 +33,9 @@ def sweep_model(engine_sweep: Path) -> Report:
     return build_report(load_dataset([engine_sweep]))
 
 
+OVERHEAD = "Overhead of simulated time (simTicks) per workload point"
+
+
 def _table(md: str, title: str) -> list[list[str]]:
     """The rows of the Markdown table after **title**, as lists of cells."""
     block = md.split(f"**{title}**", 1)[1].split("*Source:", 1)[0]
@@ -57,7 +60,7 @@ def test_overhead_table_has_mean_and_t_interval_per_point(
     sweep_report: Path, sweep_truth: tuple[list[tuple[int, int, bool]], Callable[..., float]]
 ) -> None:
     dims, overhead_for = sweep_truth
-    rows = _table((sweep_report / "report.md").read_text(), "Overhead per workload point")
+    rows = _table((sweep_report / "report.md").read_text(), OVERHEAD)
     assert len(rows) == len(dims)
     half = 4.302653 / 3**0.5  # t(0.975, 2) x sd 1 / sqrt(3)
     for cpus, ppc, pcid in dims:
@@ -69,7 +72,7 @@ def test_overhead_table_has_mean_and_t_interval_per_point(
         lo, hi = (float(x) for x in row[4].strip("[]").split(","))
         assert lo == pytest.approx(mean - half, abs=0.011)
         assert hi == pytest.approx(mean + half, abs=0.011)
-        assert re.fullmatch(r"R\d+–R\d+", row[5]) and re.fullmatch(r"R\d+–R\d+", row[6])
+        assert re.fullmatch(r"R\d+–R\d+", row[6]) and re.fullmatch(r"R\d+–R\d+", row[7])
 
 
 def test_pti_plot_is_skipped_with_its_reason(sweep_report: Path) -> None:
@@ -165,7 +168,7 @@ def test_one_point_skips_every_plot_and_says_why(
     assert "Overhead against CPUs skipped: every compared run has cpus=4." in md
     assert "processes per CPU skipped: every compared run has procs_per_cpu=4." in md
     assert "PCID against no PCID skipped: every compared run has pcid=on." in md
-    row = _table(md, "Overhead per workload point")[0]
+    row = _table(md, OVERHEAD)[0]
     assert row[1:5] == ["percpu", "1", "+10.00 %", "—"]  # one seed: no interval
 
 
@@ -200,7 +203,7 @@ def test_gem5_runs_with_percpu_json_get_an_overhead(
                   percpu_json={**meta, "scheme": "percpu"})  # fmt: skip
     write_report([tmp_path / "g"], out=tmp_path / "out", formats="md")
     md = (tmp_path / "out" / "report.md").read_text()
-    assert _table(md, "Overhead per workload point")[0][:4] == ["ctxmix", "percpu", "1", "+5.00 %"]
+    assert _table(md, OVERHEAD)[0][:4] == ["ctxmix", "percpu", "1", "+5.00 %"]
     cache = _table(md, "Cache misses")
     assert cache[0][2] == "141"  # l1d-cache-0 and -1 of a 2-core run: 70 + 71
 

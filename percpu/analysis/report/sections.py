@@ -43,11 +43,17 @@ from percpu.analysis.tidy import (
 def _overhead_section(ctx: _Ctx) -> tuple[Section, pd.DataFrame, list[str]]:
     sec = Section(
         "Overhead against the baseline",
-        f"Simulated time of each scheme against `{ctx.baseline}` at the same workload point "
+        f"The overhead is of simulated time (`simTicks`, the run's makespan; docs/analysis.md "
+        f"says why): each scheme against `{ctx.baseline}` at the same workload point "
         "(same workload, parameters and machine), in percent: 100 × (scheme / baseline − 1). "
         "Each run is paired with the baseline run of the same seed, or with the mean of the "
         "point's baseline runs when no seed matches; with several seeds the table gives the "
-        "mean and a 95 % t confidence interval.",
+        "mean and a 95 % t confidence interval. The interval covers the run-to-run noise the "
+        "seeds draw (ASLR, tick phase, compute and sleep jitter, wake-up ties: docs/noise.md), "
+        "which a seed gives every scheme alike, so it is the interval of a paired difference; "
+        "it does not cover the cost table's estimates (see `percpu sensitivity`). The "
+        "busy-cycle column is the same comparison of CPU time (numCycles minus idle, summed "
+        "over CPUs), which tells extra work from extra waiting.",
     )
     values, patterns = ctx.values(TIME)
     missing = [r for r in ctx.meta["run"] if r not in values.index]
@@ -92,9 +98,14 @@ def _overhead_section(ctx: _Ctx) -> tuple[Section, pd.DataFrame, list[str]]:
     order = {(p, s): i for i, (p, s, _) in enumerate(_group_rows(ctx))}
     summary["order"] = [order[(p, s)] for p, s in zip(summary["point"], summary["scheme"])]
     summary = summary.sort_values("order")
+    busy_pct = _busy_overheads(ctx, vs)
     rows = []
+    zero_spread = []
     for r in summary.itertuples():
         ci = "—" if r.n < 2 else f"[{r.ci_low_pct:+.2f}, {r.ci_high_pct:+.2f}]"
+        if r.n >= 2 and r.ci_half_pct == 0:
+            zero_spread.append(f"{ctx.labels[r.point]} / {r.scheme}")
+        busy = busy_pct.get((r.point, r.scheme))
         rows.append(
             [
                 ctx.labels[r.point],
@@ -102,22 +113,51 @@ def _overhead_section(ctx: _Ctx) -> tuple[Section, pd.DataFrame, list[str]]:
                 str(r.n),
                 _pct(r.mean_pct),
                 ci,
+                "—" if busy is None or math.isnan(busy) else _pct(busy),
                 _compress_ids(list(r.runs), ctx.ids),
                 _compress_ids(list(r.baseline_runs), ctx.ids),
             ]
+        )
+    if zero_spread:
+        sec.notes.append(
+            "Warning: zero spread over seeds (every seed gave the same overhead, so the "
+            "interval has no width and says nothing about run-to-run variation; were the runs "
+            "made with noise.enabled=0, or before seeds varied anything?): "
+            + "; ".join(zero_spread) + "."
         )
     used = [r for t in summary["runs"] for r in t] + [
         r for t in summary["baseline_runs"] for r in t
     ]
     sec.tables.append(
         Table(
-            "Overhead per workload point",
-            ["workload point", "scheme", "seeds", "overhead", "95 % CI", "runs", "baseline runs"],
+            "Overhead of simulated time (simTicks) per workload point",
+            ["workload point", "scheme", "seeds", "overhead (simTicks)", "95 % CI",
+             "busy-cycle overhead", "runs", "baseline runs"],
             rows,
             _source(ctx, patterns, used, "1 tick = 1 ps"),
         )
     )
     return sec, summary, patterns
+
+
+def _busy_overheads(ctx: _Ctx, vs: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Mean busy-cycle overhead (numCycles minus cycles::idle, over CPUs) per (point, scheme),
+    paired as vs pairs the simTicks comparison; runs without the idle breakdown are left out."""
+    cyc, _ = ctx.values(CYCLES)
+    idle, _ = ctx.values([("", "cycles::idle")])
+    busy = (cyc - idle).dropna()
+    out: dict[tuple[str, str], float] = {}
+    for (point, scheme), g in vs.groupby(["point", "scheme"], sort=False):
+        pcts = []
+        for r in g.itertuples():
+            base = [busy[b] for b in r.baseline_runs if b in busy.index]
+            if r.run in busy.index and len(base) == len(r.baseline_runs) and base:
+                b = sum(base) / len(base)
+                if b:
+                    pcts.append(100.0 * (busy[r.run] / b - 1.0))
+        if pcts:
+            out[(point, scheme)] = sum(pcts) / len(pcts)
+    return out
 
 
 def _cycles_section(ctx: _Ctx) -> Section:

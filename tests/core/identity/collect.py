@@ -7,7 +7,8 @@ base revision already had (percpu.workloads.find_workload, percpu.runner.run_eng
 
 The matrix: every workload definition in workloads/ at its defaults, plus every
 recorded trace in workloads/traces/ replayed with a small op budget, under every
-scheme, with and without PCID and with PTI off and on.
+scheme, with and without PCID and with PTI off and on, with run-to-run noise off
+(noise.enabled=0) where the engine has it.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ def points(workloads_dir: Path) -> list[tuple[str, dict]]:
 
 def collect(schemes: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Every statistic of every point: {"<workload>|<scheme>|<variant>": {stat: value}}."""
-    from percpu.params import core
+    from percpu.params import core, specs
     from percpu.runner import run_engine
     from percpu.workloads import find_workload, workloads_dir
 
     if schemes is None:
         schemes = sorted(name for name, _ in core().scheme_names())
+    # Noise (docs/noise.md) came after the base revision: the matrix runs with it off, so
+    # the seed moves exactly what it moved then.
+    quiet = {"noise.enabled": 0.0} if "noise.enabled" in specs() else {}
     result: dict[str, dict[str, float]] = {}
     for name, overrides in points(workloads_dir()):
         workload = find_workload(name)
@@ -48,7 +52,7 @@ def collect(schemes: list[str] | None = None) -> dict[str, dict[str, float]]:
         label = name if not name.startswith("trace:") else "trace:" + Path(name[6:]).name
         for scheme in schemes:
             for variant, machine in VARIANTS.items():
-                res, _, _ = run_engine(workload, wl_params, scheme, dict(machine))
+                res, _, _ = run_engine(workload, wl_params, scheme, {**machine, **quiet})
                 result[f"{label}|{scheme}|{variant}"] = dict(sorted(res.stats.items()))
     return result
 
