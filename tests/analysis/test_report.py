@@ -229,3 +229,17 @@ def test_bad_input_keeps_the_previous_report(tmp_path: Path, make_run: Callable[
         write_report([run], out=out)
     assert (out / "report.md").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md"]
+
+
+def test_zero_spread_over_seeds_is_warned_and_busy_cycles_shown(
+    tmp_path: Path, make_run: Callable[..., Path]
+) -> None:
+    for seed in (1, 2, 3):
+        make_run(tmp_path / "runs" / f"s{seed}", scheme="shared", sim_ticks=1000, seed=seed)
+        make_run(tmp_path / "runs" / f"p{seed}", scheme="percpu", sim_ticks=1100, seed=seed)
+    md = write_report([tmp_path / "runs"], out=tmp_path / "out", formats="md")[0].read_text()
+    row = _table(md, OVERHEAD)[0]
+    assert row[1:5] == ["percpu", "3", "+10.00 %", "[+10.00, +10.00]"]
+    assert row[5].endswith(" %")  # the busy-cycle overhead beside it
+    assert "Warning: zero spread over seeds" in md
+    assert "paired difference" in md  # what the intervals cover

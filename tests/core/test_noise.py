@@ -87,3 +87,21 @@ def test_a_seed_gives_every_scheme_the_same_noise(workload: str):
         assert len({r[name] for r in runs.values()}) == 1, name
     other = stats(workload, "shared", machine__seed=6.0)
     assert other["system.noise.workCycles"] != runs["shared"]["system.noise.workCycles"]
+
+
+def test_the_cli_shows_the_switch_and_names_the_metric(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    params = subprocess.run([sys.executable, "-m", "percpu", "params"], capture_output=True,
+                            text=True, check=True, env=env).stdout
+    assert "noise.enabled" in params and "noise.tick_hz" in params
+    out = subprocess.run(
+        [sys.executable, "-m", "percpu", "run", "--no-report", "-o", str(tmp_path / "m"),
+         "-p", "rounds=5", "--set", "noise.enabled=0"],
+        capture_output=True, text=True, check=True, env=env).stdout
+    assert "noise off" in out
+    assert "overhead vs shared (simulated time)" in out
+    assert "busy-cycle overhead vs shared" in out
