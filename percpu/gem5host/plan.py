@@ -123,7 +123,8 @@ def placeholder_disk() -> Path:
     path = cache_root() / "gem5" / "empty-disk.img"
     if not path.is_file() or path.stat().st_size != 1 << 20:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # A name of its own: two runs may make it at once (a sweep's first points).
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(bytes(1 << 20))
         os.replace(tmp, path)
     return path
