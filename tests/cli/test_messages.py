@@ -167,7 +167,8 @@ def test_progress_inside_a_run_on_a_terminal_only(tmp_path):
     err = _run_on_a_terminal(args, tmp_path)
     assert "ms simulated" in err and "M refs/s" in err, err
     assert "s left" in err  # the second scheme knows about how many references to expect
-    assert _run_on_a_terminal([*args, "--quiet", "--force"], tmp_path) == ""
+    small = ["run", "--param", "rounds=5000", "--no-report", "-o", "o"]
+    assert _run_on_a_terminal([*small, "--quiet"], tmp_path) == ""
     piped = percpu(*args, cwd=tmp_path)  # not a terminal: one line per scheme, no progress
     assert piped.returncode == 0
     assert "ms simulated" not in piped.stderr and "\r" not in piped.stderr
