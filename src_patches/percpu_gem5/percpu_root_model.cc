@@ -78,27 +78,28 @@ percpu::Cr3Outcome PercpuRootModel::cr3Write(ContextID cpu, const X86ISA::Cr3Wri
     DPRINTF(PercpuRoots, "cpu%d CR3 %s: %d root entries dropped\n", cpu,
             percpu::to_string(out.write.kind), out.entries_dropped);
   }
-  if (out.write.flushes()) afterFlush(cpu, "CR3 write");
+  if (out.write.flushes()) afterFlush(cpu, "CR3 write", out.write.pcid);
   return out;
 }
 
 int PercpuRootModel::invlpg(ContextID cpu, uint16_t pcid) {
   const int dropped = m_model->on_flush_pcid(cpu, pcid);
   DPRINTF(PercpuRoots, "cpu%d INVLPG pcid %#x: %d root entries dropped\n", cpu, pcid, dropped);
-  afterFlush(cpu, "INVLPG");
+  afterFlush(cpu, "INVLPG", pcid);
   return dropped;
 }
 
 int PercpuRootModel::invpcid(ContextID cpu, const X86ISA::InvpcidEvent& e) {
   const int dropped = e.type <= 1 ? m_model->on_flush_pcid(cpu, e.pcid) : m_model->on_flush_all(cpu);
   DPRINTF(PercpuRoots, "cpu%d INVPCID type %d: %d root entries dropped\n", cpu, e.type, dropped);
-  afterFlush(cpu, "INVPCID");
+  afterFlush(cpu, "INVPCID", e.type <= 1 ? int(e.pcid) : -1);
   return dropped;
 }
 
-void PercpuRootModel::afterFlush(ContextID cpu, const char* what) {
+void PercpuRootModel::afterFlush(ContextID cpu, const char* what, int pcid) {
   if (!m_check || !m_model->has_roots()) return;
-  const int stale = m_model->stale_entries(cpu);
+  const int stale = pcid < 0 ? m_model->stale_entries(cpu)
+                             : m_model->stale_entries(cpu, static_cast<uint16_t>(pcid));
   if (stale)
     violation(csprintf("cpu%d after %s: %d root user entries differ from the guest's pgd", cpu,
                        what, stale));

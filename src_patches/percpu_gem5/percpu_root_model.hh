@@ -45,7 +45,8 @@ class PercpuRootModel : public SimObject {
 
  private:
   class GuestMemory;
-  void afterFlush(ContextID cpu, const char* what);
+  // pcid < 0: every PCID of the CPU was flushed.
+  void afterFlush(ContextID cpu, const char* what, int pcid);
   void violation(const std::string& what);
 
   std::unique_ptr<GuestMemory> m_mem;

@@ -168,6 +168,14 @@ int RootModel::drop_stale(int cpu, int asid) {
   return slots.empty() ? 0 : m_scheme->on_flush(cpu, asid, view(s.pair), slots);
 }
 
+int RootModel::stale_entries(int cpu, uint16_t pcid) const {
+  const CpuState& c = m_cpus.at(cpu);
+  const int asid = asid_of(pcid, c.pcide);
+  if (asid < 0) return 0;
+  const Slot& s = c.slots[asid];
+  return s.used && s.kroot != kNoFrame ? stale_in(s) : 0;
+}
+
 int RootModel::stale_entries(int cpu) const {
   int stale = 0;
   for (const Slot& s : m_cpus.at(cpu).slots)

@@ -122,8 +122,12 @@ class RootModel {
   TopLevelOutcome top_level_entry(int cpu, uint16_t pcid, PhysAddr cr3_base, PhysAddr root,
                                   int slot, uint64_t pte);
 
-  // --check: user entries of every root of `cpu` that are present and differ
-  // from their guest pgd's (after a flush completed there, there must be none).
+  // --check: user entries of `cpu`'s root for `pcid` that are present and
+  // differ from its guest pgd's: after a flush of that PCID completed there
+  // must be none. (Other PCIDs' roots may be stale: Linux flushes them at the
+  // next switch to them, a new generation here.)
+  int stale_entries(int cpu, uint16_t pcid) const;
+  // The same over every root of `cpu` (after INVPCID types 2 and 3).
   int stale_entries(int cpu) const;
 
   uint64_t pool_peak_bytes() const { return m_tables.peak_pages() * kPageSize; }

@@ -188,6 +188,15 @@ void test_flushes_drop_entries_the_guest_changed() {
   EXPECT(!m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry).mismatch);
   EXPECT(m.on_flush_pcid(0, 1) == 1);
   EXPECT(g.mem.entry(root, kUserSlot) == 0 && m.stale_entries(0) == 0);
+  // A flush checks the flushed PCID's root only: an inactive mm's root may be stale
+  // until its next switch, which Linux makes a flushing one (a new generation here).
+  m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true);
+  PhysAddr root_b = m.walk_root(0, 2, kPgdB);
+  m.top_level_entry(0, 2, kPgdB, root_b, kUserSlot, 0);
+  g.mem.set(kPgdB, kUserSlot, 0);
+  m.on_cr3_write(0, kPgdB | 2, kPgdA | 1 | kNoFlush, true);
+  EXPECT(m.stale_entries(0, 1) == 0 && m.stale_entries(0, 2) == 1 && m.stale_entries(0) == 1);
+  g.mem.set(kPgdB, kUserSlot, kUserEntry);
   // A flush of another PCID leaves this root alone; INVPCID all-context does not.
   g.mem.set(kPgdA, kUserSlot, kUserEntry);
   m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
