@@ -26,6 +26,9 @@ MIN_SPREAD = 0.02  # a row is never trusted to better than 2 %
 
 def engine_values(overrides: Mapping[str, float], cpus: int) -> dict[str, float]:
     values = {s.key: s.default for s in specs().values()}
+    # The fit reads the engine as linear in its costs: without run-to-run noise (ticks,
+    # jitter: docs/noise.md), which would blur the slopes; an override can turn it on.
+    values["noise.enabled"] = 0.0
     values.update(overrides)
     values["machine.cpus"] = cpus
     return values
