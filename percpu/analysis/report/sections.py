@@ -391,7 +391,8 @@ def _per_run_section(ctx: _Ctx) -> Section:
         ("ITLB misses", [("mmu.itb", "rdMisses"), ("mmu.itb", "wrMisses")]),
         ("walks", [("mmu.walker", "walks")]),
         ("context switches", [("", "ctxSwitches")]),
-        ("checker violations", [("checker", "violations")]),
+        # The engine's system.checker.violations; the gem5 root model's percpu.checkerViolations.
+        ("checker violations", [("checker", "violations"), ("percpu", "checkerViolations")]),
     ]
     frame = ctx.ds.frame
     patterns: list[str] = []
