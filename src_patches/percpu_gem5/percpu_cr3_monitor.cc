@@ -124,7 +124,7 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
   invpcid.subname(1, "singleContext");
   invpcid.subname(2, "allContextsGlobal");
   invpcid.subname(3, "allContexts");
-  rootAllocs.init(percpu::kNumAllocCauses);
+  rootAllocs.init(percpu::kNumAllocCauses).flags(statistics::total);
   for (int c = 0; c < percpu::kNumAllocCauses; ++c)
     rootAllocs.subname(c, percpu::to_string(static_cast<percpu::AllocCause>(c)));
 }
