@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "e735480333a5043aaab60a14e7b6a4ab8deb7045"
+BASE_REVISION = "a930d1ecc151ab71fbee750ca11772cbaace3fe5"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
