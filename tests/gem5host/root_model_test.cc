@@ -9,19 +9,11 @@
 
 #include "paging/pte.h"
 #include "root_model.hh"
+#include "../cxx_expect.h"
 
 using namespace percpu;
 
 namespace {
-
-int g_failures = 0;
-#define EXPECT(cond)                                                 \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      std::printf("%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                  \
-    }                                                                \
-  } while (0)
 
 class FakeGuest final : public IGuestMemory {
  public:

@@ -11,19 +11,11 @@
 
 #include "paging/pte.h"
 #include "root/registry.h"
+#include "../../cxx_expect.h"
 
 using namespace percpu;
 
 namespace {
-
-int g_failures = 0;
-#define EXPECT(cond)                                                     \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::printf("%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);     \
-      g_failures++;                                                      \
-    }                                                                    \
-  } while (0)
 
 // Table frames as a map; frames are handed out in order from 1000 up and never
 // reused, so a read of a freed frame is caught.
