@@ -45,7 +45,6 @@ MIB = 1 << 20
 ROOT_MODEL_COSTS = {"cost.root_alloc": "root_alloc_cycles",
                     "cost.lazy_fault": "lazy_fault_cycles",
                     "cache.dram.latency": "copy_line_cycles"}
-TLB_NR_DYN_ASIDS = 6
 
 
 def cache_root() -> Path:
@@ -74,7 +73,10 @@ class Machine:
 
 
 def root_pool_bytes(machine: Machine) -> int:
-    bound = 4096 * machine.cpus * TLB_NR_DYN_ASIDS * (2 if machine.pti else 1)
+    from percpu.params import core
+
+    # The bound from core/root/bounds.h, the one place it is computed.
+    bound = core().root_pool_bound_bytes(machine.cpus, machine.pti)
     return max(MIB, -(-bound // MIB) * MIB)
 
 

@@ -272,8 +272,6 @@ def headline(stats_path: Path) -> dict[str, float]:
     return out
 
 
-ROOT_CAUSES = ("firstUse", "evicted", "flushedInactive", "noPcid")
-
 GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]] = [
     ("simulated time (ms)", lambda h: h.get("simSeconds", 0.0) * 1e3),
     ("instructions", "commitStats0.numInsts"),
@@ -291,8 +289,7 @@ GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]]
     ("ITLB misses", lambda h: h.get("mmu.itb.rdMisses", 0) + h.get("mmu.itb.wrMisses", 0)),
     # The root model's (src_patches/percpu_gem5): 0 under shared.
     # Summed here: a gem5 binary built before the stat had its total flag prints no ::total.
-    ("root allocs", lambda h: sum(h.get(f"percpu.rootAllocs::{c}", 0.0) for c in ROOT_CAUSES)
-     if any(f"percpu.rootAllocs::{c}" in h for c in ROOT_CAUSES) else None),
+    ("root allocs", lambda h: _root_alloc_total(h)),
     ("  firstUse", "percpu.rootAllocs::firstUse"),
     ("  evicted", "percpu.rootAllocs::evicted"),
     ("  flushedInactive", "percpu.rootAllocs::flushedInactive"),
@@ -306,6 +303,13 @@ GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]]
     ("cycles charged to root walks", "percpu.rootChargedCycles"),
     ("checker violations", "percpu.checkerViolations"),
 ]
+
+
+def _root_alloc_total(h: dict[str, float]) -> float | None:
+    from percpu.params import core
+
+    keys = [f"percpu.rootAllocs::{c}" for c in core().ROOT_ALLOC_CAUSES]
+    return sum(h.get(k, 0.0) for k in keys) if any(k in h for k in keys) else None
 
 
 def figures(h: dict[str, float]) -> dict[str, str]:

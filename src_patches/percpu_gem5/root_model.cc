@@ -145,19 +145,7 @@ int RootModel::on_flush_all(int cpu) {
   return dropped;
 }
 
-int RootModel::stale_in(const Slot& s) const {
-  int stale = 0;
-  const Frame pgd = s.pair.pgd >> kPageShift;
-  for (int slot = 0; slot < pte::kUserSlots; ++slot) {
-    const uint64_t mine = m_tables.read_entry(s.kroot, slot);
-    if (pte::present(mine) && masked(mine) != masked(m_tables.read_entry(pgd, slot))) stale++;
-  }
-  return stale;
-}
-
-int RootModel::drop_stale(int cpu, int asid) {
-  const Slot& s = m_cpus[cpu].slots[asid];
-  if (!s.used || s.kroot == kNoFrame) return 0;
+std::vector<int> RootModel::stale_slots(const Slot& s) const {
   std::vector<int> slots;
   const Frame pgd = s.pair.pgd >> kPageShift;
   for (int slot = 0; slot < pte::kUserSlots; ++slot) {
@@ -165,6 +153,13 @@ int RootModel::drop_stale(int cpu, int asid) {
     if (pte::present(mine) && masked(mine) != masked(m_tables.read_entry(pgd, slot)))
       slots.push_back(slot);
   }
+  return slots;
+}
+
+int RootModel::drop_stale(int cpu, int asid) {
+  const Slot& s = m_cpus[cpu].slots[asid];
+  if (!s.used || s.kroot == kNoFrame) return 0;
+  const std::vector<int> slots = stale_slots(s);
   return slots.empty() ? 0 : m_scheme->on_flush(cpu, asid, view(s.pair), slots);
 }
 
@@ -173,13 +168,13 @@ int RootModel::stale_entries(int cpu, uint16_t pcid) const {
   const int asid = asid_of(pcid, c.pcide);
   if (asid < 0) return 0;
   const Slot& s = c.slots[asid];
-  return s.used && s.kroot != kNoFrame ? stale_in(s) : 0;
+  return s.used && s.kroot != kNoFrame ? static_cast<int>(stale_slots(s).size()) : 0;
 }
 
 int RootModel::stale_entries(int cpu) const {
   int stale = 0;
   for (const Slot& s : m_cpus.at(cpu).slots)
-    if (s.used && s.kroot != kNoFrame) stale += stale_in(s);
+    if (s.used && s.kroot != kNoFrame) stale += static_cast<int>(stale_slots(s).size());
   return stale;
 }
 

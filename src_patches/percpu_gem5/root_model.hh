@@ -154,7 +154,8 @@ class RootModel {
   MmView view(const AddressSpace& pair) const;
   const Slot* slot_for(int cpu, uint16_t pcid, PhysAddr cr3_base) const;
   int drop_stale(int cpu, int asid);
-  int stale_in(const Slot& s) const;
+  // User slots whose root entry is present and differs from the guest pgd's.
+  std::vector<int> stale_slots(const Slot& s) const;
 
   IGuestMemory& m_mem;
   Config m_config;
