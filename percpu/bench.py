@@ -73,18 +73,22 @@ def measure(rounds: int, cache: bool, scheme: str) -> dict:
     }
 
 
-def run_child(rounds: int, cache: bool, scheme: str) -> dict:
-    """One measurement in a fresh interpreter. -P: the current directory is not put on its
-    path, so that from a checkout's root it imports the installed percpu (with its built
-    extension), not ./percpu."""
-    code = (f"import json; from percpu.bench import measure; "
-            f"print(json.dumps(measure({rounds}, {cache}, {scheme!r})))")
+def run_in_child(code: str) -> dict:
+    """Run `code` (which prints one JSON object) in a fresh interpreter and return the object.
+    -P: the current directory is not put on its path, so that from a checkout's root it
+    imports the installed percpu (with its built extension), not ./percpu."""
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          check=False)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"the bench child process failed (exit {out.returncode}): {last}")
     return json.loads(out.stdout)
+
+
+def run_child(rounds: int, cache: bool, scheme: str) -> dict:
+    """One measurement in a fresh interpreter (run_in_child)."""
+    return run_in_child(f"import json; from percpu.bench import measure; "
+                        f"print(json.dumps(measure({rounds}, {cache}, {scheme!r})))")
 
 
 @click.command("bench")

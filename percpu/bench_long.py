@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 
 DEFAULT_FORKS = 50
 
@@ -50,14 +48,10 @@ def measure(forks: int, scheme: str) -> dict:
 
 
 def run_child(forks: int, scheme: str) -> dict:
-    code = (f"import json; from percpu.bench_long import measure; "
-            f"print(json.dumps(measure({forks}, {scheme!r})))")
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"the benchmark child failed (exit {out.returncode}): {last}")
-    return json.loads(out.stdout)
+    from percpu.bench import run_in_child
+
+    return run_in_child(f"import json; from percpu.bench_long import measure; "
+                        f"print(json.dumps(measure({forks}, {scheme!r})))")
 
 
 def main(argv: list[str] | None = None) -> None:
