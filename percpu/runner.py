@@ -61,7 +61,8 @@ def prepare_program(workload: Workload, wl_params: dict[str, Any],
     values.update(overrides)
     cpus = int(values["machine.cpus"])
     seed = int(values["machine.seed"])
-    text = workload.render("engine", wl_params, cpus=cpus, seed=seed)
+    text = workload.render("engine", wl_params, cpus=cpus, seed=seed,
+                           freq_mhz=values["machine.freq_mhz"])
     program = parse_program(text, cpus, source=f"{workload.name}/engine.ops.j2 (rendered)")
     return values, text, program
 

@@ -3,6 +3,11 @@
 A definition is a directory workloads/<name>/ with workload.toml (parameters with type,
 default, range and help), engine.ops.j2 (the op program, docs/op-program.md) and
 gem5.sh.j2 (the guest script a full-system run executes through readfile).
+
+Templates see the workload's parameters and render_context's names: cpus, seed and
+cycles_per_us (the engine's clock, machine.freq_mhz, whose default core/config/params.cc
+declares), so that times a definition gives in microseconds stay microseconds whatever
+the clock.
 """
 
 from __future__ import annotations
@@ -20,6 +25,22 @@ from percpu.errors import UsageError
 TARGETS = {"engine": "engine.ops.j2", "gem5": "gem5.sh.j2"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def cycles_per_us(freq_mhz: float | None = None) -> float:
+    """Engine cycles per microsecond at freq_mhz (a run's machine.freq_mhz; None: the core's
+    default): a MHz is a cycle per microsecond."""
+    if freq_mhz is None:
+        from percpu.params import specs
+
+        freq_mhz = specs()["machine.freq_mhz"].default
+    return float(freq_mhz)
+
+
+def render_context(params: dict[str, Any], cpus: int, seed: int = 1,
+                   freq_mhz: float | None = None) -> dict[str, Any]:
+    """Every name a template sees: the parameters, cpus, seed and cycles_per_us."""
+    return {**params, "cpus": cpus, "seed": seed, "cycles_per_us": cycles_per_us(freq_mhz)}
 
 
 def workloads_dir() -> Path:
@@ -93,7 +114,10 @@ class Workload:
             values[key] = self.params[key].parse(str(text), self.name)
         return values
 
-    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1) -> str:
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
+               freq_mhz: float | None = None) -> str:
+        """The target's template rendered for a machine of cpus CPUs clocked at freq_mhz
+        (None: the engine's default clock)."""
         if target not in TARGETS:
             raise UsageError(f"unknown target '{target}': choose engine or gem5")
         env = jinja2.Environment(
@@ -108,7 +132,7 @@ class Workload:
         except jinja2.TemplateNotFound:
             raise UsageError(f"workload {self.name} has no {target} template "
                              f"({TARGETS[target]})") from None
-        return template.render(**params, cpus=cpus, seed=seed)
+        return template.render(render_context(params, cpus, seed, freq_mhz))
 
 
 def _load(path: Path) -> Workload:
@@ -152,7 +176,8 @@ def list_workloads() -> dict[str, Workload]:
 class TraceWorkload(Workload):
     """`--workload trace:FILE`: a recorded trace (docs/traces.md) replayed on the engine."""
 
-    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1) -> str:
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
+               freq_mhz: float | None = None) -> str:
         if target != "engine":
             raise UsageError(f"{self.name} replays on the engine only: a trace has no gem5 "
                              "rendering (run the traced program in the guest instead)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from percpu.runner import cpu_sum, run_engine
+from percpu.runner import cpu_sum, prepare_program, run_engine
 from percpu.workloads import find_workload, list_workloads
+from percpu.workloads.definition import cycles_per_us
 
 WORKLOADS = sorted(list_workloads())
 
@@ -51,7 +52,22 @@ def test_hotplug_waits_for_pinned_kmap_holders():
     assert s["system.hotplug.offlines"] == wl.defaults()["cycles"]
     assert s["system.hotplug.pinnedAtOffline"] > 0
     # The holders sleep 2000 us holding their mappings: offline waits for most of it.
-    assert s["system.hotplug.waitCycles"] > 1000 * 3000
+    assert s["system.hotplug.waitCycles"] > 1000 * cycles_per_us()
+
+
+def test_hotplug_sleeps_stay_microseconds_at_another_clock():
+    # The template converts microseconds at the run's machine.freq_mhz (--set reaches it).
+    wl = find_workload("hotplug")
+    p = wl.defaults()
+
+    def sleeps(overrides: dict[str, float]) -> list[int]:
+        _, text, _ = prepare_program(wl, p, overrides)
+        return [int(line.split()[1]) for line in text.splitlines() if line.strip().startswith("sleep")]
+
+    want = {p["offline_us"], p["sleep_us"]}
+    assert {n / cycles_per_us() for n in sleeps({})} == want
+    assert {n / 1500 for n in sleeps({"machine.freq_mhz": 1500.0})} == want
+    assert {n / 2500.5 for n in sleeps({"machine.freq_mhz": 2500.5})} == want
 
 
 def test_threads_munmap_exercises_freed_tables_under_active_roots():

@@ -31,6 +31,7 @@ from wlrender import (
 )
 
 from percpu.workloads import Workload
+from percpu.workloads.definition import cycles_per_us
 from percpu.workloads.program import Program, ProgramError
 
 EXPECTED_WORKLOADS = {
@@ -190,7 +191,7 @@ def exp_hotplug(p: dict[str, Any], cpus: int) -> dict[str, Any]:
             "kmap_local": h * c * p["maps"],
             "kunmap_local": h * c * p["maps"],
             "migrate": h * c,
-            "sleep_cycles": 3000 * (h * c * p["sleep_us"] + c * p["offline_us"]),
+            "sleep_cycles": round(cycles_per_us()) * (h * c * p["sleep_us"] + c * p["offline_us"]),
         },
         "migrate_to": {cpus - 1},
     }

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from percpu.workloads import Workload, list_workloads
-from percpu.workloads.definition import TARGETS
+from percpu.workloads.definition import TARGETS, render_context
 from percpu.workloads.program import (
     ACCESS_KINDS,
     MM_FORK,
@@ -56,7 +56,7 @@ def render(wl: Workload, target: str, params: dict[str, Any], cpus: int, seed: i
         return wl.render(target, params, cpus=cpus, seed=seed)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(wl.path)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template(TARGETS[target]).render(**params, cpus=cpus, seed=seed)
+    return env.get_template(TARGETS[target]).render(render_context(params, cpus, seed))
 
 
 def parse(text: str, cpus: int) -> Program:
