@@ -1,7 +1,9 @@
 """Shared test settings: hypothesis profiles (CI runs the same examples every time)."""
 
 import os
+import shutil
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -9,3 +11,14 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The calibration programs (workloads/guest/calib/), built once per test session:
+    tests/calibrate runs them here, tests/gem5host runs the guest script on them."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    from percpu.calibrate.build import build_programs
+
+    return build_programs(tmp_path_factory.mktemp("calib-bin"))

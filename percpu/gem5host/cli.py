@@ -173,3 +173,49 @@ def gem5_check_command(gem5_path: str | None) -> None:
                    "and build with EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
         sys.exit(1)
     click.echo(f"{where}: has percpu's patches and plugin ({', '.join(result['objects'])})")
+
+
+@gem5_group.command("calibrate", context_settings={"help_option_names": ["-h", "--help"],
+                                                   "max_content_width": 110})
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("gem5-profile.toml"), show_default=True,
+              help="the TOML cost profile of the simulated machine (read it with --config); "
+                   "the guest's console log is kept beside it as <name>.console.log")
+@click.option("--cpus", type=int, default=2, show_default=True, help="simulated CPUs")
+@click.option("--no-pcid", is_flag=True, help="CPUID without PCID and INVPCID")
+@click.option("--pti", is_flag=True, help="boot the guest with pti=on (default nopti)")
+@click.option("--scale", type=int, default=20, show_default=True,
+              help="divide every benchmark's iterations (beyond --quick's four) by this")
+@click.option("--samples", type=int, default=3, show_default=True,
+              help="samples per benchmark (a simulation repeats exactly: few are needed)")
+@click.option("--quiet", "-q", is_flag=True, help="print only errors")
+@gem5_options
+def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, quiet, gem5_path, kernel,
+                           cpu_type, caches, mem_mib, checkpoint_dir, timeout_s,
+                           max_sim_s) -> None:
+    """Run `percpu calibrate`'s microbenchmarks in the gem5 guest and write a cost profile
+    of the simulated machine, so engine and gem5 runs of one point can use the same
+    costs (docs/gem5.md, "Costs of the simulated machine").
+
+    Restores the post-boot checkpoint (booting once if there is none) on --cpu-type with
+    --caches, runs the guest's calibration script and fits its samples at the board's
+    clock, as `percpu calibrate --from-samples` does.
+    """
+    from percpu.gem5host.calibrate import calibrate_gem5
+    from percpu.gem5host.orchestrate import _kernel
+    from percpu.gem5host.plan import Gem5Options, Machine
+
+    gem5 = gem5_path or os.environ.get(GEM5_ENV)
+    if not gem5:
+        raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set {GEM5_ENV} "
+                         "(docs/gem5.md)")
+    opts = Gem5Options(gem5=Path(gem5), kernel=_kernel(kernel), cpu_type=cpu_type,
+                       caches=caches, mem_mib=mem_mib, timeout_s=timeout_s,
+                       max_sim_s=max_sim_s)
+    if checkpoint_dir:
+        opts.checkpoint_dir = Path(checkpoint_dir)
+    command = "percpu gem5 " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
+        "percpu gem5 calibrate"
+    sys.exit(calibrate_gem5(opts=opts, machine=Machine(cpus=cpus, pcid=not no_pcid, pti=pti),
+                            out=out, scale=scale, samples=samples, quiet=quiet,
+                            command=command))

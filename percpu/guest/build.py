@@ -5,7 +5,7 @@ Steps (one progress line each, their output in the entry's build.log):
   2. extract /usr/src/linux-source-6.1.tar.xz into the cache (once per version)
   3. configure: make tinyconfig, merge workloads/guest/kernel/percpu.config with
      scripts/kconfig/merge_config.sh, make olddefconfig, verify every fragment option
-  4. build the guest programs (make -C workloads/guest, static)
+  4. build the guest programs (make -C workloads/guest and workloads/guest/calib, static)
   5. build the kernel objects (only the first time for a kernel config: vmlinux and
      Module.symvers, which the self-test module links against)
   6. build the self-test module (workloads/guest/kmod) against that tree
@@ -47,6 +47,7 @@ from percpu.guest.packages import (
 STEPS = 8
 TAIL_LINES = 25
 SELFTEST_MODULE = "pcid_selftest.ko"
+CALIB_DIR = "calib"  # workloads/guest/calib: the calibration microbenchmarks
 # Reproducible uname -v / build strings (no host name or date baked into the kernel).
 KBUILD_ENV = {"KBUILD_BUILD_USER": "percpu", "KBUILD_BUILD_HOST": "percpu-guest",
               "KBUILD_BUILD_TIMESTAMP": "percpu guest", "LC_ALL": "C"}
@@ -268,16 +269,23 @@ class Builder:
         return wanted
 
     def _programs(self, work: Path) -> dict[str, Path]:
+        """The workloads' guest programs and the calibration programs (calib/: what
+        `percpu gem5 calibrate` runs in the guest), all installed as /sbin/<name>."""
+        calib = self.guest / CALIB_DIR
         names = programs_of(self.guest)
+        calib_names = programs_of(calib)
         out = work / "progs"
-        t = self._step(f"guest programs: make -C {self.guest} ({' '.join(names)}) ...")
+        t = self._step(f"guest programs: make -C {self.guest} ({' '.join(names)}) and "
+                       f"-C {calib} ({len(calib_names)} calibration programs) ...")
         self._run(["make", "-C", str(self.guest), f"BUILD={out}", f"-j{self.jobs}"],
                   what="make -C workloads/guest")
-        missing = [n for n in names if not (out / n).is_file()]
+        self._run(["make", "-C", str(calib), f"BUILD={out}", f"-j{self.jobs}"],
+                  what="make -C workloads/guest/calib")
+        missing = [n for n in names + calib_names if not (out / n).is_file()]
         if missing:
             raise self._failure("guest programs", f"not built: {', '.join(missing)}")
         self.step_seconds["programs"] = time.monotonic() - t
-        return {n: out / n for n in names}
+        return {n: out / n for n in names + calib_names}
 
     def _kernel_objects(self, src: Path, obj: Path) -> None:
         stamp = obj / ".percpu-built"

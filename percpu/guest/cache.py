@@ -69,6 +69,10 @@ def input_files(guest: Path) -> dict[str, Path]:
     for path in [fragment, init, *sorted(guest.glob("Makefile")), *sorted(guest.glob("*.c")),
                  *sorted(guest.glob("*.h"))]:
         files[path.relative_to(guest).as_posix()] = path
+    calib = guest / "calib"  # the calibration programs, installed in /sbin too
+    for path in [*sorted(calib.glob("Makefile")), *sorted(calib.glob("*.c")),
+                 *sorted(calib.glob("*.h"))]:
+        files[path.relative_to(guest).as_posix()] = path
     kmod = guest / "kmod"
     for path in sorted(kmod.glob("*")):
         generated = path.name.endswith(".mod.c")  # kbuild output, should it be built here

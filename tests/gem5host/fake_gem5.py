@@ -3,12 +3,13 @@
 percpu/gem5host/system.py would and writes what gem5 and the guest would leave in the
 outdir (console log, phase.json, stats.txt, a checkpoint). FAKE_GEM5 picks a scenario:
 ok (default), panic, hang, nodump, pcid-missing, crash, stock (no plugin), violation
-(the root model's checker finds one). It tests percpu's handling of
+(the root model's checker finds one), calib-fail (a calibration benchmark fails). It tests percpu's handling of
 gem5 processes, not gem5."""
 
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,21 @@ if plan["phase"] == "boot":
     (outdir / "phase.json").write_text(json.dumps({"phase": "boot", "cause": "m5_exit",
                                                    "tick": 10, "checkpointed": True}))
     sys.exit(0)
-prog = re.search(r"^/sbin/(\w+)", Path(plan["readfile"]).read_text(), re.MULTILINE).group(1)
+script = Path(plan["readfile"]).read_text()
+if "calib-info" in script:  # percpu gem5 calibrate: the real script, on programs built here
+    bindir = os.environ["FAKE_GEM5_BINDIR"]
+    if scenario == "calib-fail":
+        script = script.replace("/sbin/calib_syscall", "/bin/false")
+    done = subprocess.run(["sh", "-c", script.replace("/sbin/", bindir + "/")],
+                          capture_output=True, text=True, check=False)
+    lines += ["percpu-guest: running script", *done.stdout.splitlines(),
+              f"percpu-guest: script exited with status {done.returncode}"]
+    console.write_text("\n".join(lines) + "\n")
+    (outdir / "phase.json").write_text(json.dumps({"phase": "roi", "cause": "m5_exit",
+                                                   "tick": 1, "monitors": plan["cpus"],
+                                                   "fallback_dump": True}))
+    sys.exit(0)
+prog = re.search(r"^/sbin/(\w+)", script, re.MULTILINE).group(1)
 lines += [f"{prog}: procs=4 cpus={plan['cpus']} failed=0 ns_per_turn=100"]
 console.write_text("\n".join(lines) + "\n")
 if scenario != "nodump":

@@ -17,7 +17,8 @@ def _inputs(guest: Path, **versions: str) -> gcache.Inputs:
 
 
 @pytest.mark.parametrize("rel", ["kernel/percpu.config", "init.sh", "ctxmix.c", "common.h",
-                                 "Makefile", "kmod/pcid_selftest.c", "kmod/Kbuild"])
+                                 "Makefile", "kmod/pcid_selftest.c", "kmod/Kbuild",
+                                 "calib/calib_sched.c", "calib/calib.h", "calib/Makefile"])
 def test_key_changes_with_every_repository_input(guest_copy: Path, rel: str) -> None:
     before = _inputs(guest_copy)
     path = guest_copy / rel
@@ -51,6 +52,8 @@ def test_input_files_cover_every_source(guest_copy: Path) -> None:
     files = gcache.input_files(guest_copy)
     for c_file in guest_copy.glob("*.c"):
         assert c_file.name in files
+    for c_file in (guest_copy / "calib").glob("*.c"):
+        assert f"calib/{c_file.name}" in files
     assert {"kernel/percpu.config", "init.sh", "Makefile", "kmod/pcid_selftest.c",
             "kmod/Kbuild"} <= set(files)
 

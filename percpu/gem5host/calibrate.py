@@ -1,0 +1,123 @@
+"""`percpu gem5 calibrate`: the calibration microbenchmarks in the gem5 guest, fitted into
+a cost profile of the simulated machine (issue 13, part 2; docs/gem5.md).
+
+The guest image carries the programs of workloads/guest/calib/ in /sbin (percpu guest
+build). A gem5 process restores the post-boot checkpoint on the region-of-interest CPU
+model and caches, runs percpu.calibrate.guest_script's shell script as the readfile
+script, and its console log is fitted exactly as `percpu calibrate --from-samples` fits
+one, at the board's clock (gem5's CPUs tick at plan.CLK_FREQ; the guest's own clock
+figure is kept as a check). One gem5 run, no repeats: a simulation does not need
+repeating until stable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from percpu.atomic import make_temp_dir
+from percpu.errors import UsageError
+from percpu.gem5host.plan import (
+    CLK_FREQ,
+    Gem5Options,
+    Machine,
+    default_root_costs,
+    roi_plan,
+    roots_plan,
+    validate,
+)
+from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_phase
+
+# The caches the guest script describes (and sizes its pointer chases by): system.py's
+# cache_hierarchy. The classic hierarchy's 1 MiB L2 is its last level.
+GUEST_CACHES = {"classic": {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024},
+                "ruby": {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024}}
+# The DRAM chase: 4x the last level, 16x the 64-entry TLB's reach: past both, and 1,024
+# first-touch faults instead of the 16,384 of a real machine's 64 MiB.
+DRAM_CHASE_KIB = 4096
+
+
+def clock_mhz() -> float:
+    """The board's clock (plan.CLK_FREQ, e.g. "3GHz") in MHz."""
+    text = CLK_FREQ.strip().lower()
+    for unit, scale in (("ghz", 1000.0), ("mhz", 1.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise ValueError(f"unparsable CLK_FREQ {CLK_FREQ!r}")
+
+
+def guest_cpu(opts: Gem5Options) -> str:
+    from percpu.gem5host.probe_run import probe
+
+    version = probe(opts.gem5).get("gem5_version", "?")
+    return (f"gem5 {version} X86 {opts.cpu_type} CPU at {CLK_FREQ}, {opts.caches} caches "
+            "(simulated)")
+
+
+def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int, samples: int,
+                   quiet: bool, command: str) -> int:
+    from percpu.calibrate.calibrate import run_calibration
+    from percpu.calibrate.guest_script import render
+    from percpu.calibrate.profile import write_profile
+    from percpu.cli import _check_writable
+
+    validate(opts, machine)
+    if opts.caches not in GUEST_CACHES:
+        raise UsageError(f"--caches {opts.caches}: the calibration measures cache latencies; "
+                         f"choose {' or '.join(GUEST_CACHES)}")
+    if scale < 1 or samples < 1:
+        raise UsageError("--scale and --samples must be at least 1")
+    target = out.resolve()
+    if target.is_dir():
+        raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
+    _check_writable(target.parent)
+    script = render(cpus=machine.cpus, **GUEST_CACHES[opts.caches], scale=scale,
+                    samples=samples, cpu=guest_cpu(opts), dram_kib=DRAM_CHASE_KIB)
+    try:
+        checkpoint, _boot = ensure_checkpoint(opts, machine, quiet)
+    except GuestFailure as exc:
+        sys.stderr.write(f"percpu: error: {exc}\n")
+        return 1
+    work = make_temp_dir(target.parent, f".{target.name}.")
+    console = target.with_suffix(".console.log")
+    try:
+        readfile = work / "calibrate.sh"
+        readfile.write_text(script)
+        plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, "shared",
+                        roots_plan("shared", default_root_costs(), False))
+        if not quiet:
+            sys.stderr.write(f"calibrating in the gem5 guest ({opts.cpu_type}, {opts.caches} "
+                             f"caches, {machine.cpus} CPUs): one gem5 run of minutes ...\n")
+        result = run_phase(opts, plan, work, "calibrate", quiet)
+        text = (work / "console.log").read_text(errors="replace")
+        failed = [ln.split()[-1] for ln in text.splitlines() if ln.startswith("calib-info failed")]
+        if failed or "script exited with status 0" not in text:
+            why = (f"benchmarks failed in the guest: {', '.join(failed)}" if failed
+                   else "the guest's calibration script did not exit with status 0")
+            raise GuestFailure(f"calibrate: {why}")
+        shutil.copyfile(work / "console.log", console)
+        cal = run_calibration(samples_file=console, clock_mhz=clock_mhz(), command=command,
+                              progress=(lambda m: None) if quiet else
+                              (lambda m: sys.stderr.write(m + "\n")))
+        guest_mhz = cal.measurements.get("core_mhz")
+        if guest_mhz is not None:
+            cal.notes.append(f"converted at the board's clock ({clock_mhz():,.0f} MHz); the "
+                             f"guest's dependent-add chain read {guest_mhz.value:,.0f} MHz")
+        cal.notes.append(f"one gem5 run took {result.host_seconds:.0f} s of host time; the "
+                         f"console log is {console.name}")
+        path = write_profile(cal, target)
+    except GuestFailure as exc:
+        failed_dir = keep_failed(work, target.parent / f"{target.name}.failed")
+        sys.stderr.write(f"percpu: error: {exc}; the run's files are in {failed_dir}\n")
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not quiet:
+        from percpu.calibrate.cli import _summary
+
+        print(_summary(cal))
+        for note in cal.notes:
+            sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"gem5 calibration took {result.host_seconds:.0f} s; profile: {path}\n")
+    return 0
