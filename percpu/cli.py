@@ -49,8 +49,11 @@ def machine_overrides(cpus, no_pcid, pti, paging, seed, sets, config_file) -> di
     from percpu.params import load_toml, parse_set_options, specs
 
     values: dict[str, float] = {}
-    if config_file:
-        values.update(load_toml(Path(config_file)))
+    # --config is repeatable: later files override earlier ones (a geometry profile,
+    # then a cost profile), and --set overrides them all.
+    files = [config_file] if isinstance(config_file, str) else list(config_file or ())
+    for path in files:
+        values.update(load_toml(Path(path)))
     values.update(parse_set_options(list(sets)))
     if cpus is not None:
         spec = specs()["machine.cpus"]  # the range lives once, in core/config/params.cc
@@ -203,8 +206,9 @@ RUN_OPTIONS = [
                  show_default=True, help="output directory: one subdirectory per scheme"),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="override any cost or geometry parameter (percpu params), repeatable"),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                 help="TOML file of parameter overrides ([cost] invlpg = 300)"),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), multiple=True,
+                 help="TOML file of parameter overrides ([cost] invlpg = 300); repeatable, "
+                      "later files override earlier ones"),
     click.option("--check", is_flag=True,
                  help="check every translation against the canonical page table, and the bounds"),
     click.option("--quiet", "-q", is_flag=True, help="print only errors and violations"),
@@ -226,7 +230,7 @@ def run_options(func):
 @click.version_option(__version__, prog_name="percpu")
 def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=None,
                 no_pcid=False, pti=False, paging=None, seed=None, outdir="m5out", sets=(),
-                config_file=None, check=False, quiet=False, no_report=False,
+                config_file=(), check=False, quiet=False, no_report=False,
                 force=False) -> None:
     """Run a workload under each scheme on the embedded engine and compare them.
 

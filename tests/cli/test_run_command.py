@@ -88,6 +88,17 @@ def test_config_file_overrides(tmp_path):
     assert config["costs"]["cost.invlpg"] == 123 and config["machine"]["cpus"] == 1
 
 
+def test_later_config_files_override_earlier_ones(tmp_path):
+    """A geometry profile, then a cost profile, then --set: each later one wins."""
+    (tmp_path / "geometry.toml").write_text("[cost]\ninvlpg = 123\nsyscall = 50\n")
+    (tmp_path / "costs.toml").write_text("[cost]\ninvlpg = 456\n")
+    out = percpu(*SMALL, "--config", "geometry.toml", "--config", "costs.toml", "--set",
+                 "cost.syscall=77", "-s", "shared", "-q", "--no-report", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    costs = json.loads((tmp_path / "m5out" / "shared" / "config.json").read_text())["costs"]
+    assert costs["cost.invlpg"] == 456 and costs["cost.syscall"] == 77
+
+
 BAD_INPUT = [
     (["--workload", "nosuch"], "unknown workload 'nosuch'"),
     (["--scheme", "shared,bogus"], "unknown scheme 'bogus'"),
