@@ -11,6 +11,22 @@
 
 namespace percpu {
 
+// A cache's counters (counted by CachePath), each declared once with the word
+// of its stat, <cache>.<word> (engine/stats.cc reports them for every cache).
+#define PERCPU_CACHE_COUNTERS(X) \
+  X(misses, "misses")            \
+  X(hits, "hits")
+
+enum class CacheCounter : uint8_t {
+#define PERCPU_CACHE_COUNTER_ENUM(field, word) field,
+  PERCPU_CACHE_COUNTERS(PERCPU_CACHE_COUNTER_ENUM)
+#undef PERCPU_CACHE_COUNTER_ENUM
+  Count
+};
+// Which of a cache's counters its stats report: a set of CacheCounter bits.
+constexpr uint32_t cache_counter_bit(CacheCounter k) { return 1u << static_cast<int>(k); }
+constexpr uint32_t kAllCacheCounters = (1u << static_cast<int>(CacheCounter::Count)) - 1;
+
 class Cache {
  public:
   Cache(uint64_t size_bytes, int ways);
@@ -44,8 +60,9 @@ class Cache {
   // arrays miss in the host's caches, and overlapping those misses matters.
   void prefetch(uint64_t line) const { __builtin_prefetch(&m_ways[(line & m_set_mask) * m_nways]); }
   void set_clock(uint32_t start) { m_clock = start; }  // tests: see Tlb::set_clock
-  uint64_t hits = 0;
-  uint64_t misses = 0;
+#define PERCPU_DECLARE_CACHE_COUNTER(field, word) uint64_t field = 0;
+  PERCPU_CACHE_COUNTERS(PERCPU_DECLARE_CACHE_COUNTER)
+#undef PERCPU_DECLARE_CACHE_COUNTER
 
  private:
   struct Way {

@@ -303,8 +303,13 @@ class Engine {
   int m_last_pkmap = 0;
 
   // System-wide counters, each declared once with its stat (system.<name>),
-  // in the order stats.txt lists them (engine/stats.cc).
-#define PERCPU_SYSTEM_COUNTERS(X)                                                            \
+  // in the order stats.txt lists them (engine/stats.cc): _A before the CPUs'
+  // stats; after them the shared LLC's (PERCPU_SYSTEM_CACHES, read like
+  // PERCPU_CPU_CACHES in engine_state.h), the root pool's peak and the bounds;
+  // then _B.
+#define PERCPU_SYSTEM_COUNTERS_A(X) X(m_mem_refs, "memRefs", "simulated memory references", "Count")
+#define PERCPU_SYSTEM_CACHES(X) X(m_llc, "llc", "LLC", "", kAllCacheCounters)
+#define PERCPU_SYSTEM_COUNTERS_B(X)                                                          \
   X(m_max_mm_lazy_faults, "percpu.maxLazyFaultsPerMm",                                      \
     "most lazy faults of one mm over its lifetime", "Count")                                 \
   X(m_bound_violations, "percpu.boundViolations", "times a proposal bound was exceeded",    \
@@ -338,7 +343,8 @@ class Engine {
   X(m_noise_wake_draws, "noise.wakeTieDraws",                                               \
     "placements decided at random among equally loaded CPUs", "Count")
 #define PERCPU_DECLARE_SYSTEM_COUNTER(field, name, desc, unit) uint64_t field = 0;
-  PERCPU_SYSTEM_COUNTERS(PERCPU_DECLARE_SYSTEM_COUNTER)
+  PERCPU_SYSTEM_COUNTERS_A(PERCPU_DECLARE_SYSTEM_COUNTER)
+  PERCPU_SYSTEM_COUNTERS_B(PERCPU_DECLARE_SYSTEM_COUNTER)
 #undef PERCPU_DECLARE_SYSTEM_COUNTER
 
   // Bookkeeping.
@@ -346,7 +352,6 @@ class Engine {
   std::vector<LogRecord> m_log;
   bool m_record_asid_events = false;
   std::vector<AsidEvent> m_asid_events;
-  uint64_t m_mem_refs = 0;
   uint64_t m_root_pool_peak_pages = 0;
   uint64_t m_private_tables_peak = 0;
   Cycles m_slice_cycles = 0;

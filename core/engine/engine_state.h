@@ -24,7 +24,14 @@ namespace percpu {
   X(itb_miss, "mmu.itb.wrMisses", "ITB misses", "Count")                                      \
   X(stlb_hits, "mmu.stlb.hits", "L1 TLB misses that hit the STLB", "Count")                   \
   X(stlb_misses, "mmu.stlb.misses", "STLB misses (each starts a walk)", "Count")
-// (then mmu.walker.* from WalkerStats, and the caches' l1d/l2 counters)
+// (then mmu.walker.* from WalkerStats, then the caches' counters:)
+// Per-CPU caches, each reported as <name>.<counter word> for the counters it
+// reports (PERCPU_CACHE_COUNTERS, cache/cache.h), described "<label> <word><note>".
+// The L2 counts its hits but has never reported them, and stats.txt's names
+// are a contract: it reports its misses only.
+#define PERCPU_CPU_CACHES(X)                                              \
+  X(l1d_cache, "l1d", "L1D", " (data and walks)", kAllCacheCounters)     \
+  X(l2_cache, "l2", "L2", "", cache_counter_bit(CacheCounter::misses))
 #define PERCPU_CPU_COUNTERS_B(X)                                                               \
   X(data_l1_misses, "dataL1dMisses", "data accesses that missed the L1D", "Count")            \
   X(user_refs, "userRefs", "user-mode memory references", "Count")                            \

@@ -1,6 +1,7 @@
 // The statistics (stats.txt, gem5's names): per CPU, then system-wide. The
 // counters come from their declarations (PERCPU_CPU_COUNTERS_*,
-// PERCPU_WALKER_STATS, PERCPU_SYSTEM_COUNTERS, the cycle categories and root
+// PERCPU_WALKER_STATS, PERCPU_CACHE_COUNTERS of PERCPU_CPU_CACHES and
+// PERCPU_SYSTEM_CACHES, PERCPU_SYSTEM_COUNTERS_*, the cycle categories and root
 // allocation causes); only values computed at the end are listed here.
 #include <algorithm>
 
@@ -14,6 +15,19 @@ std::vector<Stat> Engine::stats() const {
   auto add = [&](const std::string& name, double value, const std::string& desc,
                  const std::string& unit) { out.push_back({name, value, desc, unit}); };
   auto u = [](uint64_t v) { return static_cast<double>(v); };
+  // One cache's counters that `reported` selects (PERCPU_*_CACHES).
+  auto add_cache = [&](const std::string& prefix, const Cache& cache, const char* label,
+                       const char* note, uint32_t reported) {
+#define PERCPU_ADD_CACHE_COUNTER(field, word)                                       \
+  if (reported & cache_counter_bit(CacheCounter::field)) {                          \
+    add(prefix + "." + word, u(cache.field), std::string(label) + " " + word + note, \
+        "Count");                                                                   \
+  }
+    PERCPU_CACHE_COUNTERS(PERCPU_ADD_CACHE_COUNTER)
+#undef PERCPU_ADD_CACHE_COUNTER
+  };
+#define PERCPU_ADD_SYSTEM_COUNTER(field, name, desc, unit) \
+  add(std::string("system.") + name, u(field), desc, unit);
   Cycles end = 0;
   for (const auto& c : m_cpus) end = std::max(end, c->clock);
   add("simSeconds", static_cast<double>(end * m_ticks_per_cycle) / 1e12,
@@ -22,7 +36,7 @@ std::vector<Stat> Engine::stats() const {
   add("simFreq", 1e12, "The number of ticks per simulated second", "(Tick/Second)");
   add("system.clk_domain.clock", static_cast<double>(m_ticks_per_cycle), "Clock period in ticks",
       "Tick");
-  add("system.memRefs", u(m_mem_refs), "simulated memory references", "Count");
+  PERCPU_SYSTEM_COUNTERS_A(PERCPU_ADD_SYSTEM_COUNTER)
   for (const auto& cp : m_cpus) {
     const Cpu& c = *cp;
     const CpuCounters& n = c.n;
@@ -40,9 +54,10 @@ std::vector<Stat> Engine::stats() const {
   add(p + "mmu.walker." + name, u(c.walker.stats.field), desc, unit);
     PERCPU_WALKER_STATS(PERCPU_ADD_WALKER_STAT)
 #undef PERCPU_ADD_WALKER_STAT
-    add(p + "l1d.misses", u(c.l1d_cache->misses), "L1D misses (data and walks)", "Count");
-    add(p + "l1d.hits", u(c.l1d_cache->hits), "L1D hits (data and walks)", "Count");
-    add(p + "l2.misses", u(c.l2_cache->misses), "L2 misses", "Count");
+#define PERCPU_ADD_CPU_CACHE(member, name, label, note, reported) \
+  add_cache(p + name, *c.member, label, note, reported);
+    PERCPU_CPU_CACHES(PERCPU_ADD_CPU_CACHE)
+#undef PERCPU_ADD_CPU_CACHE
     PERCPU_CPU_COUNTERS_B(PERCPU_ADD_COUNTER)
     uint64_t allocs_total = 0;
     for (int k = 1; k < kNumNewAsidCauses; ++k) {  // every cause but None
@@ -55,8 +70,10 @@ std::vector<Stat> Engine::stats() const {
     PERCPU_CPU_COUNTERS_C(PERCPU_ADD_COUNTER)
 #undef PERCPU_ADD_COUNTER
   }
-  add("system.llc.misses", u(m_llc->misses), "LLC misses", "Count");
-  add("system.llc.hits", u(m_llc->hits), "LLC hits", "Count");
+#define PERCPU_ADD_SYSTEM_CACHE(member, name, label, note, reported) \
+  add_cache(std::string("system.") + name, *member, label, note, reported);
+  PERCPU_SYSTEM_CACHES(PERCPU_ADD_SYSTEM_CACHE)
+#undef PERCPU_ADD_SYSTEM_CACHE
   add("system.percpu.rootPoolPeakBytes", u(m_root_pool_peak_pages * kPageSize),
       "peak bytes of per-(cpu, asid) root pages", "Byte");
   add("system.percpu.rootPoolBoundBytes", u(root_pool_bound_bytes(m_ncpus, m_pti)),
@@ -67,9 +84,7 @@ std::vector<Stat> Engine::stats() const {
       "most lazy faults in one root generation", "Count");
   add("system.percpu.lazyFaultBound", u(kLazyFaultBound),
       "the proposal's bound on lazy faults per root generation", "Count");
-#define PERCPU_ADD_SYSTEM_COUNTER(field, name, desc, unit) \
-  add(std::string("system.") + name, u(field), desc, unit);
-  PERCPU_SYSTEM_COUNTERS(PERCPU_ADD_SYSTEM_COUNTER)
+  PERCPU_SYSTEM_COUNTERS_B(PERCPU_ADD_SYSTEM_COUNTER)
 #undef PERCPU_ADD_SYSTEM_COUNTER
   add("system.dataPagesPeak", u(m_mem.peak_in_use(FrameUse::Data)),
       "peak data frames in use (distinct touched pages and kernel pages)", "Count");
