@@ -13,6 +13,18 @@ uint8_t prot_of(int64_t p) { return static_cast<uint8_t>(p); }
 uint64_t page_align(int64_t bytes) {
   return (static_cast<uint64_t>(bytes) + kPageSize - 1) & ~(kPageSize - 1);
 }
+
+// The range [start, end) a munmap or mprotect op names inside VMA v: from
+// offset b, c bytes or to the VMA's end when c < 0, clipped to the VMA (empty
+// when start >= end).
+struct OpRange {
+  VirtAddr start, end;
+};
+OpRange op_range(const Vma& v, const Op& op) {
+  VirtAddr s = v.start + static_cast<uint64_t>(op.b);
+  VirtAddr e = op.c < 0 ? v.end : std::min(v.end, s + static_cast<uint64_t>(op.c));
+  return {s, e};
+}
 }  // namespace
 
 // The VMA a task's op names (its mm's VMA of that name), or a workload error.
@@ -56,8 +68,7 @@ void Engine::do_munmap_vma(Cpu& c, Task* t, const Op& op) {
   Vma copy = vma_of(t, op.a);
   Mm& m = *t->mm;
   charge(c, Cat::Syscall, m_cost.syscall);
-  VirtAddr s = copy.start + static_cast<uint64_t>(op.b);
-  VirtAddr e = op.c < 0 ? copy.end : std::min(copy.end, s + static_cast<uint64_t>(op.c));
+  auto [s, e] = op_range(copy, op);
   if (s >= e) return;
   m.vmas.erase(copy.start);
   m.vma_by_name.erase(copy.name);
@@ -79,8 +90,7 @@ void Engine::do_mprotect(Cpu& c, Task* t, const Op& op) {
   Vma copy = vma_of(t, op.a);
   Mm& m = *t->mm;
   charge(c, Cat::Syscall, m_cost.syscall);
-  VirtAddr s = copy.start + static_cast<uint64_t>(op.b);
-  VirtAddr e = op.c < 0 ? copy.end : std::min(copy.end, s + static_cast<uint64_t>(op.c));
+  auto [s, e] = op_range(copy, op);
   if (s >= e) return;
   m.vmas.erase(copy.start);
   if (copy.start < s) m.vmas[copy.start] = Vma{copy.start, s, copy.prot, -1};
