@@ -2,8 +2,15 @@
 // Linux's ASID and flush logic, a scheduler and the op interpreter, around
 // one root scheme. One Engine is one run of one scheme.
 //
-// The class is one object, its implementation split by concept; each group
-// of members below names the file that defines it:
+// Why one class: the rooms below are Linux's subsystems, which in the kernel
+// are functions over one shared state (per-CPU variables, current, the mms),
+// calling each other in every direction (the scheduler calls switch_mm, a
+// flush IPI calls back into switch_mm, munmap calls the flush, the fault path
+// calls the walk, hotplug calls the scheduler). Classes per room would each
+// need the whole state and each other, so the engine is one object whose
+// methods are split by room, one file each; what the rooms share (the CPUs',
+// tasks' and channels' state) is engine/engine_state.h. Each group of members
+// below names the file that defines it:
 //   engine/engine.cc          construction, the run loop, helpers
 //   engine/interpreter.cc     the op interpreter (run_op)
 //   engine/mmu.cc             translation: TLB lookups, the walk, memory accesses,
