@@ -59,7 +59,8 @@ fi
 if has_arg percpu.host=qemu; then
     if has_arg percpu.smoke=1; then
         # Each guest program briefly, with small arguments: proves the kernel
-        # has what it needs (the m5 ops stay off without --roi).
+        # has what it needs (the m5 ops stay off without --roi); the calibration
+        # programs too (percpu gem5 calibrate runs them).
         for run in \
             "ctxmix --procs-per-cpu 2 --rounds 20 --pages 4 --work-cycles 1000" \
             "pingpong --iterations 100 --pages 2" \
@@ -67,7 +68,14 @@ if has_arg percpu.host=qemu; then
             "threads_munmap --threads 2 --iterations 20 --map-pages 4" \
             "kmap_io --procs-per-cpu 1 --iterations 2 --io-kib 64" \
             "server --workers 2 --requests 10 --pages 2 --work-cycles 1000" \
-            "hotplug --holders 1 --maps 2 --cycles 1 --sleep-us 1000 --offline-us 1000"; do
+            "hotplug --holders 1 --maps 2 --cycles 1 --sleep-us 1000 --offline-us 1000" \
+            "calib_clock --iters 100 --samples 1" \
+            "calib_syscall --iters 10 --samples 1" \
+            "calib_fault --bench write --pages 16 --samples 1" \
+            "calib_sched --bench yield --iters 10 --samples 1" \
+            "calib_proc --bench fork --iters 2 --samples 1 --self /sbin/calib_proc" \
+            "calib_shootdown --iters 10 --samples 1" \
+            "calib_chase --bench chase --size 65536 --iters 100 --samples 1"; do
             name=${run%% *}
             out=$(/sbin/$run 2>&1)
             rc=$?
