@@ -69,6 +69,13 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="gem5 processes at once")
     ap.add_argument("--only", nargs="*", default=None, help="point names to run")
     ap.add_argument("--checkpoint-dir", default=None)
+    ap.add_argument("--kernel", default=None, help="guest vmlinux [default: percpu guest build's]")
+    ap.add_argument("--engine-config", type=Path, default=None,
+                    help="also run the engine with this cost profile on top of gem5's geometry "
+                         "(e.g. `percpu gem5 calibrate`'s profile of the simulated machine): "
+                         "written as host 'engine+<file stem>'")
+    ap.add_argument("--reuse-gem5", action="store_true",
+                    help="keep gem5 points that OUT/gem5/ already holds (both schemes' stats)")
     args = ap.parse_args()
 
     todo = []
@@ -87,10 +94,14 @@ def main() -> int:
     gem5_extra = ["--gem5", args.gem5, "--check"]
     if args.checkpoint_dir:
         gem5_extra += ["--checkpoint-dir", args.checkpoint_dir]
+    if args.kernel:
+        gem5_extra += ["--kernel", args.kernel]
 
     def gem5_point(item):
         tag, _, _, common = item
         out = args.out / "gem5" / tag
+        if args.reuse_gem5 and all((out / s / "stats.txt").is_file() for s in ("shared", "percpu")):
+            return tag, 0
         return tag, run([*percpu, "gem5", "run", *common, *gem5_extra, "-o", str(out)],
                         args.out / "logs" / f"gem5-{tag}.log")
 
@@ -107,17 +118,21 @@ def main() -> int:
         for tag, code in pool.map(gem5_point, rest):
             codes[tag] = code
             print(f"gem5 {tag}: exit {code}", flush=True)
-    for tag, _, _, common in todo:
-        out = args.out / "engine" / tag
-        code = run([*percpu, "run", *common, "--config", str(PROFILE), "--set",
-                    "root.fill_at_fault=0", "--check", "-o", str(out)],
-                   args.out / "logs" / f"engine-{tag}.log")
-        print(f"engine {tag}: exit {code}", flush=True)
-        codes[f"engine {tag}"] = code
+    engines = {"engine": [str(PROFILE)]}
+    if args.engine_config:
+        engines[f"engine+{args.engine_config.stem}"] = [str(PROFILE), str(args.engine_config)]
+    for host, configs in engines.items():
+        for tag, _, _, common in todo:
+            out = args.out / host / tag
+            code = run([*percpu, "run", *common, *[a for c in configs for a in ("--config", c)],
+                        "--set", "root.fill_at_fault=0", "--check", "--force", "-o", str(out)],
+                       args.out / "logs" / f"{host}-{tag}.log")
+            print(f"{host} {tag}: exit {code}", flush=True)
+            codes[f"{host} {tag}"] = code
 
     rows, table = [], {}
     for tag, *_ in todo:
-        for host in ("engine", "gem5"):
+        for host in (*engines, "gem5"):
             base = args.out / host / tag
             if not (base / "percpu" / "stats.txt").is_file():
                 continue

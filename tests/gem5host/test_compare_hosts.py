@@ -1,0 +1,44 @@
+"""examples/compare_hosts.py with the stand-in gem5: every host's rows are written, the
+engine also with an extra cost profile, and --reuse-gem5 runs no gem5 point twice."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE = Path(__file__).with_name("fake_gem5.py")
+
+
+def compare(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(b"\x7fELF")
+    env = {**os.environ, "FAKE_GEM5_CALLS": str(tmp_path / "calls"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / "compare_hosts.py"), "--gem5", str(FAKE),
+         "--cpus", "2", "--only", "pingpong", "--out", str(tmp_path / "hosts"),
+         "--checkpoint-dir", str(tmp_path / "cpt"), "--kernel", str(kernel), *args],
+        capture_output=True, text=True, env=env, check=False, timeout=600)
+
+
+def test_compare_hosts_with_an_engine_profile(tmp_path):
+    (tmp_path / "costs.toml").write_text("[cost]\nlazy_fault = 1400\n")
+    res = compare(tmp_path, "--engine-config", str(tmp_path / "costs.toml"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    table = json.loads((tmp_path / "hosts" / "compare.json").read_text())
+    assert set(table) == {f"{host} pingpong-c2-{p}" for host in ("engine", "engine+costs", "gem5")
+                          for p in ("pcid", "nopcid")}
+    # The extra profile reaches the engine: dearer lazy faults, a larger overhead.
+    base, dear = table["engine pingpong-c2-nopcid"], table["engine+costs pingpong-c2-nopcid"]
+    assert dear["percpu"]["lazyFaults"] == base["percpu"]["lazyFaults"] > 0
+    assert dear["overhead_pct"] > base["overhead_pct"]
+    config = json.loads((tmp_path / "hosts" / "engine+costs" / "pingpong-c2-nopcid" / "percpu"
+                         / "config.json").read_text())
+    assert config["costs"]["cost.lazy_fault"] == 1400
+    assert "| pingpong-c2-pcid | gem5 |" in (tmp_path / "hosts" / "compare.md").read_text()
+    calls = (tmp_path / "calls").read_text().split()
+    res = compare(tmp_path, "--reuse-gem5")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "calls").read_text().split() == calls
