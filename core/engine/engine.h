@@ -209,10 +209,12 @@ class Engine {
   Mm* new_mm(int template_id, const Mm* copy_from, uint64_t key = 0);
   Mm* template_instance(int tmpl);
   // parent: the task that started it (nullptr for the program's start tasks).
-  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent = nullptr);
+  Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent = nullptr,
+                 bool runnable = true);
   void reap(Task* t);  // frees an exited task (linux/exit.cc)
   void do_fork(Cpu& c, Task* t, int child_template);
-  void do_spawn(Cpu& c, Task* t, int child_template);
+  void do_spawn(Cpu& c, Task* t, int child_template, bool waiting = false);
+  void start_waiting(Cpu& c, Task* t);
 
   // linux/exec.cc
   void do_exec(Cpu& c, Task* t, int mm_template);

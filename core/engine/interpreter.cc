@@ -115,7 +115,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
     }
     case OpCode::Spawn:
       t->pc++;
-      do_spawn(c, t, static_cast<int>(op.a));
+      do_spawn(c, t, static_cast<int>(op.a), op.b == 1);
       return true;
     case OpCode::Fork:
       t->pc++;

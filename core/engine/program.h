@@ -42,7 +42,8 @@ constexpr const char* kOpCodeNames[] = {
 //  Brk: a=vma, c=new size;  Access: a=vma, b=offset, c=count, d=stride, flags=kind|random<<4
 //  Compute/Sleep: a=cycles;  Syscall: a=cycles in kernel;  Repeat: a=count, b=index of End
 //  End: a=index of Repeat;  Wait: a=channel;  Signal: a=channel, b=n
-//  Spawn/Fork: a=task template;  Exec: a=mm template;  Kmap*/Kunmap*/PercpuAccess: a=count
+//  Spawn/Fork: a=task template (Spawn: b=1 starts it blocked in its first op, a Wait)
+//  Exec: a=mm template;  Kmap*/Kunmap*/PercpuAccess: a=count
 //  Kcopy: a=bytes;  Migrate/CpuOffline/CpuOnline: a=cpu;  Affinity: a..d = 256-bit CPU mask
 //  KernelPgdAdd: no operands
 struct Op {

@@ -181,6 +181,11 @@ class Checker {
       case OpCode::Spawn:
       case OpCode::Fork:
         task_target(op.a, op.code == OpCode::Fork);
+        if (op.code == OpCode::Fork || op.b == 0) break;
+        if (op.b != 1) fail("spawn's waiting operand b must be 0 or 1");
+        if (m_p.tasks[op.a].ops.empty() || m_p.tasks[op.a].ops[0].code != OpCode::Wait)
+          fail("spawn " + m_p.tasks[op.a].name + " waiting: the task's program must begin "
+               "with 'wait CHAN'");
         break;
       case OpCode::Exec:
         if (op.a < 0 || static_cast<size_t>(op.a) >= m_p.mms.size())

@@ -53,7 +53,8 @@ Mm* Engine::template_instance(int tmpl) {
   return m_template_instance[tmpl];
 }
 
-Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent) {
+Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent,
+                               bool runnable) {
   auto t = std::make_unique<Task>();
   t->id = static_cast<int>(m_next_task_id++);
   t->key = parent ? Noise::child_key(parent->key, parent->children++)
@@ -70,13 +71,33 @@ Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* p
   Task* raw = t.get();
   m_tasks.push_back(std::move(t));
   Cycles now = parent_cpu ? parent_cpu->clock : 0;
-  enqueue(raw, parent_cpu, now);
+  if (runnable) enqueue(raw, parent_cpu, now);
   return raw;
+}
+
+// spawn TASK waiting: TASK's first op is `wait CHAN`, taken as already run elsewhere (a
+// traced thread arriving on a CPU it has not run on: its wait began on the previous
+// one), so the new task blocks on CHAN without a run, a switch or a syscall of its own.
+void Engine::start_waiting(Cpu& c, Task* t) {
+  const Op& wait = m_program.tasks[t->tmpl].ops[0];  // program_check: a Wait
+  Chan& ch = *m_chans[wait.a];
+  t->pc = 1;
+  if (ch.count > 0) {  // already signalled: the wait returns at once
+    ch.count--;
+    enqueue(t, &c, c.clock);
+    return;
+  }
+  Cpu* home = place(t, &c);
+  if (!home) workload_error(t, "no online CPU can run it");
+  t->cpu = home;
+  t->state = TaskState::Blocked;
+  t->blocked_since = c.clock;
+  ch.waiters.push_back(t);
 }
 
 // spawn: a task of template `child` in its template's mm (a thread when that is
 // the spawner's mm, else a new process image) or a kernel thread.
-void Engine::do_spawn(Cpu& c, Task* t, int child) {
+void Engine::do_spawn(Cpu& c, Task* t, int child, bool waiting) {
   const auto& tmpl = m_program.tasks[child];
   Mm* child_mm = nullptr;
   if (tmpl.mm >= 0) {
@@ -86,7 +107,8 @@ void Engine::do_spawn(Cpu& c, Task* t, int child) {
   }
   charge(c, Cat::Other, kernel_cost(t, tmpl.mm == kMmKernel ? m_cost.clone_thread
                               : (child_mm == t->mm ? m_cost.clone_thread : m_cost.exec)));
-  new_task(child, child_mm, &c, t);
+  Task* task = new_task(child, child_mm, &c, t, !waiting);
+  if (waiting) start_waiting(c, task);
 }
 
 void Engine::do_fork(Cpu& c, Task* t, int child) {

@@ -99,6 +99,7 @@ class _Parser:
         self.vma_index: dict[str, int] = {}
         self.chan_index: dict[str, int] = {}
         self.programs: dict[str, list[tuple[int, list[str]]]] = {}
+        self.waiting_spawns: list[tuple[int, str]] = []  # (line, task): checked at the end
         self.lineno = 0
 
     def fail(self, what: str, lineno: int | None = None) -> ProgramError:
@@ -156,6 +157,11 @@ class _Parser:
             raise ProgramError(f"{self.source}: empty program: expected 'percpu-ops {FORMAT_VERSION}'")
         for task in self.prog.tasks:
             task.ops = self.ops(self.programs.get(task.name, []))
+        for line_no, name in self.waiting_spawns:
+            ops = self.prog.tasks[self.task_index[name]].ops
+            if not ops or ops[0][0] != CODE["wait"]:
+                raise self.fail(f"spawn {name} waiting: {name}'s program must begin with "
+                                "'wait CHAN'", line_no)
         if not self.prog.started_tasks():
             raise ProgramError(f"{self.source}: no task starts (all have start=no)")
         return self.prog
@@ -321,7 +327,10 @@ class _Parser:
             need(1, 2, "CHAN [N]")
             return (CODE[op], 0, chan(args[0]), self.number(args[1]) if len(args) > 1 else 1, 0, 0)
         if op in ("spawn", "fork"):
-            need(1, 1, "TASK")
+            need(1, 2 if op == "spawn" else 1, "TASK [waiting]" if op == "spawn" else "TASK")
+            waiting = len(args) == 2
+            if waiting and args[1] != "waiting":
+                raise self.fail(f"spawn takes TASK [waiting], not '{args[1]}'")
             if args[0] not in self.task_index:
                 raise self.fail(f"{op} of undeclared task '{args[0]}': declare it with 'task'")
             target = self.prog.tasks[self.task_index[args[0]]]
@@ -329,7 +338,9 @@ class _Parser:
                 raise self.fail(f"fork target '{args[0]}' must be declared with mm=fork")
             if op == "spawn" and target.mm == MM_FORK:
                 raise self.fail(f"spawn target '{args[0]}' has mm=fork: use fork")
-            return (CODE[op], 0, self.task_index[args[0]], 0, 0, 0)
+            if waiting:  # its program may come later in the file: checked at the end
+                self.waiting_spawns.append((self.lineno, args[0]))
+            return (CODE[op], 0, self.task_index[args[0]], 1 if waiting else 0, 0, 0)
         if op == "exec":
             need(1, 1, "MM")
             if args[0] not in self.mm_index:

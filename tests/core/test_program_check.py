@@ -140,3 +140,27 @@ def test_the_parser_names_the_line_of_an_empty_mmap():
     text = "percpu-ops 1\nmm m\ntask t mm=m\nprogram t\n  mmap x auto 0 rw\n"
     with pytest.raises(ProgramError, match="<program>:5: mmap size must be 1 byte"):
         parse_program(text, 1)
+
+
+def test_spawn_waiting_needs_a_task_that_begins_with_wait():
+    tasks = [("t", 0, [0], True, [op("spawn", 1, 1)]), ("w", 0, [0], False, [op("exit")])]
+    with pytest.raises(_core.ProgramError, match="spawn w waiting: the task's program must"):
+        run([], tasks=tasks)
+    tasks[0] = ("t", 0, [0], True, [op("spawn", 1, 2)])
+    with pytest.raises(_core.ProgramError, match="waiting operand b must be 0 or 1"):
+        run([], tasks=tasks)
+
+
+@pytest.mark.parametrize(("program", "message"), [
+    ("  spawn w waiting\nprogram w\n  compute 10\n",
+     "<program>:6: spawn w waiting: w's program must begin with 'wait CHAN'"),
+    ("  spawn w later\nprogram w\n  wait c\n", "<program>:6: spawn takes TASK [waiting], not 'later'"),
+    ("  spawn w waiting x\nprogram w\n  wait c\n", "<program>:6: expected 'spawn TASK [waiting]'"),
+])
+def test_the_parser_checks_spawn_waiting(program, message):
+    from percpu.workloads.program import ProgramError, parse_program
+
+    text = "percpu-ops 1\nmm m\ntask t mm=m\ntask w mm=m start=no\nprogram t\n" + program
+    with pytest.raises(ProgramError) as exc:
+        parse_program(text, 1)
+    assert message in str(exc.value)

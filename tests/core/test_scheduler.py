@@ -45,3 +45,37 @@ def test_pinned_tasks_are_never_pulled():
     s = run(pinned)
     assert s["system.cpu1.sched.idlePulls"] + s["system.cpu1.sched.balancePulls"] == 0
     assert s["simSeconds"] >= 0.01  # all 30 M cycles on CPU 0
+
+
+HANDOFF = """percpu-ops 1
+mm a
+mm b
+task x mm=a cpus=0
+task y mm=b cpus=0 start=no
+program x
+  spawn y{waiting}
+  sleep 200000
+  signal go
+  sleep 1000000
+program y
+  wait go
+  compute 100000
+"""
+
+
+def test_a_task_spawned_waiting_does_not_run_before_its_wait_ends():
+    """spawn y waiting: y starts blocked in its first op (wait go), so while x first sleeps
+    CPU 0 idles; a plain spawn switches to y there only for it to block (2 more mm
+    switches: to y, and back to x's mm when x wakes)."""
+    plain = run(HANDOFF.format(waiting=""))
+    waiting = run(HANDOFF.format(waiting=" waiting"))
+    assert waiting["system.cpu0.mmSwitches"] == plain["system.cpu0.mmSwitches"] - 2
+    # The same work either way; the blocked start costs no syscall of its own.
+    assert waiting["system.memRefs"] == plain["system.memRefs"]
+    assert waiting["system.cpu0.cycles::syscall"] < plain["system.cpu0.cycles::syscall"]
+
+
+def test_a_waiting_spawn_of_a_signalled_channel_runs_at_once():
+    signalled = HANDOFF.replace("  spawn y{waiting}\n", "  signal go\n  spawn y waiting\n")
+    s = run(signalled)
+    assert s["system.cpu0.mmSwitches"] >= 2  # y ran (and x came back) without a second signal

@@ -126,6 +126,15 @@ class _EmitMixin:
             bodies[a.name] = lines
             n_ops += len(lines)
         self.n_ops = n_ops
+        # A task whose first run begins with a wait (for the run before it on its CPU, or
+        # for its thread's previous run elsewhere) did not run before that wait ended:
+        # it is spawned already blocked on it, not switched in only to block.
+        waiting = {name for name, body in bodies.items() if body and body[0].startswith("wait ")}
+        for body in bodies.values():
+            for i, line in enumerate(body):
+                if line.startswith("spawn ") and line.split()[1] in waiting:
+                    body[i] = f"{line} waiting"
+                    self.counts["spawned waiting"] += 1
         out = ["percpu-ops 1", ""]
         out.append(f"# Replay of {os.path.basename(self.source)} (percpu trace replay, "
                    "docs/traces.md)")
