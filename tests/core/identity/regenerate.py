@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "a930d1ecc151ab71fbee750ca11772cbaace3fe5"
+BASE_REVISION = "5cea1afb04dad84e30b277658f66b99baa07f96b"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
