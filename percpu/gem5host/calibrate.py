@@ -60,7 +60,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     from percpu.calibrate.calibrate import run_calibration
     from percpu.calibrate.guest_script import render
     from percpu.calibrate.profile import write_profile
-    from percpu.cli import _check_writable
+    from percpu.paths import check_writable_dir
 
     validate(opts, machine)
     if opts.caches not in GUEST_CACHES:
@@ -71,7 +71,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     target = out.resolve()
     if target.is_dir():
         raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
-    _check_writable(target.parent)
+    check_writable_dir(target.parent, "--out")
     script = render(cpus=machine.cpus, **GUEST_CACHES[opts.caches], scale=scale,
                     samples=samples, cpu=guest_cpu(opts), dram_kib=DRAM_CHASE_KIB)
     try:
