@@ -20,31 +20,21 @@ from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
 from percpu.gem5host.plan import (
     CLK_FREQ,
+    CLK_MHZ,
     Gem5Options,
     Machine,
-    default_root_costs,
     roi_plan,
-    roots_plan,
     validate,
 )
 from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_phase
 
 # The caches the guest script describes (and sizes its pointer chases by): system.py's
-# cache_hierarchy. The classic hierarchy's 1 MiB L2 is its last level.
-GUEST_CACHES = {"classic": {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024},
-                "ruby": {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024}}
+# cache_hierarchy, the same sizes under classic and ruby; the 1 MiB L2 is the last level.
+GUEST_CACHES = ("classic", "ruby")
+GUEST_CACHE_KIB = {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024}
 # The DRAM chase: 4x the last level, 16x the 64-entry TLB's reach: past both, and 1,024
 # first-touch faults instead of the 16,384 of a real machine's 64 MiB.
 DRAM_CHASE_KIB = 4096
-
-
-def clock_mhz() -> float:
-    """The board's clock (plan.CLK_FREQ, e.g. "3GHz") in MHz."""
-    text = CLK_FREQ.strip().lower()
-    for unit, scale in (("ghz", 1000.0), ("mhz", 1.0)):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * scale
-    raise ValueError(f"unparsable CLK_FREQ {CLK_FREQ!r}")
 
 
 def guest_cpu(opts: Gem5Options) -> str:
@@ -72,7 +62,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     if target.is_dir():
         raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
     check_writable_dir(target.parent, "--out")
-    script = render(cpus=machine.cpus, **GUEST_CACHES[opts.caches], scale=scale,
+    script = render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale,
                     samples=samples, cpu=guest_cpu(opts), dram_kib=DRAM_CHASE_KIB)
     try:
         checkpoint, _boot = ensure_checkpoint(opts, machine, quiet)
@@ -84,8 +74,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     try:
         readfile = work / "calibrate.sh"
         readfile.write_text(script)
-        plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, "shared",
-                        roots_plan("shared", default_root_costs(), False))
+        plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, "shared")
         if not quiet:
             sys.stderr.write(f"calibrating in the gem5 guest ({opts.cpu_type}, {opts.caches} "
                              f"caches, {machine.cpus} CPUs): one gem5 run of minutes ...\n")
@@ -97,12 +86,12 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
                    else "the guest's calibration script did not exit with status 0")
             raise GuestFailure(f"calibrate: {why}")
         shutil.copyfile(work / "console.log", console)
-        cal = run_calibration(samples_file=console, clock_mhz=clock_mhz(), command=command,
+        cal = run_calibration(samples_file=console, clock_mhz=CLK_MHZ, command=command,
                               progress=(lambda m: None) if quiet else
                               (lambda m: sys.stderr.write(m + "\n")))
         guest_mhz = cal.measurements.get("core_mhz")
         if guest_mhz is not None:
-            cal.notes.append(f"converted at the board's clock ({clock_mhz():,.0f} MHz); the "
+            cal.notes.append(f"converted at the board's clock ({CLK_MHZ:,} MHz); the "
                              f"guest's dependent-add chain read {guest_mhz.value:,.0f} MHz")
         cal.notes.append(f"one gem5 run took {result.host_seconds:.0f} s of host time; the "
                          f"console log is {console.name}")

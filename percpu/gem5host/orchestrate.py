@@ -13,7 +13,14 @@ from typing import Any
 from percpu import __version__
 from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
-from percpu.gem5host.plan import Gem5Options, Machine, default_root_costs, roots_plan, validate
+from percpu.gem5host.plan import (
+    CLK_MHZ,
+    Gem5Options,
+    Machine,
+    default_root_costs,
+    roots_plan,
+    validate,
+)
 from percpu.gem5host.run import (
     GuestFailure,
     ensure_checkpoint,
@@ -147,7 +154,7 @@ def run_info(workload: str, wl_params: dict[str, Any], scheme: str, seed: int, m
         "scheme": scheme,
         "seed": seed,
         "machine": {"cpus": machine.cpus, "pcid": machine.pcid, "pti": machine.pti,
-                    "paging": 4, "freq_ghz": 3.0},
+                    "paging": 4, "freq_ghz": CLK_MHZ / 1000},
         "gem5": {"binary": str(opts.gem5), "cpu_type": opts.cpu_type, "caches": opts.caches,
                  "mem_mib": opts.mem_mib, "kernel": str(opts.kernel),
                  "kernel_args": boot["inputs"]["kernel_args"], "checkpoint": str(checkpoint),

@@ -31,7 +31,8 @@ BASE_KERNEL_ARGS = ["earlyprintk=ttyS0", "console=ttyS0", "lpj=7999923", "rdinit
 # off unless forced (arch/x86/mm/pti.c, pti_check_boottime_disable).
 PTI_ARGS = {True: "pti=on", False: "nopti"}
 # gem5's classic CPUs run at the board's clock; 3 GHz as the engine's default.
-CLK_FREQ = "3GHz"
+CLK_MHZ = 3000
+CLK_FREQ = f"{CLK_MHZ / 1000:g}GHz"  # as gem5 params spell it: "3GHz"
 # The root model's pool sits at the top of guest memory, withheld from the guest's E820
 # map: at least the proposal's bound (4 KiB x CPUs x 6 ASIDs, x2 with PTI), in whole MiB.
 # Every boot reserves it, whatever the scheme, so one checkpoint serves every scheme.
