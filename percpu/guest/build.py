@@ -272,20 +272,19 @@ class Builder:
         """The workloads' guest programs and the calibration programs (calib/: what
         `percpu gem5 calibrate` runs in the guest), all installed as /sbin/<name>."""
         calib = self.guest / CALIB_DIR
-        names = programs_of(self.guest)
-        calib_names = programs_of(calib)
+        names = {self.guest: programs_of(self.guest), calib: programs_of(calib)}
         out = work / "progs"
-        t = self._step(f"guest programs: make -C {self.guest} ({' '.join(names)}) and "
-                       f"-C {calib} ({len(calib_names)} calibration programs) ...")
-        self._run(["make", "-C", str(self.guest), f"BUILD={out}", f"-j{self.jobs}"],
-                  what="make -C workloads/guest")
-        self._run(["make", "-C", str(calib), f"BUILD={out}", f"-j{self.jobs}"],
-                  what="make -C workloads/guest/calib")
-        missing = [n for n in names + calib_names if not (out / n).is_file()]
+        t = self._step(f"guest programs: make -C {self.guest} ({' '.join(names[self.guest])}) "
+                       f"and -C {calib} ({len(names[calib])} calibration programs) ...")
+        for src in names:
+            self._run(["make", "-C", str(src), f"BUILD={out}", f"-j{self.jobs}"],
+                      what=f"make -C {src.relative_to(self.guest.parent.parent)}")
+        every = [n for group in names.values() for n in group]
+        missing = [n for n in every if not (out / n).is_file()]
         if missing:
             raise self._failure("guest programs", f"not built: {', '.join(missing)}")
         self.step_seconds["programs"] = time.monotonic() - t
-        return {n: out / n for n in names + calib_names}
+        return {n: out / n for n in every}
 
     def _kernel_objects(self, src: Path, obj: Path) -> None:
         stamp = obj / ".percpu-built"

@@ -66,12 +66,11 @@ def input_files(guest: Path) -> dict[str, Path]:
         if not required.is_file():
             raise UsageError(f"guest sources incomplete: {required} is missing "
                              "(reinstall percpu with 'pip install .')")
-    for path in [fragment, init, *sorted(guest.glob("Makefile")), *sorted(guest.glob("*.c")),
-                 *sorted(guest.glob("*.h"))]:
-        files[path.relative_to(guest).as_posix()] = path
-    calib = guest / "calib"  # the calibration programs, installed in /sbin too
-    for path in [*sorted(calib.glob("Makefile")), *sorted(calib.glob("*.c")),
-                 *sorted(calib.glob("*.h"))]:
+    # The guest programs' and the calibration programs' (calib/, in /sbin too) sources.
+    programs = [p for d in (guest, guest / "calib")
+                for p in (*sorted(d.glob("Makefile")), *sorted(d.glob("*.c")),
+                          *sorted(d.glob("*.h")))]
+    for path in [fragment, init, *programs]:
         files[path.relative_to(guest).as_posix()] = path
     kmod = guest / "kmod"
     for path in sorted(kmod.glob("*")):
