@@ -475,6 +475,20 @@ def workloads_render(name: str, target: str, params: tuple[str, ...], cpus: int,
     click.echo(text, nl=False)
 
 
+def _sigterm_interrupts() -> None:
+    """SIGTERM (kill, a batch system's time limit) ends a command as Ctrl-C does: its
+    cleanup runs (a gem5 run's temporary directory goes, finished sweep points stay) and it
+    exits 130, instead of dying with its temporary files left behind."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None, prog_name: str = "percpu",
          command: click.Command | None = None) -> None:
     """Entry point for every command, with the exit codes of percpu.errors (README, Exit
@@ -491,6 +505,7 @@ def main(argv: list[str] | None = None, prog_name: str = "percpu",
     )
 
     command = command or main_group
+    _sigterm_interrupts()
     try:
         # Without standalone mode click returns a command's ctx.exit(code) instead of exiting.
         code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)

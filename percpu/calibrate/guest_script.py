@@ -35,6 +35,13 @@ def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int 
         "grep -q ' pcid' /proc/cpuinfo 2>/dev/null && echo 'calib-info pcid yes'",
         "m=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null)",
         "case \"$m\" in *PTI*) echo 'calib-info pti on';; ?*) echo 'calib-info pti off';; esac",
+        # A gem5 guest's kernel finds its TSCs unsynchronised and falls back to jiffies:
+        # time with gem5's own clock when it answers (and advances), else CLOCK_MONOTONIC.
+        f"if {bindir}/calib_clock --m5-clock --iters 1 --samples 1 >/dev/null 2>&1; then",
+        "  m5clock=--m5-clock; echo 'calib-info timer m5 rpns (simulated ns)'",
+        "else",
+        "  m5clock=; echo 'calib-info timer CLOCK_MONOTONIC'",
+        "fi",
         f"echo 'calib-info cache L1D {l1d_kib} 8'",
         f"echo 'calib-info cache L2 {l2_kib} 8'",
         f"echo 'calib-info cache LLC {llc_kib} 16'",
@@ -53,5 +60,5 @@ def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int 
         if bench.program == "calib_proc":
             args += ["--self", f"{bindir}/calib_proc"]
         cmd = " ".join(shlex.quote(a) for a in [f"{bindir}/{bench.program}", *args])
-        lines.append(f"{cmd} || echo 'calib-info failed {bench.key}'")
+        lines.append(f"{cmd} $m5clock || echo 'calib-info failed {bench.key}'")
     return "\n".join(lines) + "\n"

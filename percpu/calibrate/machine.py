@@ -35,6 +35,7 @@ class Machine:
     date: str = ""
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     source: str = "sysfs"    # where the caches came from
+    timer: str = "CLOCK_MONOTONIC"  # what the samples were timed with ("m5 rpns" in gem5)
 
     @property
     def virtualised(self) -> bool:
@@ -147,7 +148,7 @@ def describe_machine() -> Machine:
 def machine_from_info(lines: list[str], source: str) -> Machine:
     """A machine described by "calib-info KEY VALUE..." lines (a guest's console log:
     the gem5 guest prints them before its samples). Keys: cpu, cpus, kernel, pti,
-    pcid, hypervisor, thp, cache LEVEL KIB WAYS."""
+    pcid, hypervisor, thp, timer, cache LEVEL KIB WAYS."""
     m = Machine(cpu_model=f"unknown CPU ({source})", cpus=1, kernel="unknown", pti="unknown",
                 pcid=False, hypervisor="", thp="unknown",
                 date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -171,6 +172,8 @@ def machine_from_info(lines: list[str], source: str) -> Machine:
             m.hypervisor = "" if rest in ("none", "-") else rest
         elif key == "thp":
             m.thp = rest
+        elif key == "timer":
+            m.timer = rest
         elif key == "cache" and len(parts) == 5 and parts[3].isdigit() and parts[4].isdigit():
             m.caches.append(Cache(parts[2], int(parts[3]), int(parts[4])))
     return m

@@ -61,6 +61,7 @@ def render(cal: Calibration) -> str:
         f"pti = {_q(m.pti)}",
         f"pcid = {'true' if m.pcid else 'false'}",
         f"thp = {_q(m.thp)}",
+        f"timer = {_q(m.timer)}",
         f"date = {_q(m.date)}",
         f"command = {_q(cal.command)}",
         f"seconds = {cal.seconds:.1f}",

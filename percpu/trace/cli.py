@@ -89,9 +89,12 @@ def snapshot_command(pid: int, out: str | None) -> None:
 @click.option("--no-timing", is_flag=True, help="leave out compute ops for measured run time")
 @click.option("--no-others", is_flag=True,
               help="leave out the runs of processes other than the traced command's")
+@click.option("--freq-mhz", type=click.FloatRange(1, 100_000), default=None,
+              help="clock of the machine the program is for, in MHz: measured ns become "
+                   "cycles at it (default: the engine's machine.freq_mhz default)")
 def replay_command(trace_file: str, cpus: int, snapshot_file: str | None,
                    params: tuple[str, ...], max_ops: int | None, no_timing: bool,
-                   no_others: bool) -> None:
+                   no_others: bool, freq_mhz: float | None) -> None:
     """Print the op program (docs/op-program.md) that replays TRACE_FILE."""
     from percpu.cli import _parse_params
     from percpu.trace.replay import trace_to_program
@@ -108,7 +111,7 @@ def replay_command(trace_file: str, cpus: int, snapshot_file: str | None,
     values = trace_workload(trace_file).resolve(given)  # the same checks as percpu run's
     text = trace_to_program(trace_file, cpus, snapshot=snapshot_file,
                             max_ops=values["max_ops"], timing=not no_timing,
-                            others=not no_others)
+                            others=not no_others, freq_mhz=freq_mhz)
     parse_program(text, cpus, source=f"replay of {trace_file}")  # validate
     sys.stdout.write(text)
 

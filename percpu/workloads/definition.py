@@ -185,7 +185,7 @@ class TraceWorkload(Workload):
 
         return trace_to_program(self.path, cpus, snapshot=params["snapshot"] or None,
                                 max_ops=params["max_ops"], timing=params["timing"],
-                                others=params["others"])
+                                others=params["others"], freq_mhz=freq_mhz)
 
 
 def trace_workload(path_text: str) -> TraceWorkload:

@@ -93,4 +93,23 @@ def test_the_guest_script_runs_here_and_its_output_fits(tmp_path, built):
     (tmp_path / "console.log").write_text(done.stdout)
     out = percpu("calibrate", "--from-samples", "console.log", "--out", "g.toml", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "cost.syscall" in load_toml(tmp_path / "g.toml")
+    profile = load_toml(tmp_path / "g.toml")
+    assert "cost.syscall" in profile
+    # Outside gem5 the m5 clock does not answer: the samples are timed (and said to be
+    # timed) with CLOCK_MONOTONIC, and every benchmark still ran.
+    assert "calib-info timer CLOCK_MONOTONIC" in done.stdout
+    assert 'timer = "CLOCK_MONOTONIC"' in (tmp_path / "g.toml").read_text()
+
+
+def test_the_guest_script_times_with_gems_clock_when_it_answers() -> None:
+    """The script probes calib_clock --m5-clock once and passes the flag to every benchmark
+    then; the profile records which timer was used."""
+    from percpu.calibrate.guest_script import render
+    from percpu.calibrate.machine import machine_from_info
+
+    script = render(cpus=2, bindir="/sbin")
+    assert "/sbin/calib_clock --m5-clock --iters 1 --samples 1" in script
+    bench_lines = [ln for ln in script.splitlines() if ln.startswith("/sbin/calib_")]
+    assert bench_lines and all(" $m5clock || " in ln for ln in bench_lines)
+    m = machine_from_info(["calib-info timer m5 rpns (simulated ns)"], "console.log")
+    assert m.timer == "m5 rpns (simulated ns)"

@@ -68,3 +68,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "calls").exists()
+
+
+def test_sigterm_leaves_no_temporary_directory(tmp_path, bindir):
+    """SIGTERM (a batch system's time limit, kill) mid-run: gem5 is killed, the run's
+    temporary directory beside --out goes, no profile is written, exit 130."""
+    import signal
+    import time
+
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(b"\x7fELF")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "FAKE_GEM5": "hang",
+           "FAKE_GEM5_CALLS": str(tmp_path / "calls"), "FAKE_GEM5_BINDIR": str(bindir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "percpu", "gem5", "calibrate", "--gem5", str(FAKE),
+         "--kernel", str(kernel), "--checkpoint-dir", str(tmp_path / "cpt"), "--out", "g.toml"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".g.toml.*/plan.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".g.toml.*/plan.json")), "the gem5 run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not list(tmp_path.glob(".g.toml*")) and not (tmp_path / "g.toml").exists()

@@ -117,6 +117,38 @@ def test_options() -> None:
         assert run_engine(text, 2)["shared"][0] == 0
 
 
+def _timed_cycles(text: str) -> list[int]:
+    import re
+
+    body = text.split("\nprogram", 1)[1]
+    return [int(n) for n in re.findall(r"^\s*(?:compute|sleep) (\d+)", body, re.M)]
+
+
+def test_measured_time_is_counted_at_the_runs_clock() -> None:
+    """compute and sleep stand for measured ns: at half the clock, half the cycles (each
+    rounded, at least 1); no clock given means the engine's default machine.freq_mhz."""
+    path = TRACES / "ctxmix.trace.gz"
+    default = specs()["machine.freq_mhz"].default
+    at_default = _timed_cycles(trace_to_program(path, 2))
+    assert at_default == _timed_cycles(trace_to_program(path, 2, freq_mhz=default))
+    half = _timed_cycles(trace_to_program(path, 2, freq_mhz=default / 2))
+    assert len(half) == len(at_default) and len(half) > 5
+    for full, h in zip(at_default, half, strict=True):
+        assert abs(h - full / 2) <= 1, (full, h)
+
+
+def test_a_trace_run_uses_the_runs_clock(tmp_path: Path) -> None:
+    """`percpu run -w trace:FILE` renders the replay at the run's machine.freq_mhz."""
+    from percpu.workloads.definition import trace_workload
+
+    wl = trace_workload(str(TRACES / "ctxmix.trace.gz"))
+    params = wl.resolve({})
+    default = specs()["machine.freq_mhz"].default
+    fast = _timed_cycles(wl.render("engine", params, 2, freq_mhz=2 * default))
+    slow = _timed_cycles(wl.render("engine", params, 2))
+    assert sum(fast) > 1.9 * sum(slow)
+
+
 @pytest.mark.parametrize("path", SNAPSHOTS, ids=lambda p: p.name)
 def test_snapshot_replays(path: Path) -> None:
     snap = read_trace(path)

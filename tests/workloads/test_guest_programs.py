@@ -238,6 +238,22 @@ def test_m5op_device_that_cannot_map(guest_build: Path) -> None:
     assert len([ln for ln in res.stderr.splitlines() if ln.startswith("m5op:")]) == 1
 
 
+@pytest.mark.parametrize("device", ["/nonexistent/percpu-m5op", "faulting"])
+def test_m5_clock_outside_gem5_is_refused(guest_build: Path, device: str, tmp_path: Path) -> None:
+    """--m5-clock without gem5 (no device, or a mapping whose reads fault): exit 2 with a line
+    that names the option and the fix, before any sample (a sample of 0 ns is worse)."""
+    if device == "faulting":
+        dev = tmp_path / "mem"
+        dev.write_bytes(b"\0" * 4096)
+        device = str(dev)
+    res = run([str(guest_build / "ctxmix"), "--cpus", "1", "--rounds", "2", "--m5-clock"],
+              {"PERCPU_M5OP_DEV": device})
+    assert res.returncode == 2, res.stderr
+    assert "ctxmix: --m5-clock: gem5's m5 op region is not reachable" in res.stderr
+    assert "drop --m5-clock" in res.stderr
+    assert res.stdout == ""
+
+
 def test_m5op_constants_match_gem5() -> None:
     """gem5 include/gem5/asm/generic/m5ops.h: EXIT 0x21, RESET_STATS 0x40, DUMP_STATS 0x41;
     the x86 address-based region is 64 KiB at 0xFFFF0000, op N at offset N << 8, read with
@@ -336,4 +352,5 @@ def test_m5_helper_op_numbers_match_gem5() -> None:
                            (GUEST / "m5op.h").read_text()))
     assert int(defs["M5OP_CHECKPOINT"], 16) == 0x43
     assert int(defs["M5OP_READ_FILE"], 16) == 0x50
+    assert int(defs["M5OP_RPNS"], 16) == 0x07
     assert '"D"(a0), "S"(a1), "d"(a2)' in (GUEST / "m5op.c").read_text()

@@ -29,7 +29,10 @@ struct opt {
 extern long opt_cpus;  /* CPUs the workload spreads over (default: online CPUs) */
 extern long opt_roi;   /* bracket the region of interest with m5 ops */
 extern long opt_exit;  /* with --roi: end the simulation after the summary */
+extern long opt_m5_clock; /* now_ns reads gem5's simulated clock (m5 rpns) */
 #define COMMON_OPTS                                                                     \
+    {"m5-clock", OPT_BOOL, &opt_m5_clock, NULL, 0, 1,                                    \
+     "time with gem5's simulated clock, not CLOCK_MONOTONIC"},                           \
     {"cpus", OPT_INT, &opt_cpus, NULL, 1, 4096, "CPUs to spread over (default: online)"}, \
     {"roi", OPT_BOOL, &opt_roi, NULL, 0, 1, "m5 resetstats/dumpstats around the ROI"},    \
     {"exit", OPT_BOOL, &opt_exit, NULL, 0, 1, "with --roi, m5 exit after the summary"},    \
@@ -45,6 +48,9 @@ long online_cpus(void);
 /* Pin the calling thread to cpu; 0 on success, -1 (errno set) when refused. */
 int pin_self(long cpu);
 
+/* CLOCK_MONOTONIC in ns, or with --m5-clock gem5's simulated ns: a gem5 guest's
+ * kernel marks its TSCs unsynchronised and falls back to jiffies, too coarse for
+ * a microbenchmark, while gem5's own clock is exact. */
 uint64_t now_ns(void);
 void spin_cycles(long cycles);
 

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#define M5OP_RPNS 0x07
 #define M5OP_EXIT 0x21
 #define M5OP_RESET_STATS 0x40
 #define M5OP_DUMP_STATS 0x41
@@ -39,5 +40,9 @@ void m5op_checkpoint(void);
  * virtual address, already touched: gem5 translates it with the current page
  * table); returns the bytes copied, 0 at the end or outside gem5. */
 uint64_t m5op_read_file(void *buf, uint64_t len, uint64_t offset);
+/* gem5's simulated time in ns (curTick / 1 ns), 0 outside gem5. After the first
+ * call has proven the mapping it is one load, no signal handlers: it sits inside
+ * timed loops (calibration with --m5-clock). */
+uint64_t m5op_rpns(void);
 
 #endif

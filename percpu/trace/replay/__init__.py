@@ -12,8 +12,8 @@ and execs of each thread placed in the run where they happened:
   that runs again on the same CPU after idle time sleeps for that time;
 - cross-thread dependencies on VMAs (one thread maps or unmaps what another touches) get
   wait/signal edges too, so the engine can never see an access before its mmap;
-- `compute` stands for each run's measured duration (cycles per ns of the engine's
-  default clock, machine.freq_mhz) unless timing=False.
+- `compute` stands for each run's measured duration, in cycles of the run's clock
+  (machine.freq_mhz; the engine's default when none is given) unless timing=False.
 
 Deterministic: the same trace and arguments give the same text. Bounded: max_ops caps the
 ops; what was sampled or cut is said in the program's header comments.

@@ -18,8 +18,9 @@ from percpu.trace.replay.runs import _RunsMixin
 class _Builder(_RunsMixin, _GraphMixin, _LineageMixin, _EmitMixin):
     def __init__(self, trace: Trace, ncpus: int, *, snapshot: Trace | None, timing: bool,
                  others: bool, fault_every: int, access_every: int, cutoff: int | None,
-                 hoist: dict[int, list[tuple[int, int]]], source: str):
+                 hoist: dict[int, list[tuple[int, int]]], source: str, freq_mhz: float):
         self.trace = trace
+        self.freq_mhz = freq_mhz  # the clock compute and sleep cycles are counted at
         self.ncpus = ncpus
         self.snapshot = snapshot
         self.timing = timing

@@ -1,4 +1,4 @@
-"""The replay's constants (page and line sizes, time thresholds, the engine clock) and
+"""The replay's constants (page and line sizes, time thresholds, the default engine clock) and
 small helpers on addresses and protections."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ PAGE = 4096
 LINE = 64
 SYNTH_BLOCK = 2 << 20
 USER_TOP = 1 << 47
-# The engine's default clock (machine.freq_mhz in core/config/params.cc), in cycles per ns.
-CYCLES_PER_NS = specs()["machine.freq_mhz"].default / 1000.0
+# The engine's default clock (machine.freq_mhz in core/config/params.cc), in MHz: a replay
+# converts measured ns to cycles at the run's machine.freq_mhz, this when none is given.
+DEFAULT_FREQ_MHZ = float(specs()["machine.freq_mhz"].default)
 SLEEP_MIN_NS = 1_000
 COMPUTE_MIN_NS = 50
 COMPUTE_SPLIT_NS = 20_000

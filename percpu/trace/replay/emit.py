@@ -8,7 +8,6 @@ from percpu.trace.replay.constants import (
     ACCESS_WORD,
     COMPUTE_MIN_NS,
     COMPUTE_SPLIT_NS,
-    CYCLES_PER_NS,
     _engine_prot,
     _page_down,
     _page_up,
@@ -99,7 +98,7 @@ class _EmitMixin:
         return out
 
     def cycles(self, ns: int) -> int:
-        return max(1, round(ns * CYCLES_PER_NS))
+        return max(1, round(ns * self.freq_mhz / 1000.0))
 
     @staticmethod
     def _op_text(op: tuple) -> str:

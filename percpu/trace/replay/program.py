@@ -17,7 +17,7 @@ from percpu.trace.format import (
     read_trace,
 )
 from percpu.trace.replay.builder import _Builder
-from percpu.trace.replay.constants import DEFAULT_MAX_OPS
+from percpu.trace.replay.constants import DEFAULT_FREQ_MHZ, DEFAULT_MAX_OPS
 from percpu.trace.replay.from_snapshot import snapshot_program
 
 # ------------------------------------------------------------------ entry point
@@ -50,11 +50,13 @@ def replay_losses(text: str) -> list[str]:
 def trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
                      snapshot: str | os.PathLike | Trace | None = None,
                      max_ops: int = DEFAULT_MAX_OPS, timing: bool = True,
-                     others: bool = True, warn: bool = True) -> str:
+                     others: bool = True, warn: bool = True,
+                     freq_mhz: float | None = None) -> str:
     """Op-program text (docs/traces.md) for the trace at PATH; with warn, every loss the
-    header records (sampling, a cut, dropped events) is also a console warning."""
+    header records (sampling, a cut, dropped events) is also a console warning. freq_mhz:
+    the clock of the machine it is for (a run's machine.freq_mhz; None: the default)."""
     text = _trace_to_program(path, ncpus, snapshot=snapshot, max_ops=max_ops, timing=timing,
-                             others=others)
+                             others=others, freq_mhz=freq_mhz)
     if warn:
         name = path if isinstance(path, str | os.PathLike) else "<trace>"
         for what in replay_losses(text):
@@ -65,7 +67,7 @@ def trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
 def _trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
                       snapshot: str | os.PathLike | Trace | None = None,
                       max_ops: int = DEFAULT_MAX_OPS, timing: bool = True,
-                      others: bool = True) -> str:
+                      others: bool = True, freq_mhz: float | None = None) -> str:
     """Op-program text (docs/op-program.md) that replays the trace at PATH on NCPUS CPUs.
 
     snapshot: a `percpu trace snapshot` file whose VMAs (and populated pmd slots, touched
@@ -104,7 +106,8 @@ def _trace_to_program(path: str | os.PathLike | Trace, ncpus: int, *,
     for _ in range(16):
         b = _Builder(trace, ncpus, snapshot=snap, timing=timing, others=others,
                      fault_every=fault_every, access_every=access_every, cutoff=cutoff,
-                     hoist=hoist or {}, source=source)
+                     hoist=hoist or {}, source=source,
+                     freq_mhz=DEFAULT_FREQ_MHZ if freq_mhz is None else float(freq_mhz))
         text = b.build()
         if hoist is None:
             # Second pass: the VMAs synthesised for each image exist from its start.
