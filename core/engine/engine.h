@@ -250,6 +250,8 @@ class Engine {
   void context_switch(Cpu& c, Task* prev, Task* next);
   void enqueue(Task* t, Cpu* preferred, Cycles when);
   Cpu* place(Task* t, Cpu* preferred);
+  // place, or the workload error when no online CPU may run the task.
+  Cpu* place_or_fail(Task* t, Cpu* preferred);
   void block_current(Cpu& c, TaskState state);
   void wake(Task* t, Cycles when);
   void requeue_current(Cpu& c, Task* t, Cpu* preferred);

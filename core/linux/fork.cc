@@ -87,9 +87,7 @@ void Engine::start_waiting(Cpu& c, Task* t) {
     enqueue(t, &c, c.clock);
     return;
   }
-  Cpu* home = place(t, &c);
-  if (!home) workload_error(t, "no online CPU can run it");
-  t->cpu = home;
+  t->cpu = place_or_fail(t, &c);
   t->state = TaskState::Blocked;
   t->blocked_since = c.clock;
   ch.waiters.push_back(t);

@@ -48,9 +48,14 @@ Engine::Cpu* Engine::place(Task* t, Cpu* preferred) {
   return best;
 }
 
-void Engine::enqueue(Task* t, Cpu* preferred, Cycles when) {
-  Cpu* c = place(t, preferred ? preferred : t->cpu);
+Engine::Cpu* Engine::place_or_fail(Task* t, Cpu* preferred) {
+  Cpu* c = place(t, preferred);
   if (!c) workload_error(t, "no online CPU can run it");
+  return c;
+}
+
+void Engine::enqueue(Task* t, Cpu* preferred, Cycles when) {
+  Cpu* c = place_or_fail(t, preferred ? preferred : t->cpu);
   t->cpu = c;
   t->state = TaskState::Runnable;
   t->runnable_since = when;

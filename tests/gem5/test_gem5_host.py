@@ -106,3 +106,30 @@ def test_percpu_roots_in_the_walker(gem5: Path, kernel: Path, checkpoints: Path,
         assert percpu["percpu.rootAllocs::noPcid"] == percpu["percpu.rootAllocs::total"]
     else:
         assert percpu["percpu.rootAllocs::noPcid"] == 0
+
+
+def test_calibration_in_the_guest(gem5: Path, kernel: Path, checkpoints: Path,
+                                  tmp_path: Path) -> None:
+    """`percpu gem5 calibrate` in the real guest: timed with gem5's clock (the guest kernel's
+    own falls back to jiffies), so every figure is a real time: a system call and a page fault take a positive, plausible
+    number of cycles, and the profile says which timer it used. (A timing CPU spends a
+    cycle or more per add, so the chain reads at most the board's clock.)"""
+    from percpu.gem5host.plan import CLK_MHZ
+    from percpu.params import load_toml
+
+    out = tmp_path / "gem5.toml"
+    res = subprocess.run(
+        [sys.executable, "-m", "percpu", "gem5", "calibrate", "--gem5", str(gem5), "--kernel",
+         str(kernel), "--checkpoint-dir", str(checkpoints), "--out", str(out), "--quiet"],
+        check=False, capture_output=True, text=True, timeout=3 * 3600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    console = out.with_suffix(".console.log").read_text()
+    assert "calib-info timer m5 rpns" in console
+    cores = [float(ln.split()[2]) for ln in console.splitlines()
+             if ln.startswith("calib core_mhz ")]
+    assert cores and all(0.05 * CLK_MHZ < c <= 1.01 * CLK_MHZ for c in cores), cores
+    text = out.read_text()
+    assert 'timer = "m5 rpns (simulated ns)"' in text
+    profile = load_toml(out)
+    assert 50 < profile["cost.syscall"] < 20_000
+    assert 100 < profile["cost.page_fault"] < 100_000
