@@ -1,5 +1,10 @@
 """The percpu command line: `percpu run` (the main job, also `python configs/percpu.py`),
-bench, params, schemes, workloads, report."""
+bench, params, schemes, workloads, report.
+
+Over 500 lines on purpose: it is the command line's one front door (the lazy command
+table, `run` and its output checks, the small commands, and main's exit-code policy),
+read top to bottom as the surface a user sees. Command groups with their own concept
+live in their packages (trace/cli.py, sweep/cli.py, gem5host/cli.py, guest/cli.py ...)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ An array has at most MaxArraySize - 1 tasks (scontrol show config) and runs
 points_per_task points per task, at most `throttle` at once (--array=0-N%throttle).
 --resume (also after the submitting process died) releases tasks Slurm left held,
 resubmits the points no queued or running task will run, and submits a new collect job.
+
+One concept, one file, a little over 500 lines: submitting, tracking, resuming and
+cancelling are one protocol over the same files and Slurm's answers, read together.
 """
 
 from __future__ import annotations
