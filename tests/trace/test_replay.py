@@ -121,7 +121,7 @@ def _timed_cycles(text: str) -> list[int]:
     import re
 
     body = text.split("\nprogram", 1)[1]
-    return [int(n) for n in re.findall(r"^\s*(?:compute|sleep) (\d+)", body, re.M)]
+    return [int(n) for n in re.findall(r"^\s*(?:compute|sleep) (\d+)", body, re.MULTILINE)]
 
 
 def test_measured_time_is_counted_at_the_runs_clock() -> None:
