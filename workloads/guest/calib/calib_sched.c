@@ -38,7 +38,7 @@ static struct opt opts[] = {
 
 struct side {
     int id, in, out, yield;
-    volatile int *go;
+    pthread_barrier_t *go;
     volatile uint64_t *t0, *t1;
 };
 
@@ -46,9 +46,10 @@ static void *run_side(void *arg)
 {
     struct side *s = arg;
     calib_pin(s->id == 1 && cross ? 1 : 0);
-    __atomic_add_fetch(s->go, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(s->go, __ATOMIC_SEQ_CST) < 2)
-        sched_yield();
+    /* A blocking start: a side that spun here with sched_yield at nice -20 would starve
+     * the other, still at nice 0 and not yet on its CPU, for hundreds of ms (CFS scales
+     * the yield's wake-up granularity by the spinner's weight): minutes in gem5. */
+    pthread_barrier_wait(s->go);
     char c = 'x';
     s->t0[s->id] = now_ns();
     for (long i = 0; i < calib_iters; i++) {
@@ -73,8 +74,15 @@ static double sample(int yield)
     int a2b[2], b2a[2];
     xpipe(a2b);
     xpipe(b2a);
-    uint64_t *times = alloc_shared(4 * sizeof(uint64_t) + sizeof(int));
-    volatile int *go = (volatile int *)(times + 4);
+    size_t shared = 4 * sizeof(uint64_t) + sizeof(pthread_barrier_t);
+    uint64_t *times = alloc_shared(shared);
+    pthread_barrier_t *go = (pthread_barrier_t *)(times + 4);
+    pthread_barrierattr_t attr;
+    pthread_barrierattr_init(&attr);
+    pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED); /* threads or processes */
+    if (pthread_barrier_init(go, &attr, 2) != 0)
+        die("pthread_barrier_init");
+    pthread_barrierattr_destroy(&attr);
     struct side sides[2] = {
         {0, b2a[0], a2b[1], yield, go, times, times + 2},
         {1, a2b[0], b2a[1], yield, go, times, times + 2},
@@ -105,7 +113,8 @@ static double sample(int yield)
         close(a2b[i]);
         close(b2a[i]);
     }
-    munmap(times, 4 * sizeof(uint64_t) + sizeof(int));
+    pthread_barrier_destroy(go);
+    munmap(times, shared);
     return (double)(end - start) / (double)calib_iters;
 }
 
