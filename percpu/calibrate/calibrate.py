@@ -145,10 +145,13 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
         write, read, zero = cyc["fault_write"][0], cyc["fault_read"][0], cyc["zero_page"][0]
         alloc = max(0.0, write - read - zero)
         spread = sum(cyc[k][0] * cyc[k][1] for k in ("fault_write", "fault_read", "zero_page"))
+        floored = (f"; floored at 0: zero_page ({zero:,.0f} cycles) exceeds fault_write - "
+                   f"fault_read ({write - read:,.0f}), so user space clears a page slower "
+                   "than the kernel does here" if write - read - zero < 0 else "")
         out.append(Entry("cost.root_alloc", float(round(alloc)), "proxy",
                          "allocating a page: fault_write - fault_read - zero_page (clearing a "
-                         "cold page); the 2 KiB copy itself runs through the modelled caches",
-                         spread / alloc if alloc else None))
+                         "cold page); the 2 KiB copy itself runs through the modelled caches"
+                         + floored, spread / alloc if alloc else None))
     return out
 
 

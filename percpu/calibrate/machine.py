@@ -36,6 +36,7 @@ class Machine:
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     source: str = "sysfs"    # where the caches came from
     timer: str = "CLOCK_MONOTONIC"  # what the samples were timed with ("m5 rpns" in gem5)
+    simulator: str = ""      # "" on a real machine, else the simulator that ran the guest
 
     @property
     def virtualised(self) -> bool:
@@ -48,10 +49,10 @@ class Machine:
         return next((c.ways for c in self.caches if c.level == level), None)
 
     def slug(self) -> str:
-        """A file name for its profile: cpu model, CPU count, vm or metal."""
+        """A file name for its profile: cpu model, CPU count, vm, metal or simulated."""
         model = re.sub(r"[^a-z0-9]+", "-", self.cpu_model.lower()).strip("-") or "cpu"
         kind = re.sub(r"[^a-z0-9]+", "-", self.hypervisor.lower()) + "-vm" if self.hypervisor \
-            else "metal"
+            else "sim" if self.simulator else "metal"
         return f"{model}-{self.cpus}cpu-{kind}"
 
 
@@ -148,7 +149,7 @@ def describe_machine() -> Machine:
 def machine_from_info(lines: list[str], source: str) -> Machine:
     """A machine described by "calib-info KEY VALUE..." lines (a guest's console log:
     the gem5 guest prints them before its samples). Keys: cpu, cpus, kernel, pti,
-    pcid, hypervisor, thp, timer, cache LEVEL KIB WAYS."""
+    pcid, hypervisor, simulator, thp, timer, cache LEVEL KIB WAYS."""
     m = Machine(cpu_model=f"unknown CPU ({source})", cpus=1, kernel="unknown", pti="unknown",
                 pcid=False, hypervisor="", thp="unknown",
                 date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -174,6 +175,8 @@ def machine_from_info(lines: list[str], source: str) -> Machine:
             m.thp = rest
         elif key == "timer":
             m.timer = rest
+        elif key == "simulator":
+            m.simulator = rest
         elif key == "cache" and len(parts) == 5 and parts[3].isdigit() and parts[4].isdigit():
             m.caches.append(Cache(parts[2], int(parts[3]), int(parts[4])))
     return m

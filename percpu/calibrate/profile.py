@@ -33,7 +33,8 @@ def _num(value: float) -> str:
 
 def render(cal: Calibration) -> str:
     m = cal.machine
-    where = f"{m.hypervisor} virtual machine" if m.virtualised else "bare metal"
+    where = (f"{m.hypervisor} virtual machine" if m.virtualised
+             else f"simulated by {m.simulator}" if m.simulator else "bare metal")
     lines = [
         f"# percpu cost profile: {m.cpu_model}, {m.cpus} CPUs, {where}, {m.kernel}",
         f"# Written by `{cal.command}` on {m.date} in {cal.seconds:.0f} s (docs/calibration.md).",
@@ -57,6 +58,7 @@ def render(cal: Calibration) -> str:
         f"cpus = {m.cpus}",
         f"virtualised = {'true' if m.virtualised else 'false'}",
         f"hypervisor = {_q(m.hypervisor)}",
+        *([f"simulator = {_q(m.simulator)}"] if m.simulator else []),
         f"kernel = {_q(m.kernel)}",
         f"pti = {_q(m.pti)}",
         f"pcid = {'true' if m.pcid else 'false'}",

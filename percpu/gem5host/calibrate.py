@@ -37,12 +37,13 @@ GUEST_CACHE_KIB = {"l1d_kib": 32, "l2_kib": 1024, "llc_kib": 1024}
 DRAM_CHASE_KIB = 4096
 
 
-def guest_cpu(opts: Gem5Options) -> str:
+def guest_cpu(opts: Gem5Options) -> tuple[str, str]:
+    """The simulated CPU and the simulator, as the profile names them."""
     from percpu.gem5host.probe_run import probe
 
     version = probe(opts.gem5).get("gem5_version", "?")
-    return (f"gem5 {version} X86 {opts.cpu_type} CPU at {CLK_FREQ}, {opts.caches} caches "
-            "(simulated)")
+    return (f"gem5 {version} X86 {opts.cpu_type} CPU at {CLK_FREQ}, {opts.caches} caches",
+            f"gem5 {version}")
 
 
 def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int, samples: int,
@@ -62,8 +63,9 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     if target.is_dir():
         raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
     check_writable_dir(target.parent, "--out")
-    script = render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale,
-                    samples=samples, cpu=guest_cpu(opts), dram_kib=DRAM_CHASE_KIB)
+    cpu, simulator = guest_cpu(opts)
+    script = render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale, samples=samples,
+                    cpu=cpu, dram_kib=DRAM_CHASE_KIB, simulator=simulator)
     try:
         checkpoint, _boot = ensure_checkpoint(opts, machine, quiet)
     except GuestFailure as exc:
@@ -95,6 +97,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
                              f"guest's dependent-add chain read {guest_mhz.value:,.0f} MHz")
         cal.notes.append(f"one gem5 run took {result.host_seconds:.0f} s of host time; the "
                          f"console log is {console.name}")
+        cal.seconds = result.host_seconds  # the run's, not the fit's
         path = write_profile(cal, target)
     except GuestFailure as exc:
         failed_dir = keep_failed(work, target.parent / f"{target.name}.failed")

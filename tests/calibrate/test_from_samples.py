@@ -113,3 +113,23 @@ def test_the_guest_script_times_with_gems_clock_when_it_answers() -> None:
     assert bench_lines and all(" $m5clock || " in ln for ln in bench_lines)
     m = machine_from_info(["calib-info timer m5 rpns (simulated ns)"], "console.log")
     assert m.timer == "m5 rpns (simulated ns)"
+
+
+def test_a_negative_allocation_proxy_is_floored_and_said() -> None:
+    """gem5's guest clears a page in user space (rep stosb, byte by byte) slower than its
+    kernel does: fault_write - fault_read - zero_page is negative. The proxy is 0 and its
+    line says why, instead of a silent 0."""
+    from percpu.calibrate.calibrate import _proxies
+    from percpu.calibrate.machine import Machine
+
+    m = Machine("x", 2, "k", "off", True, "", "never")
+    values = {"cost.pte_write": 10.0, "cache.l1d.latency": 4.0, "cost.cr3_noflush": 30.0}
+    cyc = {"fault_write": (3300.0, 0.01), "fault_read": (1630.0, 0.01),
+           "zero_page": (4740.0, 0.02)}
+    alloc = next(e for e in _proxies(cyc, values, m) if e.key == "cost.root_alloc")
+    assert alloc.value == 0 and alloc.how == "proxy"
+    assert "floored at 0: zero_page (4,740 cycles) exceeds fault_write - fault_read (1,670)" \
+        in alloc.note
+    cyc["zero_page"] = (1000.0, 0.02)
+    alloc = next(e for e in _proxies(cyc, values, m) if e.key == "cost.root_alloc")
+    assert alloc.value == 670 and "floored" not in alloc.note

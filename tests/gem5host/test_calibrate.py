@@ -39,8 +39,12 @@ def test_calibrate_writes_a_profile_of_the_simulated_machine(tmp_path, bindir):
     assert profile["machine.freq_mhz"] == 3000
     assert profile["cost.syscall"] > 0
     text = (tmp_path / "g.toml").read_text()
-    assert 'cpu = "gem5 24.0.0.1 X86 timing CPU at 3GHz, classic caches (simulated)"' in text
+    assert 'cpu = "gem5 24.0.0.1 X86 timing CPU at 3GHz, classic caches"' in text
     assert "virtualised = false" in text
+    # Said to be simulated, not bare metal; timed by the run, not by the fit.
+    assert 'simulator = "gem5 24.0.0.1"' in text and "-2cpu-sim" in text
+    assert "simulated by gem5 24.0.0.1" in text.splitlines()[0]
+    assert "bare metal" not in text
     assert "percpu gem5 calibrate" in text and "--scale 50" in text
     console = (tmp_path / "g.console.log").read_text()
     assert "calib-info cpus 2" in console and "calib syscall " in console
