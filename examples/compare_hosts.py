@@ -72,8 +72,9 @@ def main() -> int:
     ap.add_argument("--kernel", default=None, help="guest vmlinux [default: percpu guest build's]")
     ap.add_argument("--engine-config", type=Path, default=None,
                     help="also run the engine with this cost profile on top of gem5's geometry "
-                         "(e.g. `percpu gem5 calibrate`'s profile of the simulated machine): "
-                         "written as host 'engine+<file stem>'")
+                         "(e.g. `percpu gem5 calibrate`'s profile of the simulated machine), "
+                         "as host 'engine+<file stem>', and gem5 with the profile's values of "
+                         "the costs its root model charges, as host 'gem5+<file stem>'")
     ap.add_argument("--reuse-gem5", action="store_true",
                     help="keep gem5 points that OUT/gem5/ already holds (both schemes' stats)")
     args = ap.parse_args()
@@ -97,13 +98,25 @@ def main() -> int:
     if args.kernel:
         gem5_extra += ["--kernel", args.kernel]
 
+    # gem5 with the profile: the same costs as engine+<stem> where gem5 charges them (the
+    # root model's three; gem5 simulates the rest of the machine itself).
+    gem5_hosts = {"gem5": []}
+    if args.engine_config:
+        from percpu.gem5host.plan import ROOT_MODEL_COSTS
+        from percpu.params import load_toml
+
+        profile = load_toml(args.engine_config)
+        gem5_hosts[f"gem5+{args.engine_config.stem}"] = [
+            a for k in ROOT_MODEL_COSTS if k in profile for a in ("--set", f"{k}={profile[k]}")]
+
     def gem5_point(item):
-        tag, _, _, common = item
-        out = args.out / "gem5" / tag
+        (tag, _, _, common), host = item
+        out = args.out / host / tag
         if args.reuse_gem5 and all((out / s / "stats.txt").is_file() for s in ("shared", "percpu")):
-            return tag, 0
-        return tag, run([*percpu, "gem5", "run", *common, *gem5_extra, "-o", str(out)],
-                        args.out / "logs" / f"gem5-{tag}.log")
+            return f"{host} {tag}", 0
+        return f"{host} {tag}", run([*percpu, "gem5", "run", *common, *gem5_extra,
+                                     *gem5_hosts[host], "-o", str(out)],
+                                    args.out / "logs" / f"{host}-{tag}.log")
 
     # Boot each machine once (its first point), then the rest in parallel.
     first = {}
@@ -111,13 +124,14 @@ def main() -> int:
         first.setdefault((item[1], item[2]), item)
     codes = {}
     with ThreadPoolExecutor(args.jobs) as pool:
-        for tag, code in pool.map(gem5_point, first.values()):
+        for tag, code in pool.map(gem5_point, [(t, "gem5") for t in first.values()]):
             codes[tag] = code
-            print(f"gem5 {tag}: exit {code}", flush=True)
-        rest = [t for t in todo if t not in first.values()]
+            print(f"{tag}: exit {code}", flush=True)
+        rest = [(t, h) for h in gem5_hosts for t in todo
+                if h != "gem5" or t not in first.values()]
         for tag, code in pool.map(gem5_point, rest):
             codes[tag] = code
-            print(f"gem5 {tag}: exit {code}", flush=True)
+            print(f"{tag}: exit {code}", flush=True)
     engines = {"engine": [str(PROFILE)]}
     if args.engine_config:
         engines[f"engine+{args.engine_config.stem}"] = [str(PROFILE), str(args.engine_config)]
@@ -132,7 +146,7 @@ def main() -> int:
 
     rows, table = [], {}
     for tag, *_ in todo:
-        for host in (*engines, "gem5"):
+        for host in (*engines, *gem5_hosts):
             base = args.out / host / tag
             if not (base / "percpu" / "stats.txt").is_file():
                 continue

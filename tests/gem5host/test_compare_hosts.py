@@ -1,5 +1,5 @@
 """examples/compare_hosts.py with the stand-in gem5: every host's rows are written, the
-engine also with an extra cost profile, and --reuse-gem5 runs no gem5 point twice."""
+engine and gem5 also with an extra cost profile, and --reuse-gem5 runs no gem5 point twice."""
 
 import json
 import os
@@ -28,7 +28,8 @@ def test_compare_hosts_with_an_engine_profile(tmp_path):
     res = compare(tmp_path, "--engine-config", str(tmp_path / "costs.toml"))
     assert res.returncode == 0, res.stdout + res.stderr
     table = json.loads((tmp_path / "hosts" / "compare.json").read_text())
-    assert set(table) == {f"{host} pingpong-c2-{p}" for host in ("engine", "engine+costs", "gem5")
+    assert set(table) == {f"{host} pingpong-c2-{p}"
+                          for host in ("engine", "engine+costs", "gem5", "gem5+costs")
                           for p in ("pcid", "nopcid")}
     # The extra profile reaches the engine: dearer lazy faults, a larger overhead.
     base, dear = table["engine pingpong-c2-nopcid"], table["engine+costs pingpong-c2-nopcid"]
@@ -37,6 +38,11 @@ def test_compare_hosts_with_an_engine_profile(tmp_path):
     config = json.loads((tmp_path / "hosts" / "engine+costs" / "pingpong-c2-nopcid" / "percpu"
                          / "config.json").read_text())
     assert config["costs"]["cost.lazy_fault"] == 1400
+    # gem5+costs: the profile's value of a cost the root model charges reaches gem5's plan.
+    plans = {h: json.loads((tmp_path / "hosts" / h / "pingpong-c2-nopcid" / "percpu"
+                            / "plan.json").read_text()) for h in ("gem5", "gem5+costs")}
+    assert "1400" not in json.dumps(plans["gem5"])
+    assert '"lazy_fault_cycles": 1400' in json.dumps(plans["gem5+costs"])
     assert "| pingpong-c2-pcid | gem5 |" in (tmp_path / "hosts" / "compare.md").read_text()
     calls = (tmp_path / "calls").read_text().split()
     res = compare(tmp_path, "--reuse-gem5")
