@@ -10,8 +10,6 @@ says what it leaves at the cited or estimated default.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,19 +121,14 @@ def render(cal: Calibration) -> str:
 
 
 def write_profile(cal: Calibration, path: Path) -> Path:
-    """Write atomically (beside the target, then renamed)."""
+    """Write atomically (beside the target, then renamed), readable as any output is."""
+    from percpu.atomic import write_atomic
+
     text = render(cal)
     path = path.resolve()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write the profile to {path}: {exc.strerror}; "
                          "choose another path with --out") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -133,3 +133,20 @@ def test_a_negative_allocation_proxy_is_floored_and_said() -> None:
     cyc["zero_page"] = (1000.0, 0.02)
     alloc = next(e for e in _proxies(cyc, values, m) if e.key == "cost.root_alloc")
     assert alloc.value == 670 and "floored" not in alloc.note
+
+
+def test_a_profile_is_readable_by_others(tmp_path) -> None:
+    """The profile gets the umask's mode, not mkstemp's 0600 (a shared cluster's colleagues
+    read it)."""
+    import os
+    import stat
+
+    (tmp_path / "s.log").write_text("calib syscall 100 ns\ncalib syscall 101 ns\n")
+    old = os.umask(0o022)
+    try:
+        out = percpu("calibrate", "--from-samples", "s.log", "--clock-mhz", "3000",
+                     "--out", "p.toml", cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE((tmp_path / "p.toml").stat().st_mode) == 0o644
