@@ -81,6 +81,9 @@ class Stat(NamedTuple):
     pdf_pct: float | None = None
     cdf_pct: float | None = None
     precision: int | None = None
+    # Ruby prints its histograms on one line ("name | count pdf cdf | ... # desc");
+    # such a line is kept verbatim (value: the buckets' total count) and written back as is.
+    raw: str | None = None
 
 
 class Dump(dict[str, float]):
@@ -168,6 +171,8 @@ def _parse_stat_line(path: str, lineno: int, line: str) -> Stat:
     name = m["name"]
     if name.startswith(("#", "-")):
         raise StatsFormatError(f"{path}:{lineno}: expected a stat name, got {_shorten(line)}")
+    if m["value"] == "|":
+        return _parse_ruby_histogram(path, lineno, line, name)
     value = _parse_number(m["value"])
     if value is None:
         raise StatsFormatError(
@@ -207,6 +212,23 @@ def _parse_stat_line(path: str, lineno: int, line: str) -> Stat:
     token = m["value"]
     precision = len(token) - token.index(".") - 1 if "." in token else None
     return Stat(name, value, desc, unit, pcts[0], pcts[1], precision)
+
+
+def _parse_ruby_histogram(path: str, lineno: int, line: str, name: str) -> Stat:
+    """Ruby's one-line histogram (src/mem/ruby/common/Histogram.cc): buckets of
+    "count pdf% cdf%" between bars, then the description."""
+    body, _, rest = line[len(name):].partition("#")
+    counts = []
+    for group in body.split("|"):
+        if not group.strip():
+            continue
+        count = _parse_number(group.split()[0])
+        if count is None:
+            raise StatsFormatError(f"{path}:{lineno}: expected a bucket count in Ruby's "
+                                   f"histogram {name!r}, got {_shorten(group.strip())}")
+        counts.append(count)
+    desc, unit = _split_unit(rest.strip())
+    return Stat(name, sum(counts), desc, unit, raw=line)
 
 
 def parse_stats_text(
@@ -352,6 +374,8 @@ def _check_stat(stat: Stat) -> None:
 
 
 def _format_line(stat: Stat) -> str:
+    if stat.raw is not None:
+        return stat.raw
     _check_stat(stat)
     # numpy scalars and the like: integers stay integral, the rest become floats.
     value = int(stat.value) if isinstance(stat.value, numbers.Integral) else float(stat.value)

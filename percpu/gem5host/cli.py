@@ -52,7 +52,8 @@ def gem5_options(func):
                      help="guest vmlinux [default: the newest 'percpu guest build']"),
         click.option("--cpu-type", type=click.Choice(["timing", "o3", "minor"]),
                      default="timing", show_default=True,
-                     help="CPU model of the region of interest (the boot runs on atomic CPUs)"),
+                     help="CPU model of the region of interest (the boot runs on atomic CPUs; "
+                          "minor is refused: gem5 v24's MinorCPU does not run x86)"),
         click.option("--caches", type=click.Choice(["classic", "ruby", "none"]),
                      default="classic", show_default=True,
                      help="classic: private 32 KiB L1s + 1 MiB L2 with walk caches; ruby: "

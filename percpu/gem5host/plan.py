@@ -187,6 +187,11 @@ def validate(opts: Gem5Options, machine: Machine) -> None:
     if opts.cpu_type not in CPU_TYPES:
         raise UsageError(f"--cpu-type {opts.cpu_type}: choose from {', '.join(CPU_TYPES)} "
                          "(the boot always runs on the atomic CPU)")
+    if opts.cpu_type == "minor":
+        # Seen here (2026-12-02): a restore onto MinorCPU segfaults in X86ISA::Decoder::process
+        # at its first fetch; gem5 v24 does not support MinorCPU for X86.
+        raise UsageError("--cpu-type minor: gem5 v24's MinorCPU does not run x86 (a restore "
+                         "onto it crashes in the x86 decoder); use --cpu-type timing or o3")
     if opts.caches not in CACHES:
         raise UsageError(f"--caches {opts.caches}: choose from {', '.join(CACHES)}")
     if opts.caches == "ruby" and opts.cpu_type != "timing" and opts.cpu_type != "o3":

@@ -354,3 +354,22 @@ def test_truncated_block_ending_on_a_full_line_keeps_that_line(fixture_run: Path
     # repr, because nan != nan
     assert [repr(s) for s in partial.stats] == [repr(s) for s in full.stats[: len(partial.stats)]]
     assert partial.stats[-1].name == last_kept
+
+
+def test_rubys_one_line_histograms_parse_and_write_back() -> None:
+    """Ruby prints a histogram on one line of bars ("name | count pdf cdf | ..."): the
+    parser keeps it verbatim (value: the buckets' total, which gem5 also prints as
+    ::total), so a Ruby run's stats.txt is read, not refused, and writes back byte for
+    byte."""
+    from pathlib import Path
+
+    from percpu.analysis.stats_txt import format_stats_txt, parse_stats_txt
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "gem5-v24-fs-ruby-ctxmix" / "stats.txt"
+    dumps = parse_stats_txt(path)
+    assert len(dumps) == 1 and not dumps[0].partial
+    d = dumps[0]
+    name = "board.cache_hierarchy.ruby_system.delayHistogram"
+    assert d[name] == d[f"{name}::total"] == d[f"{name}::samples"] > 0
+    assert d["simTicks"] == 1889960481
+    assert format_stats_txt([x.stats for x in dumps]) == path.read_text()

@@ -60,6 +60,7 @@ def test_boot_runs_atomic_without_caches_and_roi_restores(opts: Gem5Options) -> 
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"cpu_type": "atomic"}, "--cpu-type atomic"),
+    ({"cpu_type": "minor"}, "MinorCPU does not run x86"),
     ({"caches": "l3"}, "--caches l3"),
     ({"mem_mib": 4096}, "out of range"),
     ({"max_sim_s": 0}, "must be positive"),
