@@ -19,15 +19,20 @@ def bindir(built) -> Path:
     return built.directory
 
 
-def calibrate(tmp_path: Path, bindir: Path, *args: str, scenario: str = "ok"):
+def command(tmp_path: Path, bindir: Path, *args: str, scenario: str = "ok"):
+    """`percpu gem5 calibrate` on the stand-in gem5: (argv, env)."""
     kernel = tmp_path / "vmlinux"
     kernel.write_bytes(b"\x7fELF")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "FAKE_GEM5": scenario,
            "FAKE_GEM5_CALLS": str(tmp_path / "calls"), "FAKE_GEM5_BINDIR": str(bindir)}
-    return subprocess.run(
-        [sys.executable, "-m", "percpu", "gem5", "calibrate", "--gem5", str(FAKE),
-         "--kernel", str(kernel), "--checkpoint-dir", str(tmp_path / "cpt"), *args],
-        check=False, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    return ([sys.executable, "-m", "percpu", "gem5", "calibrate", "--gem5", str(FAKE),
+             "--kernel", str(kernel), "--checkpoint-dir", str(tmp_path / "cpt"), *args], env)
+
+
+def calibrate(tmp_path: Path, bindir: Path, *args: str, scenario: str = "ok"):
+    argv, env = command(tmp_path, bindir, *args, scenario=scenario)
+    return subprocess.run(argv, check=False, capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
 
 
 def test_calibrate_writes_a_profile_of_the_simulated_machine(tmp_path, bindir):
@@ -80,14 +85,9 @@ def test_sigterm_leaves_no_temporary_directory(tmp_path, bindir):
     import signal
     import time
 
-    kernel = tmp_path / "vmlinux"
-    kernel.write_bytes(b"\x7fELF")
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "FAKE_GEM5": "hang",
-           "FAKE_GEM5_CALLS": str(tmp_path / "calls"), "FAKE_GEM5_BINDIR": str(bindir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "percpu", "gem5", "calibrate", "--gem5", str(FAKE),
-         "--kernel", str(kernel), "--checkpoint-dir", str(tmp_path / "cpt"), "--out", "g.toml"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    argv, env = command(tmp_path, bindir, "--out", "g.toml", scenario="hang")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".g.toml.*/plan.json")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
