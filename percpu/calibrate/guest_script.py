@@ -14,9 +14,14 @@ import shlex
 from percpu.calibrate.benches import benches
 from percpu.calibrate.machine import Cache, Machine
 
+# The divisor of --quick's iterations in a guest: measured in gem5 (docs/calibration.md,
+# part 2), 2 takes about 70 s of host time and lets a process switch settle past its
+# first copy-on-write faults, which it does not at 20.
+DEFAULT_SCALE = 2
+
 
 def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int = 8192,
-           scale: int = 2, samples: int = 3, bindir: str = "/sbin", cpu: str = "",
+           scale: int = DEFAULT_SCALE, samples: int = 3, bindir: str = "/sbin", cpu: str = "",
            dram_kib: int | None = None, simulator: str = "") -> str:
     """sh text; scale divides every iteration count (beyond --quick's four). cpu names
     the (simulated) CPU in the profile; dram_kib replaces the DRAM chase's buffer (at

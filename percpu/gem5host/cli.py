@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from percpu.calibrate.guest_script import DEFAULT_SCALE as GUEST_SCALE
 from percpu.errors import UsageError
 
 GEM5_ENV = "PERCPU_GEM5"
@@ -185,7 +186,7 @@ def gem5_check_command(gem5_path: str | None) -> None:
 @click.option("--cpus", type=int, default=2, show_default=True, help="simulated CPUs")
 @click.option("--no-pcid", is_flag=True, help="CPUID without PCID and INVPCID")
 @click.option("--pti", is_flag=True, help="boot the guest with pti=on (default nopti)")
-@click.option("--scale", type=int, default=2, show_default=True,
+@click.option("--scale", type=int, default=GUEST_SCALE, show_default=True,
               help="divide every benchmark's iterations (beyond --quick's four) by this: at 2 "
                    "the run takes about 70 s of host time; at 20, about as long, but a "
                    "process switch then still pays its first COW faults")
