@@ -13,15 +13,12 @@ void Engine::charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cau
   if (!sel.allocated) return;
   c.n.root_allocs[static_cast<int>(cause)]++;
   Cycles spent = m_cost.root_alloc;
-  for (const auto& copy : sel.copies) {
-    uint64_t first_byte = static_cast<uint64_t>(copy.first) * 8;
-    uint64_t bytes = static_cast<uint64_t>(copy.count) * 8;
-    c.n.root_copy_bytes += bytes;
-    for (uint64_t off = first_byte & ~(kLineSize - 1); off < first_byte + bytes; off += kLineSize) {
-      spent += c.path.access((copy.src << kPageShift) + off);
-      spent += c.path.access((copy.dst << kPageShift) + off);
-    }
-  }
+  for (const auto& copy : sel.copies) c.n.root_copy_bytes += static_cast<uint64_t>(copy.count) * 8;
+  // One line at a time, read then written: no overlap (gem5's walker overlaps them).
+  for_each_copy_line(sel.copies, [&](PhysAddr src, PhysAddr dst) {
+    spent += c.path.access(src);
+    spent += c.path.access(dst);
+  });
   c.n.root_copy_cycles += spent;
   charge(c, Cat::RootCopy, spent);
   uint64_t live = m_scheme->root_pages_live();

@@ -38,6 +38,19 @@ struct EntryCopy {
   int count;
 };
 
+// The cache lines copies touch, in order: fn(source line, destination line)
+// with physical addresses. What both hosts make of an allocation's copy: the
+// engine's caches charge it, gem5's walker sends it to memory.
+template <class Fn>
+void for_each_copy_line(const std::vector<EntryCopy>& copies, Fn&& fn) {
+  for (const EntryCopy& copy : copies) {
+    const uint64_t first_byte = static_cast<uint64_t>(copy.first) * 8;
+    const uint64_t end_byte = first_byte + static_cast<uint64_t>(copy.count) * 8;
+    for (uint64_t off = first_byte & ~(kLineSize - 1); off < end_byte; off += kLineSize)
+      fn((copy.src << kPageShift) + off, (copy.dst << kPageShift) + off);
+  }
+}
+
 struct RootSelection {
   Frame kernel_root = kNoFrame;  // CR3 in kernel mode
   Frame user_root = kNoFrame;    // CR3 in user mode under PTI (== kernel_root without)

@@ -104,8 +104,8 @@ def common_options(func):
         click.option("--paging", type=str, default=None, expose_value=False, callback=_refuse,
                      help="refused: " + REFUSED["paging"]),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="a cost the root model charges: cost.root_alloc, cost.lazy_fault, "
-                          "cache.dram.latency (percpu params)"),
+                     help="a cost the root model charges: cost.root_alloc, cost.lazy_fault "
+                          "(percpu params; gem5 simulates the copy's memory traffic)"),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                      help="TOML file of those costs"),
         click.option("--check", is_flag=True,

@@ -301,6 +301,8 @@ GEM5_FIGURES: list[tuple[str, str | Callable[[dict[str, float]], float | None]]]
     ("kernel entries synced", "percpu.kernelSyncs"),
     ("root entries dropped by flushes", "percpu.rootEntriesDropped"),
     ("cycles charged to root walks", "percpu.rootChargedCycles"),
+    ("cycles allocating and copying roots", "percpu.rootCopyCycles"),
+    ("  walks that made copies", "percpu.rootCopies"),
     ("checker violations", "percpu.checkerViolations"),
 ]
 

@@ -121,8 +121,7 @@ def attach_monitors(board: X86Board, plan: dict) -> int:
             scheme=roots["scheme"], num_cpus=plan["cpus"], pti=plan["pti"],
             pool_base=int(pool["base"]), pool_size=f"{int(pool['size'])}B",
             root_alloc_cycles=roots["root_alloc_cycles"],
-            lazy_fault_cycles=roots["lazy_fault_cycles"],
-            copy_line_cycles=roots["copy_line_cycles"], check=roots["check"])
+            lazy_fault_cycles=roots["lazy_fault_cycles"], check=roots["check"])
         board.percpu = model
     attached = 0
     for core in board.get_processor().get_cores():

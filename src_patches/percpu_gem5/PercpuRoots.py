@@ -25,11 +25,10 @@ class PercpuRootModel(SimObject):
     pti = Param.Bool(False, "the guest runs with page-table isolation (pgd pairs)")
     pool_base = Param.Addr("first byte of the root pool (page-aligned)")
     pool_size = Param.MemorySize("bytes of the root pool (page-aligned)")
-    root_alloc_cycles = Param.Cycles(200, "cycles an allocation costs (cost.root_alloc)")
+    root_alloc_cycles = Param.Cycles(
+        200, "cycles an allocation costs beyond its copy, which a timing walk makes as "
+        "memory traffic (cost.root_alloc)")
     lazy_fault_cycles = Param.Cycles(700, "cycles a lazy fault costs (cost.lazy_fault)")
-    copy_line_cycles = Param.Cycles(
-        200, "cycles per 64-byte line read or written by an allocation's copy, which is "
-        "functional (cache.dram.latency: an upper bound)")
     check = Param.Bool(False, "compare root walks with the guest's pgd (system.checker)")
 
 

@@ -63,6 +63,12 @@ void PercpuCr3Monitor::on_cr3_write(const X86ISA::Cr3WriteEvent& e) {
 void PercpuCr3Monitor::noteRootWalk(Cycles owed) {
   ++m_stats.rootWalks;
   m_stats.rootChargedCycles += owed;
+  m_stats.rootCopyCycles += owed;  // what allocations owe: the cost table's part
+}
+
+void PercpuCr3Monitor::noteRootCopy(Cycles took) {
+  ++m_stats.rootCopies;
+  m_stats.rootCopyCycles += took;
 }
 
 void PercpuCr3Monitor::noteTopLevel(const percpu::TopLevelOutcome& out, Cycles charged) {
@@ -118,7 +124,12 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
                "percpu-eager: new guest pgd entries pushed to the mm's roots when first seen"),
       ADD_STAT(rootWalks, statistics::units::Count::get(), "walks that started from a root"),
       ADD_STAT(rootChargedCycles, statistics::units::Cycle::get(),
-               "cycles charged to walks for root allocations and lazy faults") {
+               "cycles charged to walks for root allocations and lazy faults (cost table)"),
+      ADD_STAT(rootCopies, statistics::units::Count::get(),
+               "walks that made root copies as memory traffic (timing walks)"),
+      ADD_STAT(rootCopyCycles, statistics::units::Cycle::get(),
+               "cycles allocating and copying roots: cost.root_alloc charged, plus the "
+               "copies' reads and writes") {
   invpcid.init(4);
   invpcid.subname(0, "individualAddress");
   invpcid.subname(1, "singleContext");

@@ -33,6 +33,7 @@ class PercpuCr3Monitor : public SimObject {
   // From the CPU's walkers: a walk started from a root (owed: the cycles of
   // the last allocation it was charged), and what its top-level read found.
   void noteRootWalk(Cycles owed);
+  void noteRootCopy(Cycles took);
   void noteTopLevel(const percpu::TopLevelOutcome& out, Cycles charged);
 
  private:
@@ -67,6 +68,8 @@ class PercpuCr3Monitor : public SimObject {
     statistics::Scalar rootEntriesPushed;
     statistics::Scalar rootWalks;
     statistics::Scalar rootChargedCycles;
+    statistics::Scalar rootCopies;
+    statistics::Scalar rootCopyCycles;
   } m_stats;
 };
 

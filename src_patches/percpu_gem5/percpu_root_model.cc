@@ -1,6 +1,7 @@
 #include "percpu_gem5/percpu_root_model.hh"
 
 #include <stdexcept>
+#include <utility>
 
 #include "base/logging.hh"
 #include "base/trace.hh"
@@ -31,9 +32,9 @@ PercpuRootModel::PercpuRootModel(const Params& p)
       m_mem(std::make_unique<GuestMemory>(p.system)),
       m_root_alloc_cycles(p.root_alloc_cycles),
       m_lazy_fault_cycles(p.lazy_fault_cycles),
-      m_copy_line_cycles(p.copy_line_cycles),
       m_check(p.check),
       m_pending(p.num_cpus, Cycles(0)),
+      m_pending_copies(p.num_cpus),
       m_monitors(p.num_cpus, nullptr),
       m_stats(this) {
   percpu::RootModel::Config config;
@@ -69,9 +70,10 @@ percpu::Cr3Outcome PercpuRootModel::cr3Write(ContextID cpu, const X86ISA::Cr3Wri
     fatal("%s: cpu%d CR3 write %#x: %s", name(), cpu, e.newCr3, ex.what());
   }
   if (out.allocated) {
-    // The copy reads the source pgd's lines and writes the root's.
-    const uint64_t lines = (out.copy_bytes + percpu::kLineSize - 1) / percpu::kLineSize;
-    m_pending[cpu] += m_root_alloc_cycles + Cycles(2 * lines * m_copy_line_cycles);
+    // The data is copied already; the walk makes the copy's memory traffic.
+    m_pending[cpu] += m_root_alloc_cycles;
+    for (const auto& [src, dst] : out.copy_lines)
+      m_pending_copies[cpu].push_back({src, dst, unsigned(percpu::kLineSize)});
     DPRINTF(PercpuRoots, "cpu%d pcid %#x pgd %#x: root allocated (%s), %d bytes copied\n", cpu,
             out.write.pcid, out.write.to.pgd, percpu::to_string(out.cause), out.copy_bytes);
   } else if (out.entries_dropped) {
@@ -132,6 +134,11 @@ Cycles PercpuRootModel::takePendingCycles(ContextID cpu) {
   Cycles owed = m_pending.at(cpu);
   m_pending[cpu] = Cycles(0);
   return owed;
+}
+
+std::vector<X86ISA::Walker::WalkInfo::LineCopy> PercpuRootModel::takePendingCopies(
+    ContextID cpu) {
+  return std::exchange(m_pending_copies.at(cpu), {});
 }
 
 PercpuRootModel::Stats::Stats(PercpuRootModel* parent)

@@ -1,11 +1,13 @@
 // The gem5 face of percpu::RootModel (root_model.hh): one per system. It
 // reads and writes guest memory through the system's functional port, owns
-// the system-wide stats (root pool, lazy-fault bound, checker) and the cycles
-// an allocation leaves to be charged to the CPU's next walk.
+// the system-wide stats (root pool, lazy-fault bound, checker) and what an
+// allocation leaves to the CPU's next walk: the cost table's cycles, and the
+// copy as line copies the walk sends to memory (src_patches/0010).
 #pragma once
 #include <memory>
 #include <vector>
 
+#include "arch/x86/pagetable_walker.hh"
 #include "arch/x86/tlb_events.hh"
 #include "base/statistics.hh"
 #include "base/types.hh"
@@ -35,8 +37,12 @@ class PercpuRootModel : public SimObject {
   Addr walkRoot(ContextID cpu, uint16_t pcid, Addr cr3_base);
   percpu::TopLevelOutcome topLevelEntry(ContextID cpu, uint16_t pcid, Addr cr3_base, Addr root,
                                         int slot, uint64_t pte);
-  // Cycles owed by the CPU's last allocation, taken by its next walk.
+  // What the CPU's allocations since its last walk from a root owe: their
+  // cycles, and their copies as line copies for the walk to make. The next
+  // walk from a root takes them (the first access after the CR3 write that
+  // allocated: a new generation's TLB holds nothing of the root).
   Cycles takePendingCycles(ContextID cpu);
+  std::vector<X86ISA::Walker::WalkInfo::LineCopy> takePendingCopies(ContextID cpu);
   Cycles lazyFaultCycles() const { return m_lazy_fault_cycles; }
 
   // The CPU's monitor, for the per-CPU stats (registered by the monitor).
@@ -51,9 +57,10 @@ class PercpuRootModel : public SimObject {
 
   std::unique_ptr<GuestMemory> m_mem;
   std::unique_ptr<percpu::RootModel> m_model;
-  const Cycles m_root_alloc_cycles, m_lazy_fault_cycles, m_copy_line_cycles;
+  const Cycles m_root_alloc_cycles, m_lazy_fault_cycles;
   const bool m_check;
   std::vector<Cycles> m_pending;
+  std::vector<std::vector<X86ISA::Walker::WalkInfo::LineCopy>> m_pending_copies;
   std::vector<PercpuCr3Monitor*> m_monitors;
 
   struct Stats : public statistics::Group {

@@ -17,6 +17,7 @@ Addr PercpuWalker::walkRoot(WalkInfo& info) {
   if (root != info.cr3Base) {
     const Cycles owed = m_roots->takePendingCycles(cpu);
     info.chargedCycles += owed;
+    info.lineCopies = m_roots->takePendingCopies(cpu);
     if (PercpuCr3Monitor* m = m_roots->monitor(cpu)) m->noteRootWalk(owed);
   }
   return root;
@@ -35,6 +36,10 @@ uint64_t PercpuWalker::topLevelEntry(WalkInfo& info, Addr entry_addr, uint64_t p
   }
   if (PercpuCr3Monitor* m = m_roots->monitor(cpu)) m->noteTopLevel(out, charged);
   return out.pte;
+}
+
+void PercpuWalker::lineCopiesDone(WalkInfo& info, Cycles cycles) {
+  if (PercpuCr3Monitor* m = m_roots->monitor(info.tc->contextId())) m->noteRootCopy(cycles);
 }
 
 }  // namespace gem5

@@ -1,5 +1,5 @@
 // gem5's x86 walker, walking from the per-(cpu, pcid) root that
-// PercpuRootModel picks (the hooks of src_patches/0008 and 0009).
+// PercpuRootModel picks (the hooks of src_patches/0008-0010).
 #pragma once
 #include "arch/x86/pagetable_walker.hh"
 #include "params/PercpuWalker.hh"
@@ -15,6 +15,7 @@ class PercpuWalker : public X86ISA::Walker {
 
   Addr walkRoot(WalkInfo& info) override;
   uint64_t topLevelEntry(WalkInfo& info, Addr entry_addr, uint64_t pte) override;
+  void lineCopiesDone(WalkInfo& info, Cycles cycles) override;
 
  private:
   PercpuRootModel* m_roots;

@@ -123,6 +123,9 @@ Cr3Outcome RootModel::on_cr3_write(int cpu, uint64_t old_cr3, uint64_t new_cr3, 
       out.allocated = true;
       out.cause = cause;
       for (const EntryCopy& copy : sel.copies) out.copy_bytes += uint64_t(copy.count) * 8;
+      for_each_copy_line(sel.copies, [&](PhysAddr src, PhysAddr dst) {
+        out.copy_lines.emplace_back(src, dst);
+      });
     }
     s = Slot{true, to, sel.kernel_root, sel.user_root};
     c.last_slot[to.pgd] = asid;

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cr3_write_classifier.hh"
@@ -79,6 +80,9 @@ struct Cr3Outcome {
   bool allocated = false;
   AllocCause cause = AllocCause::FirstUse;
   uint64_t copy_bytes = 0;   // page-table bytes the allocation copied
+  // The allocation's copy line by line (source, destination), for the
+  // walker to send to memory: the model itself copies functionally.
+  std::vector<std::pair<PhysAddr, PhysAddr>> copy_lines;
   int entries_dropped = 0;   // user entries a flushing write dropped
 };
 

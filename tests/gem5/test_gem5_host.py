@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from percpu.gem5host.plan import default_root_costs
 from percpu.gem5host.run import headline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,14 @@ def test_percpu_roots_in_the_walker(gem5: Path, kernel: Path, checkpoints: Path,
     assert percpu["percpu.lazyFaults"] > 0
     assert percpu["percpu.maxLazyFaultsPerRoot"] <= 256
     assert 0 < percpu["percpu.rootPoolPeakBytes"] <= percpu["percpu.rootPoolBoundBytes"]
+    # Timing walks make each allocation's copy as memory traffic (src_patches/0010): no
+    # more walks made copies than there were allocations, and the copies took time beyond
+    # the cost table's charge (rootChargedCycles less the lazy faults'), at least a read
+    # and then a write per copy.
+    assert 0 < percpu["percpu.rootCopies"] <= percpu["percpu.rootAllocs::total"]
+    lazy = default_root_costs()["cost.lazy_fault"] * percpu["percpu.lazyFaults"]
+    traffic = percpu["percpu.rootCopyCycles"] - (percpu["percpu.rootChargedCycles"] - lazy)
+    assert traffic >= 2 * percpu["percpu.rootCopies"]
     if "--no-pcid" in extra:
         assert percpu["percpu.rootAllocs::noPcid"] == percpu["percpu.rootAllocs::total"]
     else:

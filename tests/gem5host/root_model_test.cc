@@ -94,6 +94,15 @@ void test_first_use_allocates_and_copies_the_kernel_half() {
   EXPECT(m.walk_root(1, 2, kPgdA) == kPgdA);
   EXPECT(m.walk_root(1, 1, kPgdB) == kPgdB);
   EXPECT(m.pool_peak_bytes() == 4096 && m.pool_bound_bytes() == 2 * 6 * 4096);
+  // The copy the walker makes as memory traffic: the kernel half's 32 lines, in order,
+  // from the guest's pgd to the root, line for line.
+  EXPECT(o.copy_lines.size() == 32);
+  for (size_t i = 0; i < o.copy_lines.size(); ++i)
+    EXPECT(o.copy_lines[i].first == kPgdA + 2048 + i * kLineSize &&
+           o.copy_lines[i].second == root + 2048 + i * kLineSize);
+  // A generation that reuses the root copies nothing.
+  m.on_cr3_write(1, kPgdA | 1, kPgdB | 2, true);
+  EXPECT(m.on_cr3_write(1, kPgdB | 2, kPgdA | 1 | kNoFlush, true).copy_lines.empty());
 }
 
 void test_user_entries_fault_in_lazily_once() {
@@ -224,7 +233,7 @@ void test_pti_pairs() {
   Guest g(true);
   RootModel m = g.model("percpu");
   Cr3Outcome o = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
-  EXPECT(o.allocated && o.copy_bytes == 4096);
+  EXPECT(o.allocated && o.copy_bytes == 4096 && o.copy_lines.size() == 64);
   const PhysAddr user_cr3 = kPgdA | 0x1000;
   const uint16_t user_pcid = 1 | kPtiUserPcidBit;
   // PTI's exit to user mode: the same pair, no allocation.
@@ -275,6 +284,8 @@ void test_eager_copies_user_entries_at_allocation() {
   Cr3Outcome o = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
   EXPECT(o.copy_bytes == 2048 + 8);
   PhysAddr root = m.walk_root(0, 1, kPgdA);
+  // The kernel half's 32 lines and the user entry's one.
+  EXPECT(o.copy_lines.size() == 33);
   EXPECT(g.mem.entry(root, kUserSlot) == kUserEntry);
   // A new pgd entry has no hardware event: the first walk to see it pushes it, as the
   // kernel would have at the fault, to every root of the mm; never a lazy fault.
