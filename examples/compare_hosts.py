@@ -68,6 +68,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/hosts"))
     ap.add_argument("--jobs", type=int, default=2, help="gem5 processes at once")
     ap.add_argument("--only", nargs="*", default=None, help="point names to run")
+    ap.add_argument("--pcid", choices=("both", "on", "off"), default="both",
+                    help="run each point with PCID, without, or both")
+    ap.add_argument("--pti", action="store_true",
+                    help="page-table isolation on both hosts (points tagged -pti; gem5 boots "
+                         "a PTI checkpoint per machine)")
     ap.add_argument("--checkpoint-dir", default=None)
     ap.add_argument("--kernel", default=None, help="guest vmlinux [default: percpu guest build's]")
     ap.add_argument("--engine-config", type=Path, default=None,
@@ -81,14 +86,15 @@ def main() -> int:
 
     todo = []
     for cpus in args.cpus:
-        for pcid in (True, False):
+        for pcid in {"both": (True, False), "on": (True,), "off": (False,)}[args.pcid]:
             for name, workload, params in points(cpus):
                 if args.only and name not in args.only:
                     continue
-                tag = f"{name}-c{cpus}-{'pcid' if pcid else 'nopcid'}"
+                tag = f"{name}-c{cpus}-{'pcid' if pcid else 'nopcid'}{'-pti' if args.pti else ''}"
                 common = ["-w", workload, *[a for p in params for a in ("-p", p)],
                           "--cpus", str(cpus), "-s", "shared,percpu", "--no-report", "-q"]
                 common += [] if pcid else ["--no-pcid"]
+                common += ["--pti"] if args.pti else []
                 todo.append((tag, cpus, pcid, common))
 
     percpu = [sys.executable, "-m", "percpu"]

@@ -33,8 +33,8 @@ class Cache {
   // True on a hit; a miss fills the line (LRU victim). A set's ways sit
   // together (8 bytes each) so a lookup touches one or two host cache lines.
   bool access(uint64_t line) {
-    Way* set = &m_ways[(line & m_set_mask) * m_nways];
-    uint32_t tag = static_cast<uint32_t>(line >> m_set_bits) + 1;  // 0 marks an empty way
+    Way* set = &m_ways[set_of(line) * m_nways];
+    uint32_t tag = static_cast<uint32_t>(tag_of(line)) + 1;  // 0 marks an empty way
     // Branch-free search: which way hits is unpredictable, a mispredicted
     // early exit costs more than scanning every way.
     int hit = -1;
@@ -58,7 +58,7 @@ class Cache {
   }
   // Starts loading the set of `line` into the host's caches: the model's big
   // arrays miss in the host's caches, and overlapping those misses matters.
-  void prefetch(uint64_t line) const { __builtin_prefetch(&m_ways[(line & m_set_mask) * m_nways]); }
+  void prefetch(uint64_t line) const { __builtin_prefetch(&m_ways[set_of(line) * m_nways]); }
   void set_clock(uint32_t start) { m_clock = start; }  // tests: see Tlb::set_clock
 #define PERCPU_DECLARE_CACHE_COUNTER(field, word) uint64_t field = 0;
   PERCPU_CACHE_COUNTERS(PERCPU_DECLARE_CACHE_COUNTER)
@@ -71,8 +71,16 @@ class Cache {
   };
   std::vector<Way> m_ways;
   int m_nways;
+  uint64_t m_sets;
+  // A power-of-two set count indexes by the line's low bits. Any other count (a
+  // sliced LLC as sysfs reports it: 105 MiB, 15 ways is 114,688 sets) indexes by
+  // the line modulo the sets, standing in for the slice hash; the branch always
+  // goes one way for a given cache.
+  bool m_pow2;
   int m_set_bits;
   uint64_t m_set_mask;
+  uint64_t set_of(uint64_t line) const { return m_pow2 ? (line & m_set_mask) : line % m_sets; }
+  uint64_t tag_of(uint64_t line) const { return m_pow2 ? (line >> m_set_bits) : line / m_sets; }
   uint32_t m_clock = 0;
   uint32_t tick() {
     if (m_clock == kLruStampMax) rebase();

@@ -296,7 +296,7 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
     values = dict(base)
     try:
         system = fitting.prepare(table, set(cyc), base, FIT_KEYS)
-    except UsageError:
+    except fitting.NothingToFit:
         system = None
         notes.append("no benchmark measured a fitted entry (--only): nothing fitted")
     if system is not None:

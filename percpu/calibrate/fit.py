@@ -171,6 +171,11 @@ class System:
     values: dict[str, float]
 
 
+class NothingToFit(UsageError):
+    """No measured row determines a fitted entry (--only chose none): not an engine
+    failure, which stays a plain UsageError."""
+
+
 def prepare(rows: list[Row], available: set[str], values: Mapping[str, float],
             keys: tuple[str, ...] = FIT_KEYS) -> System:
     """Linearize the rows whose measurements are all available."""
@@ -179,7 +184,7 @@ def prepare(rows: list[Row], available: set[str], values: Mapping[str, float],
     used = [k for k in keys
             if any(row.fitted and abs(lin.slope.get(k, 0.0)) > 1e-9 for row, lin in lins)]
     if not lins or not used:
-        raise UsageError("no measurement to fit: run percpu calibrate without --only, "
+        raise NothingToFit("no measurement to fit: run percpu calibrate without --only, "
                          "or with benchmarks that measure cost entries")
     return System(lins, used, [k for k in keys if k not in used], dict(values))
 

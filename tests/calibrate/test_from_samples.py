@@ -150,3 +150,20 @@ def test_a_profile_is_readable_by_others(tmp_path) -> None:
         os.umask(old)
     assert out.returncode == 0, out.stderr
     assert stat.S_IMODE((tmp_path / "p.toml").stat().st_mode) == 0o644
+
+
+def test_a_sliced_llc_from_sysfs_is_fitted_and_runs(tmp_path):
+    # CI once ran on a Xeon whose sysfs LLC is 107,520 KiB in 15 ways (114,688 sets, not
+    # a power of two): the engine refused the geometry, the fit was silently skipped and
+    # the profile lacked cost.syscall. Now the profile has it and a run takes the profile.
+    info = [*INFO[:-1], "calib-info cache LLC 107520 15", "calib core_mhz 2400 MHz",
+            "calib syscall 50 ns"]
+    (tmp_path / "s.log").write_text("\n".join(info) + "\n")
+    out = percpu("calibrate", "--from-samples", "s.log", "--out", "p.toml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    values = load_toml(tmp_path / "p.toml")
+    assert values["cache.llc.size_kib"] == 107520 and values["cache.llc.ways"] == 15
+    assert values["cost.syscall"] == 120  # 50 ns at 2,400 MHz
+    run = percpu("run", "-p", "rounds=3", "-q", "--no-report", "--config", "p.toml",
+                 "-o", "m5", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr

@@ -48,3 +48,18 @@ def test_compare_hosts_with_an_engine_profile(tmp_path):
     res = compare(tmp_path, "--reuse-gem5")
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "calls").read_text().split() == calls
+
+
+def test_compare_hosts_with_pti(tmp_path):
+    """--pti runs both hosts with page-table isolation, tagged -pti; --pcid on runs only the
+    PCID points."""
+    res = compare(tmp_path, "--pti", "--pcid", "on")
+    assert res.returncode == 0, res.stdout + res.stderr
+    table = json.loads((tmp_path / "hosts" / "compare.json").read_text())
+    assert set(table) == {f"{host} pingpong-c2-pcid-pti" for host in ("engine", "gem5")}
+    point = tmp_path / "hosts" / "{}" / "pingpong-c2-pcid-pti" / "percpu"
+    config = json.loads(Path(str(point).format("engine"), "config.json").read_text())
+    assert config["machine"]["pti"] is True and config["machine"]["pcid"] is True
+    # gem5 boots the guest with pti=on and restores the PTI machine's own checkpoint.
+    plan = json.loads(Path(str(point).format("gem5"), "plan.json").read_text())
+    assert "pti=on" in plan["kernel_args"] and "-pti-" in plan["restore"]
