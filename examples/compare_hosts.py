@@ -57,6 +57,9 @@ def figures(run_dir: Path) -> dict[str, float]:
     out["rootPoolPeakBytes"] = h.get("percpu.rootPoolPeakBytes", 0.0)
     out["mmSwitches"] = h.get("percpu.mmSwitches", h.get("mmSwitches", 0.0))
     out["simTicks"] = h.get("simTicks", 0.0)
+    out["rootCopyCycles"] = h.get("percpu.rootCopyCycles", 0.0)
+    # The engine has no instruction count; gem5's is the guest's, summed over CPUs.
+    out["instructions"] = h.get("commitStats0.numInsts", 0.0)
     out["checkerViolations"] = h.get("percpu.checkerViolations", h.get("checker.violations", 0.0))
     return out
 
@@ -163,14 +166,20 @@ def main() -> int:
             rows.append((tag, host, p, overhead))
     (args.out / "compare.json").write_text(json.dumps(table, indent=2) + "\n")
     lines = [("| point | host | mm switches | root allocs (firstUse / evicted / flushedInactive "
-              "/ noPcid) | lazy faults | pool peak (KiB) | overhead (simTicks) | violations |"),
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "/ noPcid) | lazy faults | pool peak (KiB) | copy cycles per alloc | overhead (simTicks) "
+              "| guest instructions, percpu vs shared | violations |"),
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for tag, host, p, overhead in rows:
+        s = table[f"{host} {tag}"]["shared"]
+        per_alloc = (f"{p['rootCopyCycles'] / p['rootAllocs::total']:.0f}"
+                     if p["rootAllocs::total"] else "—")
+        insts = (f"{(p['instructions'] / s['instructions'] - 1) * 100:+.1f} %"
+                 if s["instructions"] else "—")
         causes = " / ".join(f"{p[f'rootAllocs::{c}']:.0f}" for c in CAUSES)
         ov = "—" if overhead is None else f"{overhead:+.2f} %"
         lines.append(f"| {tag} | {host} | {p['mmSwitches']:.0f} | {p['rootAllocs::total']:.0f} "
                      f"({causes}) | {p['lazyFaults']:.0f} | {p['rootPoolPeakBytes'] / 1024:.0f} "
-                     f"| {ov} | {p['checkerViolations']:.0f} |")
+                     f"| {per_alloc} | {ov} | {insts} | {p['checkerViolations']:.0f} |")
     (args.out / "compare.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     failed = {k: v for k, v in codes.items() if v}

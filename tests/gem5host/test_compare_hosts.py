@@ -43,7 +43,16 @@ def test_compare_hosts_with_an_engine_profile(tmp_path):
                             / "plan.json").read_text()) for h in ("gem5", "gem5+costs")}
     assert "1400" not in json.dumps(plans["gem5"])
     assert '"lazy_fault_cycles": 1400' in json.dumps(plans["gem5+costs"])
-    assert "| pingpong-c2-pcid | gem5 |" in (tmp_path / "hosts" / "compare.md").read_text()
+    md = (tmp_path / "hosts" / "compare.md").read_text()
+    assert "| pingpong-c2-pcid | gem5 |" in md
+    # Copy cycles per allocation: the engine's rootCopyCycles over its allocations (every
+    # no-PCID mm switch allocates and copies); the engine reports no instructions.
+    p = base["percpu"]
+    assert p["rootAllocs::total"] > 0 and p["rootCopyCycles"] > 0
+    row = next(ln for ln in md.splitlines() if ln.startswith("| pingpong-c2-nopcid | engine |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[6] == f"{p['rootCopyCycles'] / p['rootAllocs::total']:.0f}"
+    assert cells[8] == "—"
     calls = (tmp_path / "calls").read_text().split()
     res = compare(tmp_path, "--reuse-gem5")
     assert res.returncode == 0, res.stdout + res.stderr
