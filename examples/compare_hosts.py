@@ -64,6 +64,22 @@ def figures(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def engine_dir(out: Path, host: str, tag: str, seed: int) -> Path:
+    """Where the engine's run of one point at one seed goes (seed 1: the table's run)."""
+    return out / host / tag if seed == 1 else out / host / "seeds" / f"{tag}-s{seed}"
+
+
+def seed_spread(run_dirs: list[Path]) -> dict[str, dict[str, float]]:
+    """percpu's counts over the engine's seeds: mean, min and max of each."""
+    per_seed = [figures(d / "percpu") for d in run_dirs if (d / "percpu" / "stats.txt").is_file()]
+    out = {}
+    for k in ("rootAllocs::total", "lazyFaults", "mmSwitches", "simTicks"):
+        vals = [f[k] for f in per_seed]
+        out[k] = {"mean": sum(vals) / len(vals), "min": min(vals), "max": max(vals),
+                  "seeds": len(vals)}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gem5", required=True, help="gem5.opt built with src_patches/")
@@ -83,9 +99,16 @@ def main() -> int:
                          "(e.g. `percpu gem5 calibrate`'s profile of the simulated machine), "
                          "as host 'engine+<file stem>', and gem5 with the profile's values of "
                          "the costs its root model charges, as host 'gem5+<file stem>'")
+    ap.add_argument("--engine-seeds", type=int, default=1, metavar="N",
+                    help="run the engine at seeds 1..N (its noise: ASLR, ticks, jitter) and give "
+                         "its counts as the mean with the range, since the guest's ASLR draws "
+                         "decide how many top-level slots each process touches; seed 1's runs "
+                         "are OUT/<host>/<point>/, the others OUT/<host>/seeds/<point>-sN/")
     ap.add_argument("--reuse-gem5", action="store_true",
                     help="keep gem5 points that OUT/gem5/ already holds (both schemes' stats)")
     args = ap.parse_args()
+    if args.engine_seeds < 1:
+        ap.error("--engine-seeds must be 1 or more")
 
     todo = []
     for cpus in args.cpus:
@@ -146,12 +169,15 @@ def main() -> int:
         engines[f"engine+{args.engine_config.stem}"] = [str(PROFILE), str(args.engine_config)]
     for host, configs in engines.items():
         for tag, _, _, common in todo:
-            out = args.out / host / tag
-            code = run([*percpu, "run", *common, *[a for c in configs for a in ("--config", c)],
-                        "--set", "root.fill_at_fault=0", "--check", "--force", "-o", str(out)],
-                       args.out / "logs" / f"{host}-{tag}.log")
-            print(f"{host} {tag}: exit {code}", flush=True)
-            codes[f"{host} {tag}"] = code
+            for seed in range(1, args.engine_seeds + 1):
+                out = engine_dir(args.out, host, tag, seed)
+                name = f"{host} {tag}" + (f" seed {seed}" if seed > 1 else "")
+                code = run([*percpu, "run", *common, *[a for c in configs for a in ("--config", c)],
+                            "--seed", str(seed), "--set", "root.fill_at_fault=0", "--check",
+                            "--force", "-o", str(out)],
+                           args.out / "logs" / f"{name.replace(' ', '-')}.log")
+                print(f"{name}: exit {code}", flush=True)
+                codes[name] = code
 
     rows, table = [], {}
     for tag, *_ in todo:
@@ -163,6 +189,9 @@ def main() -> int:
             p, s = fs["percpu"], fs["shared"]
             overhead = (p["simTicks"] / s["simTicks"] - 1) * 100 if s["simTicks"] else None
             table[f"{host} {tag}"] = {"shared": s, "percpu": p, "overhead_pct": overhead}
+            if host in engines and args.engine_seeds > 1:
+                table[f"{host} {tag}"]["seeds"] = seed_spread(
+                    [engine_dir(args.out, host, tag, n) for n in range(1, args.engine_seeds + 1)])
             rows.append((tag, host, p, overhead))
     (args.out / "compare.json").write_text(json.dumps(table, indent=2) + "\n")
     lines = [("| point | host | mm switches | root allocs (firstUse / evicted / flushedInactive "
@@ -171,6 +200,15 @@ def main() -> int:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for tag, host, p, overhead in rows:
         s = table[f"{host} {tag}"]["shared"]
+        spread = table[f"{host} {tag}"].get("seeds")
+        if spread:  # the engine over its seeds: mean (min-max) of the counts
+            p = dict(p)
+            for k in ("rootAllocs::total", "lazyFaults", "mmSwitches"):
+                p[k] = spread[k]["mean"]
+            lazy = (f"{spread['lazyFaults']['mean']:.0f} ({spread['lazyFaults']['min']:.0f}-"
+                    f"{spread['lazyFaults']['max']:.0f})")
+        else:
+            lazy = f"{p['lazyFaults']:.0f}"
         per_alloc = (f"{p['rootCopyCycles'] / p['rootAllocs::total']:.0f}"
                      if p["rootAllocs::total"] else "—")
         insts = (f"{(p['instructions'] / s['instructions'] - 1) * 100:+.1f} %"
@@ -178,7 +216,7 @@ def main() -> int:
         causes = " / ".join(f"{p[f'rootAllocs::{c}']:.0f}" for c in CAUSES)
         ov = "—" if overhead is None else f"{overhead:+.2f} %"
         lines.append(f"| {tag} | {host} | {p['mmSwitches']:.0f} | {p['rootAllocs::total']:.0f} "
-                     f"({causes}) | {p['lazyFaults']:.0f} | {p['rootPoolPeakBytes'] / 1024:.0f} "
+                     f"({causes}) | {lazy} | {p['rootPoolPeakBytes'] / 1024:.0f} "
                      f"| {per_alloc} | {ov} | {insts} | {p['checkerViolations']:.0f} |")
     (args.out / "compare.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

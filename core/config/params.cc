@@ -124,9 +124,11 @@ const std::vector<ParamSpec>& param_specs() {
        "issue 10; docs/noise.md"},
       {"noise.aslr", 1, 0, 1, "bool",
        "randomise each new image's stack (down, up to 0x3fffff pages), heap/brk (up, up to "
-       "32 MiB) and mmap base (down, up to 2^28 pages) as Linux's ASLR does",
+       "32 MiB) and mmap base (16 GiB + 9 MiB below the top, then down up to 2^28 pages) "
+       "as Linux's ASLR does",
        "Linux 6.1 arch/x86/include/asm/elf.h STACK_RND_MASK, arch/x86/kernel/process.c "
-       "arch_randomize_brk, CONFIG_ARCH_MMAP_RND_BITS=28 (docs/noise.md)"},
+       "arch_randomize_brk, arch/x86/mm/mmap.c mmap_base, CONFIG_ARCH_MMAP_RND_BITS=28 "
+       "(docs/noise.md)"},
       {"noise.compute_jitter", 0.02, 0, 0.5, "fraction",
        "compute and in-kernel syscall work lengths scaled by a uniform factor in [1-j, 1+j]",
        kEstimate},

@@ -49,12 +49,17 @@ class Checker {
       label = "mm '" + m.name + "' VMA '" + m_p.vma_names[v.name] + "'";
       if (named[v.name]) fail(label + " is declared twice in this mm: give each VMA its own name");
       named[v.name] = true;
+      const bool placed = v.start >= kVmaAuto;  // placed when the image is made
+      const uint64_t base = placed ? kVmaAuto : 0;
       if (v.start % 4096 || v.end % 4096 || v.start >= v.end ||
-          v.end > static_cast<uint64_t>(kUserTop))
+          v.end - base > static_cast<uint64_t>(kUserTop))
         fail(label + ": expected a non-empty, page-aligned range below 2^47");
       if (!valid_prot(v.prot)) fail(label + ": protection must be r, rw, rx or rwx (1, 3, 5, 7)");
+      if (placed && v.start != kVmaAuto)
+        fail(label + ": an auto-placed VMA starts at kVmaAuto (2^63); its end is 2^63 + size");
+      if (placed) continue;
       for (size_t j = 0; j < i; ++j)
-        if (v.start < m.vmas[j].end && m.vmas[j].start < v.end)
+        if (m.vmas[j].start < kVmaAuto && v.start < m.vmas[j].end && m.vmas[j].start < v.end)
           fail(label + " overlaps VMA '" + m_p.vma_names[m.vmas[j].name] + "'");
     }
   }

@@ -22,14 +22,15 @@ void Engine::do_exec(Cpu& c, Task* t, int mm_template) {
 // (arch_randomize_brk), the mmap base down by up to 2^mmap_rnd_bits (28) pages.
 // The op program's VMAs named "stack" and "heap" are the stack and the brk
 // heap; others stay where the program put them (a non-PIE text, MAP_FIXED
-// buffers, recorded layouts); `mmap ... auto` places below the mmap base. A
+// buffers, recorded layouts); `mmap ... auto` and `vma NAME auto` place below
+// the mmap base (mm.h: under ASLR its gap also covers the stack's shift). A
 // move that would overlap another VMA or leave user space is not made.
 void Engine::randomize_layout(Mm& mm, uint64_t key) {
   m_noise_aslr_images++;
   uint64_t stack_pages = m_noise.below(Noise::Stack, key, 0, 0x3fffffull + 1);
   uint64_t heap_pages = m_noise.below(Noise::Heap, key, 0, (32ull << 20) >> kPageShift);
   uint64_t mmap_pages = m_noise.below(Noise::MmapBase, key, 0, 1ull << 28);
-  mm.mmap_base -= mmap_pages << kPageShift;
+  mm.mmap_base = kMmapBaseAslr - (mmap_pages << kPageShift);
   std::map<VirtAddr, Vma> moved;
   for (const auto& [start, v] : mm.vmas) {
     const std::string& name = m_program.vma_names[v.name];

@@ -3,6 +3,7 @@
 // parent's VMAs; the parent's pages are write-protected for COW and its TLB
 // flushed), and copy_process for threads (clone) and children (fork).
 #include "engine/engine_state.h"
+#include "engine/errors.h"
 #include "paging/pte.h"
 
 namespace percpu {
@@ -32,11 +33,25 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from, uint64_t key) {
     mm->vma_by_name = copy_from->vma_by_name;
     mm->mmap_base = copy_from->mmap_base;  // fork keeps the parent's layout
   } else if (template_id >= 0) {
-    for (const Vma& v : m_program.mms[template_id].vmas) {
+    const auto& tvmas = m_program.mms[template_id].vmas;
+    for (const Vma& v : tvmas) {
+      if (v.start >= kVmaAuto) continue;
       mm->vmas[v.start] = v;
       mm->vma_by_name[v.name] = v.start;
     }
     if (m_noise.aslr()) randomize_layout(*mm, key);
+    // The image's own mmaps before it starts (an auto VMA), in template order.
+    for (const Vma& v : tvmas) {
+      if (v.start < kVmaAuto) continue;
+      Vma w = v;
+      w.start = mm->top_down_start(v.end - v.start);
+      if (w.start == 0)
+        throw ProgramError("mm '" + m_program.mms[template_id].name + "' VMA '" +
+                           m_program.vma_names[v.name] + "': no room below the mmap base");
+      w.end = w.start + (v.end - v.start);
+      mm->vmas[w.start] = w;
+      mm->vma_by_name[w.name] = w.start;
+    }
     for (const auto& [start, v] : mm->vmas) log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
   }
   Mm* raw = mm.get();

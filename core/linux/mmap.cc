@@ -43,12 +43,11 @@ void Engine::do_mmap(Cpu& c, Task* t, const Op& op) {
   Mm& m = *t->mm;
   uint64_t size = page_align(op.c);
   VirtAddr start = static_cast<VirtAddr>(op.b);
-  if (op.b < 0) {  // auto: below the lowest VMA above 4 GiB, like mmap_base
-    start = m.mmap_base;
-    for (auto it = m.vmas.rbegin(); it != m.vmas.rend(); ++it)
-      if (it->second.start >= (4ull << 30) && it->second.start < 0x7ff000000000ull)
-        start = std::min(start, it->second.start);
-    start -= size;
+  if (op.b < 0) {  // auto: the highest free range below mmap_base, as Linux's top-down mmap
+    start = m.top_down_start(size);
+    if (start == 0)
+      workload_error(t, "mmap of '" + m_program.vma_names[op.a] + "': no free range of " +
+                            std::to_string(size) + " bytes below the mmap base");
   }
   if (m.vma_by_name.count(static_cast<int>(op.a)))
     workload_error(t, "VMA '" + m_program.vma_names[op.a] + "' is already mapped");

@@ -20,6 +20,7 @@ CODE = {name: i + 1 for i, name in enumerate(OPCODES)}
 ACCESS_KINDS = {"load": 0, "store": 1, "fetch": 2}
 ACCESS_RANDOM = 1 << 4
 PROTS = {"r": 1, "rw": 3, "rx": 5, "rwx": 7}
+VMA_AUTO = 1 << 63  # a template VMA placed below the mmap base (core/linux/mm.h kVmaAuto)
 MM_KERNEL, MM_FORK = -1, -2
 MAX_CPUS = 256
 
@@ -177,12 +178,20 @@ class _Parser:
 
     def vma(self, mm: int, words: list[str]) -> None:
         if len(words) != 5:
-            raise self.fail("expected 'vma NAME ADDR SIZE PROT'")
+            raise self.fail("expected 'vma NAME ADDR|auto SIZE PROT'")
         name = self.intern(self.vma_index, self.prog.vma_names, words[1], "VMA")
-        start, size = self.number(words[2]), self.number(words[3])
+        size = self.number(words[3])
         prot = self.prot(words[4])
-        if start % 4096 or start + size > 1 << 47:
-            raise self.fail("VMA address must be page aligned and below 2^47 (user half)")
+        if words[2] == "auto":
+            # Placed top-down below the image's mmap base when the image is made,
+            # as a buffer the program mmaps before it starts (core/linux/mm.h kVmaAuto).
+            if not 1 <= size <= 1 << 46:
+                raise self.fail("VMA size must be 1 byte to 64 TiB")
+            start = VMA_AUTO
+        else:
+            start = self.number(words[2])
+            if start % 4096 or start + size > 1 << 47:
+                raise self.fail("VMA address must be page aligned and below 2^47 (user half)")
         self.prog.mms[mm][1].append((name, start, start + ((size + 4095) & ~4095), prot))
 
     def task(self, words: list[str]) -> None:

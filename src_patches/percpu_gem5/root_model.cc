@@ -212,6 +212,14 @@ TopLevelOutcome RootModel::top_level_entry(int cpu, uint16_t pcid, PhysAddr cr3_
   if (slot < pte::kFirstKernelSlot) {
     if (!pte::present(pte)) {
       if (!pte::present(guest)) return out;  // a page fault for the guest
+      // A walk whose read was served before another walk of this root (the other
+      // TLB's walker, or an overlapping walk on O3) faulted the entry in: the
+      // root has it now, so this is no second lazy fault.
+      const uint64_t now = m_mem.read64(root + static_cast<uint64_t>(slot) * 8);
+      if (pte::present(now)) {
+        out.pte = now;
+        return out;
+      }
       const MmView mm = view(s->pair);
       if (m_scheme->lazy_fill(cpu, asid, mm, slot)) {
         out.lazy_fault = true;

@@ -115,6 +115,10 @@ void test_user_entries_fault_in_lazily_once() {
   EXPECT(g.mem.entry(root, kUserSlot) == kUserEntry);
   TopLevelOutcome again = m.top_level_entry(0, 1, kPgdA, root, kUserSlot, kUserEntry);
   EXPECT(!again.lazy_fault && again.pte == kUserEntry);
+  // A walk that read the empty entry before the fault above filled it: it is
+  // given the root's entry, and no second lazy fault is counted.
+  TopLevelOutcome stale = m.top_level_entry(0, 1, kPgdA, root, kUserSlot, 0);
+  EXPECT(!stale.lazy_fault && stale.pte == kUserEntry);
   // An entry the guest does not have either: a page fault, not a lazy fault.
   TopLevelOutcome none = m.top_level_entry(0, 1, kPgdA, root, 7, 0);
   EXPECT(!none.lazy_fault && none.pte == 0);

@@ -72,3 +72,33 @@ def test_compare_hosts_with_pti(tmp_path):
     # gem5 boots the guest with pti=on and restores the PTI machine's own checkpoint.
     plan = json.loads(Path(str(point).format("gem5"), "plan.json").read_text())
     assert "pti=on" in plan["kernel_args"] and "-pti-" in plan["restore"]
+
+
+def test_compare_hosts_over_engine_seeds(tmp_path):
+    """--engine-seeds N runs the engine at seeds 1..N and gives its counts as the mean with
+    the range: each image's ASLR draw decides whether its mmap'd heap shares the stack's
+    top-level slot, so the lazy faults per allocation vary by seed as in the guest."""
+    res = compare(tmp_path, "--pcid", "off", "--engine-seeds", "4")
+    assert res.returncode == 0, res.stdout + res.stderr
+    table = json.loads((tmp_path / "hosts" / "compare.json").read_text())
+    row = table["engine pingpong-c2-nopcid"]
+    spread = row["seeds"]["lazyFaults"]
+    assert spread["seeds"] == 4
+    lazies = [json_lazy(tmp_path / "hosts" / "engine" / d / "percpu" / "stats.txt")
+              for d in ("pingpong-c2-nopcid", *(f"seeds/pingpong-c2-nopcid-s{n}" for n in (2, 3, 4)))]
+    assert spread["min"] == min(lazies) and spread["max"] == max(lazies)
+    assert spread["mean"] == sum(lazies) / 4
+    assert row["percpu"]["lazyFaults"] == lazies[0]  # seed 1's run is the table's run dir
+    # gem5 runs once; only the engine has seeds.
+    assert "seeds" not in table["gem5 pingpong-c2-nopcid"]
+    md = (tmp_path / "hosts" / "compare.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("| pingpong-c2-nopcid | engine |"))
+    assert f"{spread['mean']:.0f} ({spread['min']:.0f}-{spread['max']:.0f})" in line
+    bad = compare(tmp_path, "--engine-seeds", "0")
+    assert bad.returncode == 2 and "--engine-seeds must be 1 or more" in bad.stderr
+
+
+def json_lazy(stats: Path) -> float:
+    from percpu.gem5host.run import headline
+
+    return headline(stats).get("percpu.lazyFaults", 0.0)

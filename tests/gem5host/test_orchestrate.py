@@ -171,3 +171,5 @@ def test_report_shows_both_hosts_side_by_side(env: dict[str, str], tmp_path: Pat
     text = (tmp_path / "rep" / "report.md").read_text()
     # One workload, two points: the host tells them apart in every table's labels.
     assert "host=engine" in text and "host=gem5" in text, text[:3000]
+    # gem5's own dimensions (mode, cpu_type) label its points only, not the engine's as "?".
+    assert "mode=fs" in text and "=?" not in text, text[:3000]

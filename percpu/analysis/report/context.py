@@ -135,7 +135,9 @@ def _make_labels(meta: pd.DataFrame, ds: Dataset) -> dict[str, str]:
     ]
     labels: dict[str, str] = {}
     for p, d in dims.items():
-        bits = [f"{k}={_fmt_dim(d.get(k))}" for k in varying]
+        # A dimension this point's host does not have (gem5's mode and cpu_type on an
+        # engine run) is left out rather than shown as unknown.
+        bits = [f"{k}={_fmt_dim(d.get(k))}" for k in varying if d.get(k) is not None]
         labels[p] = d["workload"] + (f" ({', '.join(bits)})" if bits else "")
     # Points that differ only in costs/geometry would share a label: number them.
     seen: dict[str, int] = {}
