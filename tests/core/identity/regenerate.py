@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "5cea1afb04dad84e30b277658f66b99baa07f96b"
+BASE_REVISION = "7a82ebfe012238cff61f784eda865568b9efb1e9"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
