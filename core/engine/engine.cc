@@ -79,7 +79,7 @@ void Engine::run() {
     if (!tmpl.start) continue;
     Mm* mm = nullptr;
     if (tmpl.mm >= 0) {
-      mm = template_instance(tmpl.mm);
+      mm = template_instance(tmpl.mm, /*at_start=*/true);
     } else if (tmpl.mm == kMmFork) {
       throw std::invalid_argument("task '" + tmpl.name + "' has mm=fork but start=yes: "
                                   "declare it with start=no and start it with fork");

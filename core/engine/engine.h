@@ -207,7 +207,8 @@ class Engine {
   // linux/fork.cc
   // key: the image's noise key (Noise::child_key), for its ASLR draws.
   Mm* new_mm(int template_id, const Mm* copy_from, uint64_t key = 0);
-  Mm* template_instance(int tmpl);
+  Mm* template_instance(int tmpl, bool at_start = false);
+  static constexpr uint64_t kLauncherKey = 0x1a0c4e5ull;  // the start processes' shared ASLR key
   // parent: the task that started it (nullptr for the program's start tasks).
   Task* new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* parent = nullptr,
                  bool runnable = true);

@@ -60,11 +60,17 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from, uint64_t key) {
 }
 
 // The instance of mm template `tmpl` that tasks naming it share (its threads).
-Mm* Engine::template_instance(int tmpl) {
-  if (!m_template_instance[tmpl])
-    m_template_instance[tmpl] =
-        new_mm(tmpl, nullptr, Noise::child_key(~static_cast<uint64_t>(tmpl),
-                                               m_template_generation[tmpl]++));
+// The program's start-time processes share one ASLR draw: a workload is one
+// program that forks its processes, and fork keeps the parent's layout (the
+// guest programs do exactly that), so their mmap'd heaps all sit in one slot.
+// A later instance (spawn) is a fresh image with a draw of its own.
+Mm* Engine::template_instance(int tmpl, bool at_start) {
+  if (!m_template_instance[tmpl]) {
+    const uint64_t gen = m_template_generation[tmpl]++;
+    const uint64_t key = at_start ? Noise::child_key(kLauncherKey, 0)
+                                  : Noise::child_key(~static_cast<uint64_t>(tmpl), gen);
+    m_template_instance[tmpl] = new_mm(tmpl, nullptr, key);
+  }
   return m_template_instance[tmpl];
 }
 

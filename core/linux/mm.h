@@ -25,7 +25,7 @@ constexpr uint8_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
 // (256 pages) plus, under ASLR, the stack's largest random shift
 // (STACK_RND_MASK 0x3fffff pages), clamped up to 128 MiB; ASLR then lowers it by
 // up to 2^mmap_rnd_bits pages (exec.cc). So a process's mmap'd buffers sit in
-// user top-level slot 255 or 254 (about even odds under ASLR), apart from its
+// user top-level slot 255 or 254 (about even odds under ASLR; 253 for 1.6 %), apart from its
 // non-PIE text and brk heap in slot 0: a real process touches two or three slots.
 constexpr VirtAddr kTaskSizeMax = (VirtAddr{1} << 47) - 4096;
 constexpr uint64_t kStackRlimit = 8ull << 20, kStackGuardGap = 256ull * 4096;
