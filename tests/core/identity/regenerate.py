@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "7a82ebfe012238cff61f784eda865568b9efb1e9"
+BASE_REVISION = "8c59bd425d7b0d7fbdf92e386f45f3386c96ba74"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
