@@ -7,7 +7,8 @@ geometry (`percpu run --config docs/profiles/gem5-v24-classic-timing.toml --set
 root.fill_at_fault=0`, so the engine, like the guest, takes a lazy fault per new pgd
 entry). Writes OUT/<host>/<point>/<scheme>/ run directories, OUT/compare.json (every
 figure with the stat it came from) and OUT/compare.md (the table docs/gem5.md quotes).
-`percpu report OUT/engine OUT/gem5` shows the same runs side by side.
+`percpu report OUT/engine OUT/gem5` shows the same runs side by side (with
+--engine-seeds N, the engine's points as the mean and 95 % interval over its seeds).
 
     python examples/compare_hosts.py --gem5 $PERCPU_GEM5 --cpus 2 4 --out runs/hosts
 
