@@ -78,10 +78,23 @@ def test_cpus_outside_0_255_are_refused_not_dropped():
     ([(0, 0x10000000, 0x10002000, 9)], "protection must be"),
     ([(0, 0x10000000, 0x10002000, 3), (0, 0x20000000, 0x20001000, 3)], "declared twice"),
     ([(0, 0x10000000, 0x10002000, 3), (1, 0x10001000, 0x10003000, 3)], "overlaps VMA 'a'"),
+    # An auto-placed VMA (`vma NAME auto`): start exactly 2^63, end 2^63 + size.
+    ([(0, (1 << 63) + 4096, (1 << 63) + 8192, 3)], "an auto-placed VMA starts at kVmaAuto"),
+    ([(0, 1 << 63, 1 << 63, 3)], "expected a non-empty, page-aligned range"),
+    ([(0, 1 << 63, (1 << 63) + (1 << 48), 3)], "expected a non-empty, page-aligned range"),
+    ([(0, 1 << 63, (1 << 63) + (1 << 47) - (1 << 30), 3)], "no room below the mmap base"),
 ])
 def test_malformed_vmas_are_refused(vmas, message):
     with pytest.raises(_core.ProgramError, match=message):
         run([op("exit")], vmas=vmas)
+
+
+def test_an_auto_vma_is_placed_and_overlaps_nothing():
+    # Two auto VMAs and a fixed one at the mmap base's address would-be: all placed apart.
+    vmas = [(0, 1 << 63, (1 << 63) + 8192, 3), (1, 1 << 63, (1 << 63) + 4096, 3)]
+    out = run([op("access", 0, 0, 2, 4096, flags=1), op("access", 1, 0, 1, 64, flags=1)],
+              vmas=vmas)
+    assert out["memory_references"] == 3
 
 
 def test_tasks_mm_and_fork_targets_are_checked():
