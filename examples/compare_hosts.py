@@ -101,10 +101,12 @@ def main() -> int:
                          "as host 'engine+<file stem>', and gem5 with the profile's values of "
                          "the costs its root model charges, as host 'gem5+<file stem>'")
     ap.add_argument("--engine-seeds", type=int, default=1, metavar="N",
-                    help="run the engine at seeds 1..N (its noise: ASLR, ticks, jitter) and give "
-                         "its counts as the mean with the range, since the guest's ASLR draws "
-                         "decide how many top-level slots each process touches; seed 1's runs "
-                         "are OUT/<host>/<point>/, the others OUT/<host>/seeds/<point>-sN/")
+                    help="run the engine at seeds 1..N (its noise: ASLR, ticks, jitter): "
+                         "compare.md gives its lazy faults as the mean with the range, since "
+                         "the ASLR draw decides how many top-level slots each process touches, "
+                         "and compare.json the spread of its allocations, mm switches and "
+                         "simTicks too; the other columns are seed 1's runs, "
+                         "OUT/<host>/<point>/ (the others OUT/<host>/seeds/<point>-sN/)")
     ap.add_argument("--reuse-gem5", action="store_true",
                     help="keep gem5 points that OUT/gem5/ already holds (both schemes' stats)")
     args = ap.parse_args()
@@ -201,15 +203,12 @@ def main() -> int:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for tag, host, p, overhead in rows:
         s = table[f"{host} {tag}"]["shared"]
+        # Every column is seed 1's run (so ratios such as copy cycles per allocation come
+        # from one run); with --engine-seeds the lazy faults, which the ASLR draw decides,
+        # are the mean (min-max) over the seeds, and compare.json has the other spreads.
         spread = table[f"{host} {tag}"].get("seeds")
-        if spread:  # the engine over its seeds: mean (min-max) of the counts
-            p = dict(p)
-            for k in ("rootAllocs::total", "lazyFaults", "mmSwitches"):
-                p[k] = spread[k]["mean"]
-            lazy = (f"{spread['lazyFaults']['mean']:.0f} ({spread['lazyFaults']['min']:.0f}-"
-                    f"{spread['lazyFaults']['max']:.0f})")
-        else:
-            lazy = f"{p['lazyFaults']:.0f}"
+        lazy = (f"{spread['lazyFaults']['mean']:.0f} ({spread['lazyFaults']['min']:.0f}-"
+                f"{spread['lazyFaults']['max']:.0f})" if spread else f"{p['lazyFaults']:.0f}")
         per_alloc = (f"{p['rootCopyCycles'] / p['rootAllocs::total']:.0f}"
                      if p["rootAllocs::total"] else "—")
         insts = (f"{(p['instructions'] / s['instructions'] - 1) * 100:+.1f} %"

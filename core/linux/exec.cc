@@ -27,7 +27,7 @@ void Engine::do_exec(Cpu& c, Task* t, int mm_template) {
 // move that would overlap another VMA or leave user space is not made.
 void Engine::randomize_layout(Mm& mm, uint64_t key) {
   m_noise_aslr_images++;
-  uint64_t stack_pages = m_noise.below(Noise::Stack, key, 0, 0x3fffffull + 1);
+  uint64_t stack_pages = m_noise.below(Noise::Stack, key, 0, kStackRndMaskPages + 1);
   uint64_t heap_pages = m_noise.below(Noise::Heap, key, 0, (32ull << 20) >> kPageShift);
   uint64_t mmap_pages = m_noise.below(Noise::MmapBase, key, 0, 1ull << 28);
   mm.mmap_base = kMmapBaseAslr - (mmap_pages << kPageShift);

@@ -29,7 +29,8 @@ constexpr uint8_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
 // non-PIE text and brk heap in slot 0: a real process touches two or three slots.
 constexpr VirtAddr kTaskSizeMax = (VirtAddr{1} << 47) - 4096;
 constexpr uint64_t kStackRlimit = 8ull << 20, kStackGuardGap = 256ull * 4096;
-constexpr uint64_t kStackRandomMax = 0x3fffffull * 4096;
+constexpr uint64_t kStackRndMaskPages = 0x3fffff;  // STACK_RND_MASK, 64-bit tasks
+constexpr uint64_t kStackRandomMax = kStackRndMaskPages * 4096;
 constexpr VirtAddr kMmapBase = kTaskSizeMax - (128ull << 20);  // ASLR off: the 128 MiB floor
 constexpr VirtAddr kMmapBaseAslr = kTaskSizeMax - (kStackRlimit + kStackGuardGap + kStackRandomMax);
 // A template VMA at this start (end = start + size) is placed top-down below the

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from percpu import _core
 from percpu.workloads.program import parse_program
 
-MAP_VMA, UNMAP_VMA = 1, 2  # LogRecord::Kind (core/engine/engine.h)
+MAP_VMA = 1  # LogRecord::Kind (core/engine/engine.h)
 TASK_SIZE_MAX = (1 << 47) - 4096
 MMAP_BASE = TASK_SIZE_MAX - (128 << 20)
 MMAP_BASE_ASLR = TASK_SIZE_MAX - ((8 << 20) + 256 * 4096 + 0x3FFFFF * 4096)
@@ -39,7 +39,7 @@ def mapped(out: dict) -> list[tuple[int, int]]:
 IMAGE = """percpu-ops 1
 mm m
   vma text 0x400000 64K rx
-  vma heap auto {heap} rw
+  vma heap auto 16K rw
   vma buf auto 8K rw
   vma stack 0x7ffffff00000 64K rw
 task t mm=m cpus=0
@@ -57,7 +57,7 @@ def layout(out: dict) -> dict[str, tuple[int, int]]:
 
 
 def test_without_aslr_auto_vmas_stack_down_from_linuxs_base():
-    ranges = layout(run(IMAGE.format(heap="16K"), aslr=False))
+    ranges = layout(run(IMAGE, aslr=False))
     assert ranges["text"] == (0x400000, 0x410000)
     assert ranges["stack"] == (0x7FFFFFF00000, 0x7FFFFFF10000)
     # In template order, each below the last: the heap first, right under the base.
@@ -68,7 +68,7 @@ def test_without_aslr_auto_vmas_stack_down_from_linuxs_base():
 def test_under_aslr_the_heap_lands_in_slot_255_or_254_and_costs_a_lazy_fault_more_in_254():
     lazy_by_slot: dict[int, set[float]] = {}
     for seed in range(1, 41):
-        out = run(IMAGE.format(heap="16K"), aslr=True, seed=seed, scheme="percpu")
+        out = run(IMAGE, aslr=True, seed=seed, scheme="percpu")
         ranges = layout(out)
         heap = ranges["heap"][0]
         assert MMAP_BASE_ASLR - (1 << 40) - 16384 <= heap < MMAP_BASE_ASLR
