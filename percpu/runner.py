@@ -63,7 +63,7 @@ def prepare_program(workload: Workload, wl_params: dict[str, Any],
     seed = int(values["machine.seed"])
     text = workload.render("engine", wl_params, cpus=cpus, seed=seed,
                            freq_mhz=values["machine.freq_mhz"])
-    program = parse_program(text, cpus, source=f"{workload.name}/engine.ops.j2 (rendered)")
+    program = parse_program(text, cpus, source=workload.program_source())
     return values, text, program
 
 
@@ -217,7 +217,7 @@ def summary_text(result: PointResult, workload: Workload, wl_params: dict[str, A
     m = machine_section(values)
     params = " ".join(f"{k}={v}" for k, v in wl_params.items())
     lines = [
-        f"percpu {__version__}: workload {workload.name} ({params})",
+        f"percpu {__version__}: workload {workload.name}" + (f" ({params})" if params else ""),
         (f"scheme {result.scheme} on {m['cpus']} CPUs, PCID {'on' if m['pcid'] else 'off'}, "
         f"PTI {'on' if m['pti'] else 'off'}, {m['paging']}-level paging, seed {int(values['machine.seed'])}"),
         "",

@@ -39,6 +39,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text).strip("_")
 
 
+def workload_label(workload: str) -> str:
+    """A workload as a point's name shows it: a path by its last component."""
+    prefix = "trace:" if workload.startswith("trace:") else ""
+    return prefix + workload[len(prefix):].rstrip("/").rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class Point:
     """One run of one scheme at one configuration (engine or gem5)."""
@@ -56,9 +62,13 @@ class Point:
     check: bool = False
     gem5: dict[str, Any] = field(default_factory=dict)  # gem5 host options
     label: tuple[str, ...] = ()  # the axes that vary in its sweep, for the name
+    # A user's workload by path (or a trace): a hash of its files, so that editing them
+    # makes new points instead of leaving the old results standing. Empty for percpu's own.
+    workload_digest: str = ""
 
     def config(self) -> dict[str, Any]:
         """What makes the point (its id is a hash of this, the version and the model)."""
+        digest = {"workload_digest": self.workload_digest} if self.workload_digest else {}
         return {
             "host": self.host,
             "workload": self.workload,
@@ -72,6 +82,7 @@ class Point:
             "sets": dict(sorted(self.sets.items())),
             "check": self.check,
             "gem5": dict(sorted(self.gem5.items())),
+            **digest,
         }
 
     @property
@@ -90,7 +101,7 @@ class Point:
     @property
     def name(self) -> str:
         """<workload>-<scheme>[-<axis><value>...]-<id>: readable, unique by the id."""
-        parts = [self.workload, self.scheme]
+        parts = [workload_label(self.workload), self.scheme]
         for axis in self.label:
             if axis in ("workload", "scheme"):
                 continue
@@ -113,7 +124,8 @@ class Point:
                    no_pcid=bool(data["no_pcid"]), pti=bool(data["pti"]),
                    paging=int(data["paging"]), sets=dict(data["sets"]),
                    check=bool(data["check"]), gem5=dict(data["gem5"]),
-                   label=tuple(data.get("label", ())))
+                   label=tuple(data.get("label", ())),
+                   workload_digest=str(data.get("workload_digest", "")))
 
     def engine_overrides(self) -> dict[str, float]:
         """The values `percpu run` would pass to the engine for this point."""
