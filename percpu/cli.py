@@ -51,7 +51,10 @@ def _schemes(text: str) -> list[str]:
 
 
 def machine_overrides(cpus, no_pcid, pti, paging, seed, sets, config_file) -> dict[str, float]:
-    from percpu.params import load_toml, parse_set_options, specs
+    """Every parameter the command line overrides: --config files in order, then --set, then
+    the machine flags. A flag and a --set of the same parameter must agree (the one would
+    silently win over the other); the geometry must be one the engine can build."""
+    from percpu.params import check_geometry, load_toml, parse_set_options, specs
 
     values: dict[str, float] = {}
     # --config is repeatable: later files override earlier ones (a geometry profile,
@@ -59,22 +62,28 @@ def machine_overrides(cpus, no_pcid, pti, paging, seed, sets, config_file) -> di
     files = [config_file] if isinstance(config_file, str) else list(config_file or ())
     for path in files:
         values.update(load_toml(Path(path)))
-    values.update(parse_set_options(list(sets)))
+    set_values = parse_set_options(list(sets))
+    values.update(set_values)
     if cpus is not None:
         spec = specs()["machine.cpus"]  # the range lives once, in core/config/params.cc
         if not spec.min <= cpus <= spec.max:
             _fail(f"--cpus {cpus} is out of range: use {spec.min:g}..{spec.max:g}")
-        values["machine.cpus"] = cpus
-    if no_pcid:
-        values["machine.pcid"] = 0
-    if pti:
-        values["machine.pti"] = 1
-    if paging is not None:
-        values["machine.paging_levels"] = paging
-    if seed is not None:
-        if seed < 0:
-            _fail("--seed must be a non-negative integer")
-        values["machine.seed"] = seed
+    if seed is not None and seed < 0:
+        _fail("--seed must be a non-negative integer")
+    flags = (("--cpus", cpus, "machine.cpus", cpus),
+             ("--no-pcid", None, "machine.pcid", 0 if no_pcid else None),
+             ("--pti", None, "machine.pti", 1 if pti else None),
+             ("--paging", paging, "machine.paging_levels", paging),
+             ("--seed", seed, "machine.seed", seed))
+    for flag, shown, key, value in flags:
+        if value is None:
+            continue
+        if key in set_values and set_values[key] != value:
+            given = flag if shown is None else f"{flag} {shown}"
+            _fail(f"{given} and --set {key}={set_values[key]:g} disagree: give it once "
+                  f"({flag} or --set {key})")
+        values[key] = value
+    check_geometry(values)
     return values
 
 
@@ -196,7 +205,8 @@ def main_group(ctx: click.Context) -> None:
 
 RUN_OPTIONS = [
     click.option("--workload", "-w", default=DEFAULT_WORKLOAD, show_default=True,
-                 help="workload to run (percpu workloads list), or trace:FILE to replay a trace"),
+                 help="workload to run (percpu workloads list), a workload directory or op-program "
+                      "file by path (docs/op-program.md), or trace:FILE to replay a trace"),
     click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
                  help="workload parameter (repeatable), e.g. procs_per_cpu=8"),
     click.option("--scheme", "-s", "scheme_text", default=DEFAULT_SCHEMES, show_default=True,
@@ -257,6 +267,8 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
     schemes = _schemes(scheme_text)
     overrides = machine_overrides(cpus, no_pcid, pti, int(paging) if paging else None, seed, sets,
                                   config_file)
+    if not outdir.strip():
+        _fail("--outdir is empty: name the output directory (e.g. --outdir m5out)")
     out = Path(outdir)
     _check_outdir(out, schemes, force)
     # Render and parse once, before any scheme runs: a bad trace or template fails here.
@@ -297,8 +309,8 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
         click.echo(f"wrote {', '.join(str(out / r.scheme) for r in results)}", err=True)
     baseline = "shared" if "shared" in schemes else schemes[0]
     if not quiet:
-        click.echo(f"\nworkload {wl.name} "
-                   f"({', '.join(f'{k}={v}' for k, v in wl_params.items())}) on "
+        shown = ", ".join(f"{k}={v}" for k, v in wl_params.items())
+        click.echo(f"\nworkload {wl.name}{f' ({shown})' if shown else ''} on "
                    f"{int(values['machine.cpus'])} CPUs, PCID "
                    f"{'on' if values['machine.pcid'] else 'off'}, PTI "
                    f"{'on' if values['machine.pti'] else 'off'}, seed "
@@ -307,6 +319,10 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
         click.echo(comparison_table(results, baseline))
     if not no_report:
         _write_report([r.outdir for r in results], baseline, out, quiet)
+    tidied = _leave_one_run(out, {r.scheme for r in results} | ({"report"} if not no_report
+                                                                 else set()))
+    if tidied and not quiet:
+        click.echo(f"percpu: {tidied}", err=True)
     violations = [(r, v) for r in results for v in r.violations]
     if any(r.violation_count for r in results):
         for r, (what, cpu, task, op, va) in violations:
@@ -357,8 +373,34 @@ def _keep_finished(runs: list, scheme: str, schemes: list[str], write, out: Path
         kept.append(str(out / result.scheme))
     if not kept:
         return "no scheme had finished; nothing was written"
+    tidied = _leave_one_run(out, {result.scheme for result, _ in runs})
     return (f"kept the finished run{'s' if len(kept) > 1 else ''} {', '.join(kept)} (complete); "
-            f"not finished, nothing written: {', '.join(pending)}")
+            f"not finished, nothing written: {', '.join(pending)}"
+            + (f"; {tidied}" if tidied else ""))
+
+
+def _leave_one_run(out: Path, written: set[str]) -> str:
+    """After a run wrote the entries written of out: remove percpu's previous runs and
+    report there, which describe another run (`percpu report OUT` would mix them in), and
+    name what else is there. Returns what it did, for the message ("" if nothing)."""
+    import os
+    import shutil
+
+    from percpu.runner import other_entries
+
+    ours, others = other_entries(out, written)
+    for path in ours:  # renamed aside first: a kill midway leaves only a hidden directory
+        trash = path.with_name(f".{path.name}.stale.{os.getpid()}")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    said = []
+    if ours:
+        said.append(f"removed the previous run's {', '.join(str(p) for p in ours)}, which this "
+                    "run replaces")
+    if others:
+        said.append(f"{out} also holds {', '.join(others)}, not written by percpu run: left as "
+                    "they are (move them away to keep the directory one run's)")
+    return "; ".join(said)
 
 
 def _check_outdir(out: Path, schemes: list[str], force: bool) -> None:
@@ -431,11 +473,13 @@ def workloads_group() -> None:
 
 @workloads_group.command("list")
 def workloads_list() -> None:
-    """One line per workload."""
-    from percpu.workloads import list_workloads
+    """One line per workload (a malformed definition: its error, and the others still run)."""
+    from percpu.workloads.definition import broken_workloads, list_workloads
 
     for wl in list_workloads().values():
         click.echo(f"{wl.name:16} {wl.summary}")
+    for name, error in broken_workloads().items():
+        click.echo(f"{name:16} (unusable: {error})")
 
 
 @workloads_group.command("show")
@@ -476,7 +520,7 @@ def workloads_render(name: str, target: str, params: tuple[str, ...], cpus: int,
     values = wl.resolve(_parse_params(params))
     text = wl.render(target, values, cpus=cpus, seed=seed)
     if target == "engine":
-        parse_program(text, cpus, source=f"{name}/engine.ops.j2 (rendered)")  # validate
+        parse_program(text, cpus, source=wl.program_source())  # validate
     click.echo(text, nl=False)
 
 

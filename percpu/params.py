@@ -12,6 +12,12 @@ from pathlib import Path
 
 from percpu.errors import UsageError
 
+# Units of the parameters the engine reads as integers (Params::get_int, get_bool, the
+# Cycles of the cost table, the seed): a fraction would be truncated, so it is refused.
+# The others (MHz, us, Hz, fraction) take any number. tests/cli/test_set_values.py checks
+# this against every key core/ reads as an integer.
+INTEGER_UNITS = frozenset({"", "bool", "cpus", "levels", "entries", "ways", "cycles", "KiB"})
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -22,6 +28,10 @@ class ParamSpec:
     unit: str
     help: str
     source: str
+
+    @property
+    def integer(self) -> bool:
+        return self.unit in INTEGER_UNITS
 
 
 def core():
@@ -61,7 +71,53 @@ def parse_value(key: str, text: str, where: str | None = None) -> float:
                              f"({spec.unit or 'unitless'})") from None
     if not spec.min <= value <= spec.max:
         raise UsageError(f"{what} is out of range: use {spec.min:g}..{spec.max:g}")
+    if spec.integer and not value.is_integer():
+        kind = "0 or 1" if spec.unit == "bool" else f"a whole number of {spec.unit or 'units'}"
+        raise UsageError(f"{what}: {key} takes {kind}, not {text}")
     return value
+
+
+# The TLBs' and caches' geometry keys: core/tlb/tlb.cc and core/cache/cache.cc refuse a
+# geometry without whole power-of-two sets (TLBs) or whole sets of 64-byte lines (caches).
+TLBS = ("tlb.l1d", "tlb.l1i", "tlb.stlb")
+CACHES = ("cache.l1d", "cache.l2", "cache.llc")
+LINE_BYTES = 64
+
+
+def check_geometry(overrides: dict[str, float], where=None) -> None:
+    """UsageError naming the key if the overrides (over the defaults) make a TLB or cache
+    the engine cannot build; where(key) names the key's origin (a spec's place), else the
+    message starts with the key."""
+    values = {s.key: s.default for s in specs().values()}
+    values.update(overrides)
+
+    def fail(key: str, message: str) -> None:
+        prefix = f"{where(key)}: " if where else ""
+        raise UsageError(f"{prefix}{key}={values[key]:g}: {message}")
+
+    def pow2(n: int) -> bool:
+        return n > 0 and not n & (n - 1)
+
+    for tlb in TLBS:
+        e_key, w_key = f"{tlb}.entries", f"{tlb}.ways"
+        entries, ways = int(values[e_key]), int(values[w_key])
+        if entries % ways == 0 and pow2(entries // ways):
+            continue
+        if e_key in overrides or w_key not in overrides:
+            low = ways * (1 << max((entries // ways).bit_length() - 1, 0))
+            fail(e_key, f"{e_key} must be {w_key} ({ways}) times a power of two (its sets): "
+                 f"use e.g. {max(low, ways)} or {max(low, ways) * 2}")
+        fits = [w for w in range(1, entries + 1) if entries % w == 0 and pow2(entries // w)]
+        near = sorted(fits, key=lambda w: abs(w - ways))[:2]
+        fail(w_key, f"{w_key} must divide {e_key} ({entries}) into a power-of-two number of "
+             f"sets: use e.g. {' or '.join(map(str, sorted(near)))}")
+    for cache in CACHES:
+        s_key, w_key = f"{cache}.size_kib", f"{cache}.ways"
+        lines, ways = int(values[s_key]) * 1024 // LINE_BYTES, int(values[w_key])
+        if lines % ways:
+            blame = s_key if s_key in overrides or w_key not in overrides else w_key
+            fail(blame, f"{s_key} ({values[s_key]:g} KiB, {lines} lines of 64 bytes) must be "
+                 f"a whole number of sets of {w_key} ({ways}) lines: change one of them")
 
 
 def parse_set_options(items: list[str]) -> dict[str, float]:
@@ -74,7 +130,7 @@ def parse_set_options(items: list[str]) -> dict[str, float]:
     return out
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def toml_key_lines(text: str) -> dict[str, int]:
     """Line number of each key=value line in TOML text, by its full dotted key (tables
     from [headers]); enough to point at the line of an override, not a TOML parser."""
     import re
@@ -120,7 +176,7 @@ def load_toml(path: Path) -> dict[str, float]:
 
     data.pop("profile", None)
     walk("", data)
-    lines = _key_lines(text)
+    lines = toml_key_lines(text)
 
     def where(key: str) -> str:
         line = lines.get(key)

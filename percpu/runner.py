@@ -196,6 +196,43 @@ def foreign_entries(directory: Path) -> list[str]:
     return [e for e in entries if not ours or e not in RUN_FILES]
 
 
+# What write_report puts in a report directory (OUTDIR/report/ of `percpu run`).
+REPORT_FILES = frozenset({"report.md", "report.html", "plots"})
+
+
+def _is_report_dir(directory: Path) -> bool:
+    try:
+        entries = {p.name for p in directory.iterdir()}
+        plots = directory / "plots"
+        return bool(entries) and entries <= REPORT_FILES and (
+            not plots.is_dir() or all(p.suffix == ".png" for p in plots.iterdir()))
+    except OSError:
+        return False
+
+
+def other_entries(out: Path, keep: set[str]) -> tuple[list[Path], list[str]]:
+    """What the output directory out holds besides the entries keep (this run's): the
+    previous runs and reports of percpu's engine, which describe another run and may go,
+    and the names of anything else, which is not percpu's to remove. Hidden entries (a
+    killed run's temporary directories) are neither."""
+    ours: list[Path] = []
+    others: list[str] = []
+    try:
+        entries = sorted(out.iterdir())
+    except OSError:
+        return ours, others
+    for entry in entries:
+        if entry.name in keep or entry.name.startswith("."):
+            continue
+        run = (entry.is_dir() and not entry.is_symlink() and (entry / "config.json").is_file()
+               and not foreign_entries(entry))
+        if run or (entry.name == "report" and entry.is_dir() and _is_report_dir(entry)):
+            ours.append(entry)
+        else:
+            others.append(entry.name)
+    return ours, others
+
+
 def cpu_sum(stats: dict[str, float], suffix: str) -> float:
     """Sum of system.cpuN.<suffix> over CPUs."""
     total = 0.0

@@ -37,13 +37,31 @@ def sweep_group() -> None:
     """
 
 
+def _spec_content(text: str) -> dict | None:
+    """A spec's settings, without sweep.outdir (--outdir may stand in for it) and without
+    comments or layout; None if it is not TOML."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    if isinstance(data.get("sweep"), dict):
+        data["sweep"].pop("outdir", None)
+    return data
+
+
 def _holds_this_spec(root: Path, spec_path: Path) -> bool:
+    """Whether root is the directory of this spec's sweep (its spec.toml says the same)."""
     from percpu.sweep.index import SWEEP_FILE
 
     try:
-        return ((root / SWEEP_FILE).is_file()
-                and (root / "spec.toml").read_bytes() == Path(spec_path).read_bytes())
-    except OSError:
+        if not (root / SWEEP_FILE).is_file():
+            return False
+        held = _spec_content((root / "spec.toml").read_text(encoding="utf-8"))
+        return held is not None and held == _spec_content(
+            Path(spec_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         return False
 
 
@@ -51,15 +69,19 @@ def _run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}"
 
 
-def _check_outdir(root: Path, resume: bool, dry_run: bool = False) -> None:
-    """Fail before anything is written if DIR cannot be this sweep's directory."""
+def _check_outdir(root: Path, spec_path: Path, resume: bool, dry_run: bool = False) -> None:
+    """Fail before anything is written if DIR cannot be this sweep's directory: another
+    spec's sweep there is refused, with or without --resume (it would replace that sweep's
+    spec and index and orphan its points)."""
     from percpu.sweep.index import SWEEP_FILE
 
     if root.exists():
         if (root / SWEEP_FILE).is_file():
-            if not resume:
-                raise UsageError(f"sweep.outdir {root} already holds a sweep: pass --resume to "
-                                 "continue it, or choose another outdir")
+            if not _holds_this_spec(root, spec_path):
+                raise UsageError(f"sweep.outdir {root} holds another spec's sweep "
+                                 f"({root / 'spec.toml'}): choose another outdir for this one "
+                                 f"(to continue that sweep: percpu sweep {root / 'spec.toml'} "
+                                 f"-o {root} --resume)")
             return
         if any(root.iterdir()):
             raise UsageError(f"sweep.outdir {root} exists and is not a sweep directory: "
@@ -124,7 +146,7 @@ def sweep_run(spec_path, backend, jobs, resume, dry_run, outdir, quiet, partitio
         if not quiet and not dry_run:
             click.echo(f"sweep: {root} holds this spec's sweep: continuing it (only points "
                        "not done run)", err=True)
-    _check_outdir(root, resume or dry_run, dry_run)
+    _check_outdir(root, spec.path, resume or dry_run, dry_run)
     plan = None
     if backend == "slurm":
         from percpu.sweep.backends.slurm import SlurmOptions
@@ -183,8 +205,12 @@ def _run_local(spec, root: Path, jobs: int, run_id: str, quiet: bool) -> None:
     try:
         progress = run_local(root, spec.points, jobs=jobs, run_id=run_id, quiet=quiet)
     except KeyboardInterrupt:
-        click.echo(f"\npercpu sweep: interrupted; finished points are kept in {root}; "
-                   f"continue with: percpu sweep {spec.path} --resume", err=True)
+        from percpu.sweep.claim import PointPaths, read_result
+
+        kept = sum(read_result(PointPaths(root, p.name)) is not None for p in spec.points)
+        click.echo(f"\npercpu sweep: interrupted; {kept} of {len(spec.points)} points are done "
+                   f"and kept in {root}; continue with: percpu sweep {spec.path} --resume",
+                   err=True)
         sys.exit(130)
     wall = time.monotonic() - start
     from percpu.sweep.collect import finish

@@ -226,7 +226,12 @@ def load_spec(path: str | os.PathLike[str], *, outdir: str | None = None,
             varying += [k for k in rows[0] if len({repr(r[k]) for r in rows}) > 1
                         and k not in varying]
     label_axes = tuple(varying)
-    resolver = _Resolver(where, host, check, gem5)
+    # Where each axis is given, so that an error names its full key (grid.param.rounds).
+    origin = {key: name for name, table in (("fixed", fixed), ("grid", grid),
+                                            *(("zip", z) for z in zips)) for key in table}
+    if "workload" in sweep and "workload" not in data.get("fixed", {}):
+        origin["workload"] = "sweep"
+    resolver = _Resolver(where, host, check, gem5, origin)
     points: list[Point] = []
     ids: set[str] = set()
     duplicates = 0
@@ -312,54 +317,69 @@ def _gem5_options(where: str, host: str, table: Any) -> dict[str, Any]:
 
 
 class _Resolver:
-    """Turns one combination of axis values into a validated Point."""
+    """Turns one combination of axis values into a validated Point; errors name the spec
+    and the axis's full key (fixed.cpus, grid.param.procs_per_cpu, zip.set.cost.invlpg)."""
 
-    def __init__(self, where: str, host: str, check: bool, gem5: dict[str, Any]):
+    def __init__(self, where: str, host: str, check: bool, gem5: dict[str, Any],
+                 origin: dict[str, str]):
         from percpu.params import specs
 
         self.where = where
         self.host = host
         self.check = check
         self.gem5 = gem5
+        self.origin = origin
         self.specs = specs() if host == "engine" else {}
         self.cache: dict[str, Any] = {}
+        self.digests: dict[str, str] = {}
+
+    def key(self, axis: str) -> str:
+        """The spec and the full key of axis, for an error."""
+        return f"{self.where}: {self.origin.get(axis, 'fixed')}.{axis}"
 
     def _workload(self, name: Any):
         from percpu.workloads import find_workload
 
         if not isinstance(name, str):
-            _fail(f"{self.where}: workload", f"expected a workload name, got {name!r}")
+            _fail(self.key("workload"), f"expected a workload name or path, got {name!r}")
         if name not in self.cache:
             try:
-                self.cache[name] = find_workload(name)
+                wl = find_workload(name)
             except UsageError as exc:
-                _fail(f"{self.where}: workload", str(exc))
+                _fail(self.key("workload"), str(exc))
+            self.cache[name] = wl
+            self.digests[wl.ref] = wl.digest()
         return self.cache[name]
 
     def _int(self, key: str, value: Any, low: float, high: float) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(f"{self.where}: {key}", f"expected an integer, got {value!r}")
+            _fail(self.key(key), f"expected an integer, got {value!r}")
         if not low <= value <= high:
-            _fail(f"{self.where}: {key}", f"{value} is out of range: use {low:g}..{high:g}")
+            _fail(self.key(key), f"{value} is out of range: use {low:g}..{high:g}")
         return int(value)
 
     def _bool(self, key: str, value: Any) -> bool:
         if not isinstance(value, bool):
-            _fail(f"{self.where}: {key}", f"expected true or false, got {value!r}")
+            _fail(self.key(key), f"expected true or false, got {value!r}")
         return value
 
     def point(self, values: dict[str, Any], scheme: str, label: tuple[str, ...]) -> Point:
+        from percpu.params import check_geometry, parse_value
+
         wl = self._workload(values.get("workload", "ctxmix"))
-        overrides = {}
+        params = wl.defaults()
         for key, value in values.items():
-            if key.startswith("param."):
-                if isinstance(value, bool):
-                    value = str(value).lower()
-                overrides[key[len("param."):]] = str(value)
-        try:
-            params = wl.resolve(overrides)
-        except UsageError as exc:
-            _fail(f"{self.where}: param", f"{exc}")
+            if not key.startswith("param."):
+                continue
+            name = key[len("param."):]
+            if name not in wl.params:
+                _fail(self.key(key), f"workload {wl.name} has no parameter '{name}': it takes "
+                      f"{', '.join(wl.params) or 'none'}")
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            try:
+                params[name] = wl.params[name].parse(text, wl.name)
+            except UsageError as exc:
+                _fail(self.key(key), str(exc))
         if self.host == "engine":
             cpus_max = self.specs["machine.cpus"].max
         else:
@@ -371,18 +391,18 @@ class _Resolver:
         pti = self._bool("pti", values.get("pti", False))
         paging = self._int("paging", values.get("paging", 4), 4, 5)
         sets: dict[str, float] = {}
-        from percpu.params import parse_value
-
         for key, value in values.items():
             if key.startswith("set."):
                 name = key[len("set."):]
                 if name.startswith("machine."):
-                    _fail(f"{self.where}: {key}", "use the axes cpus, seed, no_pcid, pti "
+                    _fail(self.key(key), "use the axes cpus, seed, no_pcid, pti "
                           "and paging for machine parameters")
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 # Errors name the spec's place and key, not --set.
-                sets[name] = parse_value(name, text, where=f"{self.where}: {key}")
-        return Point(host=self.host, workload=wl.name if not wl.name.startswith("trace:")
-                     else f"trace:{wl.path}", scheme=scheme, params=params, cpus=cpus,
+                sets[name] = parse_value(name, text, where=self.key(key))
+        if self.host == "engine":
+            check_geometry(sets, lambda k: self.key(f"set.{k}"))
+        return Point(host=self.host, workload=wl.ref, scheme=scheme, params=params, cpus=cpus,
                      seed=seed, no_pcid=no_pcid, pti=pti, paging=paging, sets=sets,
-                     check=self.check, gem5=self.gem5, label=label)
+                     check=self.check, gem5=self.gem5, label=label,
+                     workload_digest=self.digests[wl.ref])

@@ -63,7 +63,29 @@ def test_an_unwritable_outdir_fails_before_simulating(tmp_path):
         assert time.monotonic() - start < 20
 
 
+def test_a_run_leaves_its_directory_describing_that_run_alone(tmp_path):
+    assert percpu("run", "--param", "rounds=5", "-q", "-o", "o", cwd=tmp_path).returncode == 0
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"shared", "percpu", "report"}
+    (tmp_path / "o" / "notes.txt").write_text("mine")
+    (tmp_path / "o" / "gem5-run").mkdir()
+    (tmp_path / "o" / "gem5-run" / "stats.txt").write_text("")
+    res = percpu("run", "--param", "rounds=5", "-s", "shared", "--no-report", "-o", "o",
+                 cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    # The older percpu run and its report went; what percpu did not write stays, named.
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"shared", "notes.txt", "gem5-run"}
+    said = res.stderr.strip().splitlines()[-1]
+    assert "removed the previous run's o/percpu, o/report" in said
+    assert "o also holds gem5-run, notes.txt, not written by percpu run" in said
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine"
+    report = percpu("report", "o/shared", "--out", "r", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+
+
 def test_ctrl_c_in_the_second_scheme_keeps_the_first(tmp_path):
+    # An older run of both schemes, with its report, is there: it must not stay beside.
+    assert percpu("run", *SMALL[:4], "-q", "-o", "out", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out" / "report").is_dir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "percpu", "run", "--param", "rounds=150000", "--no-report",
          "-o", "out"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -78,6 +100,7 @@ def test_ctrl_c_in_the_second_scheme_keeps_the_first(tmp_path):
     last = err.strip().splitlines()[-1]
     assert "kept the finished run out/shared (complete)" in last, last
     assert "not finished, nothing written: percpu" in last
+    assert "removed the previous run's out/percpu, out/report" in last
     kept = tmp_path / "out" / "shared"
     assert sorted(p.name for p in kept.iterdir()) == ["config.json", "program.ops", "stats.txt",
                                                       "summary.txt"]
@@ -86,3 +109,9 @@ def test_ctrl_c_in_the_second_scheme_keeps_the_first(tmp_path):
     assert "note: kept after Ctrl-C" in (kept / "summary.txt").read_text()
     assert not (tmp_path / "out" / "percpu").exists()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["shared"]  # no temp left over
+
+
+def test_an_empty_outdir_is_refused_not_taken_for_the_current_directory(tmp_path):
+    res = percpu("run", *SMALL, "-o", "", cwd=tmp_path)
+    assert res.returncode == 2 and "--outdir is empty" in res.stderr
+    assert not list(tmp_path.iterdir())

@@ -40,13 +40,30 @@ def test_sweep_writes_points_index_tidy_table_and_report(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "holds this spec's sweep: continuing it" in again.stderr and "8 done" in again.stderr
     assert_exactly_once(out)
-    # Another spec onto the same directory is still refused.
+    # Another spec onto the same directory is refused, with or without --resume, and
+    # nothing there is touched; a comment or another outdir does not make another spec.
     other = write_spec(tmp_path / "other.toml", out, report=False)
-    refused = percpu("sweep", str(other))
-    assert refused.returncode == 2 and "pass --resume" in refused.stderr
+    before = _tree(out)
+    for extra in ((), ("--resume",), ("--dry-run",)):
+        refused = percpu("sweep", str(other), *extra)
+        assert refused.returncode == 2, (extra, refused.stderr)
+        assert "holds another spec's sweep" in refused.stderr
+        assert f"percpu sweep {out / 'spec.toml'} -o {out} --resume" in refused.stderr
+        assert "pass --resume" not in refused.stderr
+        assert _tree(out) == before
+    same = tmp_path / "same.toml"
+    same.write_text("# the same sweep\n" + spec.read_text().replace(str(out), "elsewhere"))
+    again = percpu("sweep", str(same), "--outdir", str(out), "--resume")
+    assert again.returncode == 0 and "8 done" in again.stderr, again.stderr
     resumed = percpu("sweep", str(spec), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "8 done" in resumed.stderr
+
+
+def _tree(root: Path) -> dict[str, int]:
+    """Every file under root and its modification time."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.is_file()}
 
 
 def _markers(out: Path) -> dict[str, tuple[int, int]]:
@@ -115,7 +132,11 @@ def test_ctrl_c_exits_130_and_resume_finishes(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "--resume" in err.strip().splitlines()[-1]
+    last = err.strip().splitlines()[-1]
+    assert "--resume" in last
+    # It says how many points were kept: those with a result, which a resume does not rerun.
+    kept = len(results(out))
+    assert kept >= 4 and f"interrupted; {kept} of 64 points are done and kept in {out}" in last
     resumed = percpu("sweep", str(spec), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert_exactly_once(out)
