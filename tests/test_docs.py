@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _blocks(text: str) -> list[str]:
     """The fenced code blocks of markdown text, in order."""
-    return re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M)
+    return re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def _in_order(shown: list[str], output: str) -> None:
