@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Measure a percpu report in a real headless Chromium at 1400 and 1920 px: every table
-must fit the window without scrolling, the page must not scroll sideways.
+must fit the window without scrolling, the page must not scroll sideways. At a phone's
+width (below PHONE_PX; headless Chromium lays out no narrower than 500 px) tables may
+scroll in their boxes, but the page must not scroll sideways and every figure keeps a
+readable size (at least MIN_FIGURE_PX wide, scrolling in its box).
 
-    python tools/check_report_width.py m5out/report/report.html [--width 1400 --width 1920]
+    python tools/check_report_width.py m5out/report/report.html [--width 1400 --width 500]
 
 Prints one line per window width and table that does not fit; exit 0 when all fit, 1
 when one does not, 2 when no Chromium is found (apt-get install chromium).
@@ -27,10 +30,15 @@ window.addEventListener('load', () => {
     return {index: i, title: title ? title.textContent : '', width: t.scrollWidth,
             room: Math.floor(box.width), right: Math.ceil(t.getBoundingClientRect().right)};
   });
+  const figures = [...document.querySelectorAll('figure img')].map((img, i) => {
+    const box = img.parentElement.getBoundingClientRect();
+    return {index: i, title: img.alt, width: Math.round(img.getBoundingClientRect().width),
+            natural: img.naturalWidth, right: Math.ceil(box.right)};
+  });
   const out = document.createElement('pre');
   out.id = 'percpu-measure';
   out.textContent = JSON.stringify({window: window.innerWidth,
-    page: document.documentElement.scrollWidth, tables});
+    page: document.documentElement.scrollWidth, tables, figures});
   document.body.appendChild(out);
 });
 </script>"""
@@ -63,10 +71,21 @@ def measure(chromium: str, html: Path, width: int) -> dict:
     return json.loads(html_mod.unescape(m.group(1)))
 
 
+PHONE_PX = 700
+MIN_FIGURE_PX = 500
+
+
 def overflows(result: dict) -> list[str]:
     bad = []
     if result["page"] > result["window"]:
         bad.append(f"the page is {result['page']} px wide in a {result['window']} px window")
+    for f in result.get("figures", []):
+        if f["right"] > result["window"]:
+            bad.append(f"figure {f['index']} ({f['title']}) sticks out of the window")
+        if f["width"] < min(MIN_FIGURE_PX, f["natural"]):
+            bad.append(f"figure {f['index']} ({f['title']}) is shrunk to {f['width']} px")
+    if result["window"] < PHONE_PX:  # a phone: tables scroll in their boxes
+        return bad
     for t in result["tables"]:
         if t["width"] > t["room"] or t["right"] > result["window"]:
             bad.append(f"table {t['index']} ({t['title']}) is {t['width']} px wide, "

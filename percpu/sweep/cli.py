@@ -214,11 +214,13 @@ def _run_local(spec, root: Path, jobs: int, run_id: str, quiet: bool) -> None:
         sys.exit(130)
     wall = time.monotonic() - start
     from percpu.sweep.collect import finish
+    from percpu.text import plural
 
     code = finish(root, quiet)
     if not quiet:
         ran = progress.done + progress.failed
-        click.echo(f"sweep: ran {ran} points in {wall:.1f} s on {jobs} workers"
+        click.echo(f"sweep: ran {plural(ran, 'point')} in {wall:.1f} s on "
+                   f"{plural(jobs, 'worker')}"
                    + (f" ({wall * jobs / ran * 1000:.1f} ms per point per worker)" if ran else ""),
                    err=True)
     if code:

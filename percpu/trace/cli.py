@@ -39,6 +39,7 @@ def trace_group() -> None:
 def record_command(out: str | None, memory: bool, events: str, memory_limit: int,
                    command: tuple[str, ...]) -> None:
     """Run COMMAND under perf (as root) and write its trace: percpu trace record -- CMD ARGS."""
+    from percpu.text import plural
     from percpu.trace.record import default_out, record
 
     cmd = list(command)
@@ -49,9 +50,10 @@ def record_command(out: str | None, memory: bool, events: str, memory_limit: int
     t = result.trace
     traced = sum(1 for x in t.tasks.values() if x.cls == "c")
     procs = len({x.pid for x in t.tasks.values() if x.cls == "c"})
-    click.echo(f"percpu: wrote {result.path}: {len(t.events)} events, {procs} processes, "
-               f"{traced} threads, {int(t.meta.get('duration_ns', 0)) / 1e6:.3f} ms"
-               + (f", {len(t.accesses)} access runs" if memory else "")
+    click.echo(f"percpu: wrote {result.path}: {plural(len(t.events), 'event')}, "
+               f"{plural(procs, 'process')}, {plural(traced, 'thread')}, "
+               f"{int(t.meta.get('duration_ns', 0)) / 1e6:.3f} ms"
+               + (f", {plural(len(t.accesses), 'access run')}" if memory else "")
                + f" (sources: {t.meta.get('sources')})", err=True)
     for w in result.warnings:
         click.echo(f"percpu: warning: {w}", err=True)

@@ -72,7 +72,8 @@ def test_truncated_run_is_reported_with_allow_partial(
     assert _run(run, "--out", tmp_path / "out").exit_code == 2
     result = _run(run, "--out", tmp_path / "out", "--allow-partial", "--format", "md")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [str(tmp_path / "out" / "report.md")]
+    assert result.stdout.splitlines() == [str(tmp_path / "out" / "report.md"),
+                                          str(tmp_path / "out" / "plots" / "cycles_by_category.png")]
     md = (tmp_path / "out" / "report.md").read_text()
     warning = next(ln for ln in md.splitlines() if "no End banner" in ln)
     # named by file and line, and never used: the table rows come from dump 0
@@ -121,6 +122,7 @@ def test_success_prints_the_files_written(tmp_path: Path, make_run: Callable[...
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         str(tmp_path / "out" / "report.md"),
+        str(tmp_path / "out" / "plots" / "cycles_by_category.png"),
         str(tmp_path / "out" / "report.html"),
     ]
     assert "+5.00 %" in (tmp_path / "out" / "report.md").read_text()

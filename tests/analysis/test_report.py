@@ -46,6 +46,7 @@ def _table(md: str, title: str) -> list[list[str]]:
 def test_writes_md_html_and_the_plots_that_apply(sweep_report: Path) -> None:
     files = sorted(str(p.relative_to(sweep_report)) for p in sweep_report.rglob("*") if p.is_file())
     assert files == [
+        "plots/cycles_by_category.png",
         "plots/overhead_pcid.png",
         "plots/overhead_vs_cpus.png",
         "plots/overhead_vs_procs_per_cpu.png",
@@ -110,7 +111,7 @@ def test_cycle_breakdown_root_allocations_and_bounds(sweep_report: Path) -> None
 def test_every_table_and_plot_names_its_stats_and_runs(sweep_model: Report) -> None:
     tables = [t for s in sweep_model.sections for t in s.tables]
     plots = [p for s in sweep_model.sections for p in s.plots]
-    assert len(tables) >= 8 and len(plots) == 3
+    assert len(tables) >= 8 and len(plots) == 4
     for item in tables + plots:
         if item.title in ("Runs", "Stats read"):
             continue
@@ -148,7 +149,7 @@ def test_html_is_one_self_contained_file(sweep_report: Path) -> None:
     parser.feed(text)
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     assert "script" not in parser.tags and "link" not in parser.tags
-    assert len(parser.srcs) == 3
+    assert len(parser.srcs) == 4
     for src in parser.srcs:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
@@ -157,13 +158,14 @@ def test_html_is_one_self_contained_file(sweep_report: Path) -> None:
     assert "<code>simTicks</code>" in text  # Markdown code marks became tags, escaped
 
 
-def test_one_point_skips_every_plot_and_says_why(
+def test_one_point_plots_its_cycles_and_says_why_the_other_plots_are_skipped(
     tmp_path: Path, make_run: Callable[..., Path]
 ) -> None:
     make_run(tmp_path / "runs" / "s", scheme="shared", sim_ticks=1000)
     make_run(tmp_path / "runs" / "p", scheme="percpu", sim_ticks=1100)
     written = write_report([tmp_path / "runs"], out=tmp_path / "out", formats="md")
-    assert [p.name for p in written] == ["report.md"]
+    # The main job's report (one point) has a figure: the cycle breakdown per scheme.
+    assert [p.name for p in written] == ["report.md", "cycles_by_category.png"]
     md = written[0].read_text()
     assert "Overhead against CPUs skipped: every compared run has cpus=4." in md
     assert "processes per CPU skipped: every compared run has procs_per_cpu=4." in md
@@ -228,7 +230,7 @@ def test_bad_input_keeps_the_previous_report(tmp_path: Path, make_run: Callable[
     with pytest.raises(UsageError, match=r"stats.txt:1: expected the banner"):
         write_report([run], out=out)
     assert (out / "report.md").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["plots", "report.html", "report.md"]
 
 
 def test_zero_spread_over_seeds_is_warned_and_busy_cycles_shown(
@@ -243,3 +245,14 @@ def test_zero_spread_over_seeds_is_warned_and_busy_cycles_shown(
     assert row[5].endswith(" %")  # the busy-cycle overhead beside it
     assert "Warning: zero spread over seeds" in md
     assert "paired difference" in md  # what the intervals cover
+
+
+def test_a_new_report_leaves_no_plot_of_an_older_one(tmp_path: Path,
+                                                     make_run: Callable[..., Path]) -> None:
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "overhead_vs_cpus.png").write_bytes(b"an older report's plot")
+    make_run(tmp_path / "runs" / "s", scheme="shared")
+    make_run(tmp_path / "runs" / "p", scheme="percpu", sim_ticks=1_100_000_000)
+    write_report([tmp_path / "runs"], out=out, formats="md")
+    assert [p.name for p in (out / "plots").iterdir()] == ["cycles_by_category.png"]

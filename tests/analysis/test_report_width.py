@@ -1,6 +1,7 @@
 """The report's HTML fits a 1400 px window: no table wider than the room the page gives it
-(the cycle breakdown of three schemes was 1,427 px against 1,152 px of room), and a long
-parameter string wraps instead of squeezing the other columns. Estimated from the HTML
+(the cycle breakdown of three schemes was 1,427 px against 1,152 px of room), a long
+parameter string wraps instead of squeezing the other columns, and on a phone the page does
+not scroll sideways while figures keep a readable size. Estimated from the HTML
 (percpu.analysis.report.width); measured in headless Chromium when one is installed
 (.ci/run installs it)."""
 
@@ -53,3 +54,16 @@ def test_in_a_headless_browser_at_1400_and_1920_px(report_html):
         result = check_report_width.measure(chromium, report_html, width)
         assert len(result["tables"]) >= 8
         assert check_report_width.overflows(result) == [], result
+
+
+def test_on_a_phone_the_page_stays_put_and_figures_stay_readable(report_html):
+    # Headless Chromium lays out no narrower than 500 px: the phone rules (the page does
+    # not scroll sideways; a figure keeps at least 500 px and scrolls in its box) apply.
+    chromium = check_report_width.find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium on PATH (.ci/run installs it: apt-get install chromium)")
+    result = check_report_width.measure(chromium, report_html, 500)
+    assert result["window"] < check_report_width.PHONE_PX
+    assert len(result["figures"]) >= 1  # the cycle breakdown, in every report
+    assert check_report_width.overflows(result) == [], result
+    assert all(f["width"] >= check_report_width.MIN_FIGURE_PX for f in result["figures"])

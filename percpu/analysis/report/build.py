@@ -20,6 +20,7 @@ from percpu.analysis.tidy import (
     pick_dump,
 )
 from percpu.errors import UsageError
+from percpu.text import natural_key
 
 # ---------------------------------------------------------------------------
 # Build and render
@@ -59,8 +60,8 @@ def build_report(ds: Dataset, baseline: str = "shared", dump: int = -1, *,
     ordered = sorted(
         meta_all["run"],
         key=lambda r: (
-            ds.runs[r].workload,
-            ds.runs[r].point,
+            natural_key(ds.runs[r].workload),
+            natural_key(ds.runs[r].point),
             ds.runs[r].scheme != baseline,
             ds.runs[r].scheme,
             -1 if ds.runs[r].seed is None else ds.runs[r].seed,

@@ -123,21 +123,25 @@ def _dims(info_row: pd.Series, ds: Dataset) -> dict[str, Any]:
 
 
 def _make_labels(meta: pd.DataFrame, ds: Dataset) -> dict[str, str]:
-    """Point labels: the workload plus every dimension that varies between points."""
+    """Point labels: the workload plus every dimension that varies between the points of
+    that workload (pingpong's points are not labelled with ctxmix's parameters)."""
     dims = {p: _dims(g.iloc[0], ds) for p, g in meta.groupby("point", sort=False)}
     keys: list[str] = []
     for d in dims.values():
         for k in d:
             if k not in keys:
                 keys.append(k)
-    varying = [
-        k for k in keys if k != "workload" and len({repr(d.get(k)) for d in dims.values()}) > 1
-    ]
+    varying: dict[str, list[str]] = {}
+    for workload in {d["workload"] for d in dims.values()}:
+        mine = [d for d in dims.values() if d["workload"] == workload]
+        varying[workload] = [k for k in keys if k != "workload"
+                             and len({repr(d.get(k)) for d in mine}) > 1]
     labels: dict[str, str] = {}
     for p, d in dims.items():
         # A dimension this point's host does not have (gem5's mode and cpu_type on an
         # engine run) is left out rather than shown as unknown.
-        bits = [f"{k}={_fmt_dim(d.get(k))}" for k in varying if d.get(k) is not None]
+        bits = [f"{k}={_fmt_dim(d.get(k))}" for k in varying[d["workload"]]
+                if d.get(k) is not None]
         labels[p] = d["workload"] + (f" ({', '.join(bits)})" if bits else "")
     # Points that differ only in costs/geometry would share a label: number them.
     seen: dict[str, int] = {}

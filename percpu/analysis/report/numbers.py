@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from percpu.analysis.report.context import _fmt_dim
+from percpu.text import plural
 
 # ---------------------------------------------------------------------------
 # Formatting
@@ -41,8 +42,7 @@ def _pct(x: float, signed: bool = True) -> str:
     return f"{x:+.2f} %" if signed else f"{x:.2f} %"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+_plural = plural
 
 
 def _one(vals: list[Any]) -> str:

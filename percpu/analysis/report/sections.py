@@ -16,7 +16,7 @@ from percpu.analysis.report.context import (
     _source,
     _used_dumps,
 )
-from percpu.analysis.report.model import Section, Table
+from percpu.analysis.report.model import Plot, Section, Table
 from percpu.analysis.report.numbers import _num, _pct, _si
 from percpu.analysis.report.stat_names import (
     CYCLE_GROUPS,
@@ -204,15 +204,41 @@ def _cycles_section(ctx: _Ctx) -> Section:
                 cell += f" ({_si(mine - base, signed=True)})"
             cells.append(cell)
         table_rows.append(cells)
+    source = _source(ctx, patterns, used)
     sec.tables.append(
         Table(
             "Cycles by category",
             ["workload point", "scheme"] + [g for g, _ in groups],
             table_rows,
-            _source(ctx, patterns, used),
+            source,
         )
     )
+    sec.plots.append(_cycles_plot(ctx, per_group, source))
     return sec
+
+
+def _cycles_plot(ctx: _Ctx, per_group: dict[str, dict[tuple[str, str], float]],
+                 source: str) -> Plot:
+    """The busy cycles of each (point, scheme) as a stacked bar, every report having at
+    least this figure; past MAX_CYCLE_BARS bars, one per scheme summed over the points."""
+    from percpu.analysis.report.plots import MAX_CYCLE_BARS, cycle_breakdown_plot
+
+    categories = [g for g in ("user", *per_group) if g in per_group and g != "idle"]
+    categories = list(dict.fromkeys(categories))
+    keys = [(p, s) for p, s, _ in _group_rows(ctx)
+            if any((p, s) in per_group[c] for c in categories)]
+    points = list(dict.fromkeys(p for p, _ in keys))
+    if len(keys) <= MAX_CYCLE_BARS:
+        bars = [(s if len(points) == 1 else f"{ctx.labels[p]} / {s}",
+                 {c: per_group[c].get((p, s), 0.0) for c in categories}) for p, s in keys]
+        what = "summed over CPUs (mean over seeds)"
+    else:
+        bars = [(s, {c: sum(per_group[c].get((p, s), 0.0) for p in points) for c in categories})
+                for s in ctx.scheme_order if any(k[1] == s for k in keys)]
+        what = f"summed over CPUs and the {len(points)} workload points"
+    title = "Busy cycles by category" + ("" if len(keys) <= MAX_CYCLE_BARS else " per scheme")
+    return Plot("cycles_by_category", title, cycle_breakdown_plot(bars, categories, what),
+                source)
 
 
 def _roots_section(ctx: _Ctx) -> Section:

@@ -87,6 +87,10 @@ def write_report(
         written.append(path)
         if progress is not None:
             progress(str(path))
+    if "md" in fmts:  # plots of an earlier report that this one does not have are stale
+        for old in (out_dir / "plots").glob("*.png"):
+            if old not in written:
+                old.unlink(missing_ok=True)
     if note is not None:  # after the report is written: an error stays its one line
         for line in ds.warnings:
             note(line)
