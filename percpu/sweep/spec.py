@@ -345,6 +345,7 @@ class _Resolver:
         if name not in self.cache:
             try:
                 wl = find_workload(name)
+                wl.check_target(self.host)  # a point its host cannot run fails here
             except UsageError as exc:
                 _fail(self.key("workload"), str(exc))
             self.cache[name] = wl

@@ -149,15 +149,20 @@ class Workload:
             values[key] = self.params[key].parse(str(text), self.name)
         return values
 
-    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
-               freq_mhz: float | None = None) -> str:
-        """The target's template rendered for a machine of cpus CPUs clocked at freq_mhz
-        (None: the engine's default clock)."""
+    def check_target(self, target: str) -> None:
+        """UsageError unless this workload renders for target (engine or gem5), so that a
+        sweep refuses a point its host cannot run before any point runs."""
         if target not in TARGETS:
             raise UsageError(f"unknown target '{target}': choose engine or gem5")
         if not (self.path / TARGETS[target]).is_file():
             raise UsageError(f"workload {self.name} has no {target} template "
                              f"({self.path / TARGETS[target]})")
+
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
+               freq_mhz: float | None = None) -> str:
+        """The target's template rendered for a machine of cpus CPUs clocked at freq_mhz
+        (None: the engine's default clock)."""
+        self.check_target(target)
         return render_template(self.path / TARGETS[target],
                                render_context(params, cpus, seed, freq_mhz), user=not self.builtin)
 
@@ -309,12 +314,15 @@ class ProgramFileWorkload(Workload):
     def program_source(self) -> str:
         return f"{self.path} (rendered)" if self.path.suffix == ".j2" else str(self.path)
 
-    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
-               freq_mhz: float | None = None) -> str:
+    def check_target(self, target: str) -> None:
         if target != "engine":
             raise UsageError(f"{self.path} is an op program, which runs on the engine only: "
                              "for gem5, make a workload directory with a gem5.sh.j2 guest "
                              "script (docs/op-program.md)")
+
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
+               freq_mhz: float | None = None) -> str:
+        self.check_target(target)
         if self.path.suffix == ".j2":
             return render_template(self.path, render_context(params, cpus, seed, freq_mhz),
                                    user=True)
@@ -365,11 +373,14 @@ class TraceWorkload(Workload):
     def program_source(self) -> str:
         return f"{self.name} (replayed)"
 
-    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
-               freq_mhz: float | None = None) -> str:
+    def check_target(self, target: str) -> None:
         if target != "engine":
             raise UsageError(f"{self.name} replays on the engine only: a trace has no gem5 "
                              "rendering (run the traced program in the guest instead)")
+
+    def render(self, target: str, params: dict[str, Any], cpus: int, seed: int = 1,
+               freq_mhz: float | None = None) -> str:
+        self.check_target(target)
         from percpu.trace.replay import trace_to_program
 
         return trace_to_program(self.path, cpus, snapshot=params["snapshot"] or None,

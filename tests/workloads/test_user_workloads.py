@@ -187,7 +187,7 @@ def test_a_sweep_runs_a_workload_directory_and_an_edit_makes_new_points(tmp_path
     (wl / "engine.ops.j2").write_text(TEMPLATE.replace("count=16", "count=8"))
     code, _, err = run_cli("sweep", str(spec), "-j", "1", capsys=capsys)
     assert code == 0, err
-    assert "ran 2 points" in err
+    assert "ran 2 points" in err and " on 1 worker " in err  # '1 worker', not '1 workers'
     assert len(list((out / "points").iterdir())) == 4
 
 
@@ -195,3 +195,27 @@ def test_a_sweep_spec_names_the_key_of_a_bad_workload(tmp_path, capsys):
     spec = _spec(tmp_path / "s.toml", "./nothere", tmp_path / "out")
     code, _, err = run_cli("sweep", str(spec), "--dry-run", capsys=capsys)
     assert code == 2 and "s.toml: sweep.workload: workload ./nothere not found" in err
+
+
+def test_a_sweep_refuses_a_workload_its_host_cannot_run_before_anything_runs(tmp_path,
+                                                                            capsys):
+    wl = make_workload(tmp_path)
+    (wl / "engine.ops.j2").unlink()
+    spec = _spec(tmp_path / "s.toml", str(wl), tmp_path / "out")
+    code, _, err = run_cli("sweep", str(spec), capsys=capsys)
+    assert code == 2 and f"sweep.workload: workload mywl has no engine template ({wl}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_op_program_in_a_gem5_sweep_is_refused_naming_the_key(tmp_path, capsys):
+    ops = tmp_path / "my.ops"
+    ops.write_text(OPS)
+    gem5 = tmp_path / "gem5.opt"
+    gem5.write_text("#!/bin/sh\n")
+    gem5.chmod(0o755)
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'[sweep]\nhost = "gem5"\nworkload = "{ops}"\nschemes = ["shared"]\n'
+                    f'outdir = "{tmp_path / "out"}"\n[gem5]\npath = "{gem5}"\n')
+    code, _, err = run_cli("sweep", str(spec), "--dry-run", capsys=capsys)
+    assert code == 2 and f"sweep.workload: {ops} is an op program, which runs on the engine " \
+        "only" in err
