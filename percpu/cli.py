@@ -398,8 +398,9 @@ def _leave_one_run(out: Path, written: set[str]) -> str:
         said.append(f"removed the previous run's {', '.join(str(p) for p in ours)}, which this "
                     "run replaces")
     if others:
-        said.append(f"{out} also holds {', '.join(others)}, not written by percpu run: left as "
-                    "they are (move them away to keep the directory one run's)")
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        said.append(f"{out} also holds {shown}, not written by percpu run: left as they are "
+                    "(move them away to keep the directory one run's)")
     return "; ".join(said)
 
 
