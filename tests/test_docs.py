@@ -74,3 +74,10 @@ def test_the_op_program_docs_worked_example_runs_as_shown(tmp_path):
     assert (tmp_path / "runs" / "two" / "percpu" / "stats.txt").is_file()
     _run("percpu sweep cliff.toml -j 2 -q", tmp_path)
     assert len(list((tmp_path / "sweeps" / "pagewalk" / "points").iterdir())) == 12
+
+
+def test_docs_parameters_md_is_what_percpu_params_generates():
+    from percpu.params import markdown_table
+
+    assert (ROOT / "docs" / "parameters.md").read_text() == markdown_table(), (
+        "docs/parameters.md is stale: regenerate it with percpu params --markdown")
