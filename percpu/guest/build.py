@@ -41,6 +41,7 @@ from percpu.guest.packages import (
     BUSYBOX_PATH,
     LINUX_SOURCE,
     LINUX_TARBALL,
+    PATCH_PACKAGES,
     require,
 )
 
@@ -103,8 +104,11 @@ class Builder:
     """One `percpu guest build` run."""
 
     def __init__(self, cache: Path, jobs: int = 2, echo: Callable[[str], None] = print,
-                 guest: Path | None = None, force: bool = False) -> None:
+                 guest: Path | None = None, force: bool = False,
+                 kernel: str = gcache.STOCK, series: Path | None = None) -> None:
         self.cache = cache
+        self.kernel = gcache.check_kernel(kernel)
+        self.series = series
         self.jobs = max(1, jobs)
         self.echo = echo
         self.guest = guest or gcache.guest_sources_dir()
@@ -161,9 +165,11 @@ class Builder:
                              f"{platform.machine()}): cross builds are not supported")
         _outside_checkout(self.cache, self.guest)
         t = self._step("checking Debian packages (dpkg-query) ...")
-        versions = require(BUILD_PACKAGES)
+        versions = require(BUILD_PACKAGES + (PATCH_PACKAGES if self.kernel == gcache.PERCPU
+                                              else ()))
         inputs = gcache.current_inputs(
-            self.guest, packages={p: versions[p] for p in gcache.VERSIONED_PACKAGES})
+            self.guest, packages={p: versions[p] for p in gcache.VERSIONED_PACKAGES},
+            kernel=self.kernel, series=self.series)
         self._fragment()
         key = inputs.key()
         final = self.cache / key
@@ -185,6 +191,8 @@ class Builder:
                       f"inputs: {json.dumps(inputs.to_json(), sort_keys=True)}\n")
             self.step_seconds["packages"] = time.monotonic() - t
             src = self._source(versions[LINUX_SOURCE])
+            if self.kernel == gcache.PERCPU:
+                src = self._patched(src, versions[LINUX_SOURCE], inputs)
             obj = work / "obj"
             cpio_list = work / "initramfs.list"
             wanted = self._configure(src, obj, cpio_list)
@@ -224,16 +232,56 @@ class Builder:
         self.step_seconds["source"] = time.monotonic() - t
         return src
 
+    def _patched(self, src: Path, version: str, inputs: gcache.Inputs) -> Path:
+        """The percpu kernel's tree: the extracted source hard-linked (patch writes new
+        files, so the plain tree is untouched) and the series applied with patch -p1;
+        one tree per series content, kept like the plain one."""
+        digest = hashlib.sha256(json.dumps(inputs.patches, sort_keys=True).encode())
+        root = self.cache / "src" / f"{LINUX_SOURCE}_{version}+percpu-{digest.hexdigest()[:12]}"
+        tree = root / LINUX_SOURCE
+        done = root / ".complete"
+        if done.is_file():
+            self.echo(f"      percpu series: reusing {tree}")
+            return tree
+        patches = gcache.series_patches(self.series)
+        self.echo(f"      percpu series: {len(patches)} patches from {patches[0].parent} "
+                  f"onto a copy of {src.parent.name} ...")
+        with _locked(self.cache / "src" / ".lock"):
+            if not done.is_file():
+                tmp = self.cache / "src" / f".patch-{os.getpid()}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                self._run(["cp", "-al", str(src), str(tmp / LINUX_SOURCE)],
+                          what="cp -al (the tree to patch)")
+                for patch in patches:
+                    self._run(["patch", "-p1", "--forward", "--batch", "-s", "-i", str(patch)],
+                              cwd=tmp / LINUX_SOURCE, what=f"patch -p1 < {patch.name}")
+                shutil.rmtree(root, ignore_errors=True)
+                tmp.rename(root)
+                done.write_text("".join(f"{name} {sha}\n"
+                                        for name, sha in inputs.patches.items()))
+        return tree
+
+    def _fragments(self) -> list[Path]:
+        """percpu.config, and for the percpu kernel percpu-roots.config after it."""
+        out = [self.guest / "kernel" / "percpu.config"]
+        if self.kernel == gcache.PERCPU:
+            out.append(self.guest / gcache.ROOTS_FRAGMENT)
+        return out
+
     def _fragment(self) -> dict[str, str]:
-        """The fragment's options; a malformed line is bad input (before anything is
-        written)."""
+        """The fragments' options (later ones win); a malformed line is bad input
+        (before anything is written)."""
+        wanted: dict[str, str] = {}
         try:
-            return kconfig.parse_file(self.guest / "kernel" / "percpu.config", strict=True)
+            for fragment in self._fragments():
+                wanted.update(kconfig.parse_file(fragment, strict=True))
         except kconfig.FragmentError as exc:
             raise UsageError(str(exc)) from exc
+        return wanted
 
     def _configure(self, src: Path, obj: Path, cpio_list: Path) -> dict[str, str]:
-        fragment = self.guest / "kernel" / "percpu.config"
+        fragments = self._fragments()
         wanted = self._fragment()
         generated = {"CONFIG_INITRAMFS_SOURCE": f'"{cpio_list}"'}
         stamp = obj / ".percpu-configured"
@@ -242,9 +290,11 @@ class Builder:
         stamp_text = f"{cpio_list}\n"
         if (stamp.is_file() and stamp.read_text() == stamp_text
                 and (obj / ".config").is_file()):
-            t = self._step(f"configure: reusing {obj / '.config'} (tinyconfig + percpu.config)")
+            t = self._step(f"configure: reusing {obj / '.config'} (tinyconfig + "
+                           f"{' + '.join(f.name for f in fragments)})")
         else:
-            t = self._step("configure: make tinyconfig + percpu.config (merge_config.sh) ...")
+            t = self._step(f"configure: make tinyconfig + {' + '.join(f.name for f in fragments)}"
+                           " (merge_config.sh) ...")
             # An existing tree is kept: tinyconfig rewrites .config, and kbuild rebuilds
             # only what a changed option touches.
             obj.mkdir(parents=True, exist_ok=True)
@@ -255,11 +305,12 @@ class Builder:
             gen.write_text("".join(f"{k}={v}\n" for k, v in generated.items()))
             self._make(src, obj, ["tinyconfig"], "make tinyconfig")
             self._run([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(obj),
-                       str(obj / ".config"), str(fragment), str(gen)], cwd=src,
+                       str(obj / ".config"), *map(str, fragments), str(gen)], cwd=src,
                       what="merge_config.sh", env={"ARCH": "x86_64"})
             self._make(src, obj, ["olddefconfig"], "make olddefconfig")
         try:
-            kconfig.verify({**wanted, **generated}, obj / ".config", fragment.name)
+            kconfig.verify({**wanted, **generated}, obj / ".config",
+                           " + ".join(f.name for f in fragments))
         except kconfig.FragmentError as exc:
             stamp.unlink(missing_ok=True)
             raise self._failure("verifying the fragment", str(exc)) from exc
@@ -368,7 +419,11 @@ class Builder:
             "packages": versions,
             "kernel_release": release,
             "kernel_tree": str(obj),
-            "config_fragment": "workloads/guest/kernel/percpu.config",
+            "kernel": self.kernel,
+            "patches": sorted(inputs.patches),
+            "config_fragment": " + ".join(
+                f"workloads/guest/{f.relative_to(self.guest).as_posix()}"
+                for f in self._fragments()),
             "config_options_verified": len(wanted) + 1,
             "files": {name: _file_info(partial / name) for name in ("vmlinux", "bzImage")},
             "initramfs": {"bytes": cpio.stat().st_size if cpio.is_file() else None,

@@ -24,6 +24,13 @@ from percpu.errors import UsageError
 
 # Bump when the build steps change what a build produces from the same inputs.
 RECIPE = 1
+# The kernels a guest can have: Linux 6.1 as Debian ships it, or with percpu's series
+# (src_patches/linux-6.1/: per-(cpu, asid) roots, docs/kernel.md).
+STOCK, PERCPU = "stock", "percpu"
+KERNELS = (STOCK, PERCPU)
+# The percpu kernel's options on top of workloads/guest/kernel/percpu.config.
+ROOTS_FRAGMENT = "kernel/percpu-roots.config"
+SERIES_DIR = "linux-6.1"
 MANIFEST = "manifest.json"
 KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 VERSIONED_PACKAGES = ("linux-source-6.1", "busybox-static", "gcc")
@@ -51,6 +58,32 @@ def guest_sources_dir() -> Path:
     from percpu.workloads.definition import workloads_dir
 
     return workloads_dir() / "guest"
+
+
+def linux_series_dir() -> Path:
+    """src_patches/linux-6.1/ of the checkout, or the installed copy."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "src_patches" / SERIES_DIR,
+                      here.parents[1] / "_src_patches" / SERIES_DIR):
+        if candidate.is_dir():
+            return candidate
+    raise UsageError("the kernel series src_patches/linux-6.1/ is missing: "
+                     "reinstall percpu with 'pip install .'")
+
+
+def series_patches(series: Path | None = None) -> list[Path]:
+    """The series' patches in order (the cover letter, 0000-*, is not one)."""
+    series = series or linux_series_dir()
+    patches = sorted(p for p in series.glob("*.patch") if not p.name.startswith("0000-"))
+    if not patches:
+        raise UsageError(f"{series} holds no patches: restore src_patches/linux-6.1/")
+    return patches
+
+
+def check_kernel(kernel: str) -> str:
+    if kernel not in KERNELS:
+        raise UsageError(f"unknown guest kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
+    return kernel
 
 
 def _sha256(path: Path) -> str:
@@ -88,6 +121,16 @@ class Inputs:
     files: dict[str, str]
     packages: dict[str, str | None]
     recipe: int = RECIPE
+    kernel: str = STOCK
+    # The percpu kernel's series: patch name -> sha256 (empty for the stock kernel).
+    patches: dict[str, str] = field(default_factory=dict)
+
+    def _flavour(self) -> dict[str, Any]:
+        """What the percpu kernel adds to a key (nothing for the stock kernel, whose
+        keys stay what they were before there were two kernels)."""
+        if self.kernel == STOCK:
+            return {}
+        return {"kernel": self.kernel, "patches": self.patches}
 
     def _digest(self, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -100,33 +143,47 @@ class Inputs:
     def key(self) -> str:
         """The cache entry's name: every input."""
         return self._digest({"files": self.files, "packages": self.packages,
-                             "recipe": self.recipe})
+                             "recipe": self.recipe, **self._flavour()})
 
     def kernel_key(self) -> str:
         """The kernel object tree's name: only what the kernel's .config and objects
         depend on (the fragment, the kernel source and the compiler)."""
+        flavour = self._flavour()
+        if flavour:
+            flavour["roots_fragment"] = self.files.get(ROOTS_FRAGMENT)
         return self._digest({"fragment": self.files.get("kernel/percpu.config"),
                              "linux": self.packages.get("linux-source-6.1"),
-                             "gcc": self.packages.get("gcc"), "recipe": self.recipe})
+                             "gcc": self.packages.get("gcc"), "recipe": self.recipe,
+                             **flavour})
 
     def to_json(self) -> dict[str, Any]:
         return {"files": dict(self.files), "packages": dict(self.packages),
-                "recipe": self.recipe}
+                "recipe": self.recipe, **self._flavour()}
 
 
 def current_inputs(guest: Path | None = None,
-                   packages: dict[str, str | None] | None = None) -> Inputs:
-    """The inputs a build would use now (package versions from dpkg-query)."""
+                   packages: dict[str, str | None] | None = None,
+                   kernel: str = STOCK, series: Path | None = None) -> Inputs:
+    """The inputs a build of `kernel` would use now (package versions from dpkg-query)."""
     from percpu.guest.packages import installed_versions
 
+    check_kernel(kernel)
     guest = guest or guest_sources_dir()
     files = {rel: _sha256(path) for rel, path in input_files(guest).items()}
+    patches: dict[str, str] = {}
+    if kernel == PERCPU:
+        roots = guest / ROOTS_FRAGMENT
+        if not roots.is_file():
+            raise UsageError(f"guest sources incomplete: {roots} is missing "
+                             "(reinstall percpu with 'pip install .')")
+        files[ROOTS_FRAGMENT] = _sha256(roots)
+        patches = {p.name: _sha256(p) for p in series_patches(series)}
     if packages is None:
         try:
             packages = dict(installed_versions(list(VERSIONED_PACKAGES)))
         except UsageError:
             packages = {p: None for p in VERSIONED_PACKAGES}
-    return Inputs(files=files, packages=packages)
+    return Inputs(files=files, packages=packages, kernel=kernel, patches=patches)
 
 
 @dataclass(frozen=True)
@@ -182,29 +239,39 @@ def find_build(inputs: Inputs, cache: Path) -> GuestBuild | None:
         recorded = build.manifest.get("inputs", {})
         if recorded.get("files") != inputs.files or recorded.get("recipe") != inputs.recipe:
             continue
+        if (recorded.get("kernel", STOCK) != inputs.kernel
+                or recorded.get("patches", {}) != inputs.patches):
+            continue
         versions = recorded.get("packages", {})
         if all(v is None or versions.get(p) == v for p, v in inputs.packages.items()):
             return build
     return None
 
 
-def default_build(cache: str | os.PathLike[str] | None = None) -> GuestBuild:
-    """The build the gem5 config boots, or UsageError telling how to make one."""
+def default_build(cache: str | os.PathLike[str] | None = None,
+                  kernel: str = STOCK) -> GuestBuild:
+    """The build of `kernel` the gem5 config boots, or UsageError telling how to make
+    one."""
     where = cache_dir(cache)
-    build = find_build(current_inputs(), where)
+    build = find_build(current_inputs(kernel=kernel), where)
     if build is None:
         others = entries(where)
         hint = (f" (the {len(others)} build(s) in {where} are from other inputs)" if others
                 else f" (cache: {where})")
-        raise UsageError(NOT_BUILT + hint)
+        message = NOT_BUILT + hint
+        if kernel != STOCK:
+            message = message.replace("'percpu guest build'",
+                                      f"'percpu guest build --kernel {kernel}'")
+        raise UsageError(message)
     return build
 
 
-def default_kernel(cache: str | os.PathLike[str] | None = None) -> Path:
-    """vmlinux of the newest complete build matching the current inputs."""
-    return default_build(cache).vmlinux
+def default_kernel(cache: str | os.PathLike[str] | None = None, kernel: str = STOCK) -> Path:
+    """vmlinux of the newest complete build of `kernel` matching the current inputs."""
+    return default_build(cache, kernel).vmlinux
 
 
-def default_manifest(cache: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def default_manifest(cache: str | os.PathLike[str] | None = None,
+                     kernel: str = STOCK) -> dict[str, Any]:
     """manifest.json of that build (inputs, versions, sizes, date, kernel_args, ...)."""
-    return default_build(cache).manifest
+    return default_build(cache, kernel).manifest

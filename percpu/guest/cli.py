@@ -12,6 +12,10 @@ CACHE_HELP = ("cache directory (default $PERCPU_GUEST_DIR, else ~/.cache/percpu/
               "never inside the repository")
 cache_option = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                             help=CACHE_HELP)
+kernel_option = click.option(
+    "--kernel", type=click.Choice(gcache.KERNELS), default=gcache.STOCK, show_default=True,
+    help="stock: Debian's Linux 6.1; percpu: with per-(cpu, asid) roots "
+    "(src_patches/linux-6.1/, docs/kernel.md)")
 
 
 @click.group("guest")
@@ -35,7 +39,7 @@ def _report_check(result, label: str) -> None:
 
 def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float, cpus: int,
                 smoke: bool, selftest: bool, pcid: bool, pti: bool, gem5_path: bool,
-                verbose: bool) -> None:
+                verbose: bool, stress: int = 0) -> None:
     from percpu.guest.qemu import check
 
     # (QEMU -cpu, extra kernel args, log name, the gem5 path of /init)
@@ -44,16 +48,26 @@ def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float,
         variants.append(("max,+pcid,+invpcid", "", "max_pcid_invpcid", False))
     if pti:
         variants.append(("max", "pti=on", "max_pti", False))
+    if build.manifest.get("kernel") == gcache.PERCPU:
+        # One build serves both arms of a comparison: the roots switched off at boot.
+        variants.append(("max", "percpu_roots=off", "max_roots_off", False))
     if gem5_path:
         variants.append(("max", "", "gem5_path", True))
+    if stress:
+        # The long stress (roots_stress with a CPU offlined and back), without and with
+        # PTI; the checker watches every switch, lazy fault and flush meanwhile.
+        variants += [("max", f"percpu.stress={stress}", "stress", False),
+                     ("max", f"pti=on percpu.stress={stress}", "stress_pti", False)]
     ok = True
     for cpu, extra, name, as_gem5 in variants:
         label = f"-cpu {cpu}" + (f", {extra}" if extra else "") + (
             ", /init's gem5 path" if as_gem5 else "")
         click.echo(f"booting {build.bzimage} under QEMU TCG ({label}, -smp {cpus}) ...")
         log = build.path / f"qemu-check-{name}.log"
-        result = check(build, timeout=timeout, cpus=cpus, cpu=cpu, smoke=smoke,
-                       selftest=selftest, extra_args=extra, gem5_path=as_gem5,
+        long_run = "percpu.stress=" in extra
+        result = check(build, timeout=timeout + (2 * stress if long_run else 0), cpus=cpus,
+                       cpu=cpu, smoke=smoke and not long_run, selftest=selftest,
+                       extra_args=extra, gem5_path=as_gem5,
                        echo=(lambda s: click.echo("  | " + s)) if verbose else None, log=log)
         _report_check(result, label)
         click.echo(f"  console log: {log}")
@@ -80,28 +94,34 @@ def _check_options(f):
     f = click.option("--gem5-path/--no-gem5-path", default=True, show_default=True,
                      help="also boot without percpu.host=qemu: /init's gem5 steps in order "
                      "(the m5 ops do nothing under QEMU)")(f)
+    f = click.option("--stress", type=click.IntRange(0, 86400), default=0, show_default=True,
+                     metavar="SECONDS", help="also run roots_stress that long (processes "
+                     "past the 6-ASID cliff, threads freeing page tables under each other, "
+                     "fork/exec, a CPU offlined and back), without and with PTI")(f)
     f = click.option("-v", "--verbose", is_flag=True, help="show the guest console")(f)
     return f
 
 
 @guest_group.command("build")
 @cache_option
+@kernel_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=2, show_default=True,
               help="make -j")
 @click.option("--force", is_flag=True, help="rebuild even if a build of these inputs exists")
 @click.option("--check", "then_check", is_flag=True, help="then run `percpu guest check`")
 @_check_options
 @click.pass_context
-def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: bool,
-                  then_check: bool, timeout: float, cpus: int, smoke: bool, selftest: bool,
-                  pcid: bool, pti: bool, gem5_path: bool, verbose: bool) -> None:
+def build_command(ctx: click.Context, cache_dir: str | None, kernel: str, jobs: int,
+                  force: bool, then_check: bool, timeout: float, cpus: int, smoke: bool,
+                  selftest: bool, pcid: bool, pti: bool, gem5_path: bool, stress: int,
+                  verbose: bool) -> None:
     """Build the guest from Debian packages (linux-source-6.1, busybox-static, gcc) into
     the cache: vmlinux for gem5, bzImage for QEMU, one directory per input hash."""
     from percpu.guest.build import Builder, BuildError
 
     where = gcache.cache_dir(cache_dir)
     try:
-        result = Builder(where, jobs=jobs, echo=click.echo, force=force).run()
+        result = Builder(where, jobs=jobs, echo=click.echo, force=force, kernel=kernel).run()
     except BuildError as exc:
         click.echo(f"percpu guest build: {exc}", err=True)
         ctx.exit(1)
@@ -113,29 +133,32 @@ def build_command(ctx: click.Context, cache_dir: str | None, jobs: int, force: b
     click.echo(f"kernel args:    {build.kernel_args}")
     if then_check:
         _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                    pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose)
+                    pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose, stress=stress)
 
 
 @guest_group.command("check")
 @cache_option
+@kernel_option
 @_check_options
 @click.pass_context
-def check_command(ctx: click.Context, cache_dir: str | None, timeout: float, cpus: int,
-                  smoke: bool, selftest: bool, pcid: bool, pti: bool, gem5_path: bool,
-                  verbose: bool) -> None:
+def check_command(ctx: click.Context, cache_dir: str | None, kernel: str, timeout: float,
+                  cpus: int, smoke: bool, selftest: bool, pcid: bool, pti: bool,
+                  gem5_path: bool, stress: int, verbose: bool) -> None:
     """Boot the current build under QEMU TCG and check /init's lines (boot, guest
-    programs, self-test)."""
-    build = gcache.default_build(cache_dir)
+    programs, self-test; on the percpu kernel its counters, bounds and checker)."""
+    build = gcache.default_build(cache_dir, kernel)
     _run_checks(ctx, build, timeout=timeout, cpus=cpus, smoke=smoke, selftest=selftest,
-                pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose)
+                pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose, stress=stress)
 
 
 @guest_group.command("path")
 @cache_option
+@kernel_option
 @click.option("--json", "as_json", is_flag=True, help="print the whole manifest")
-def path_command(cache_dir: str | None, as_json: bool) -> None:
-    """Print the vmlinux of the build matching the current inputs (what gem5 boots)."""
-    build = gcache.default_build(cache_dir)
+def path_command(cache_dir: str | None, kernel: str, as_json: bool) -> None:
+    """Print the vmlinux of the build matching the current inputs (what gem5 boots;
+    bzImage, what QEMU boots, is beside it)."""
+    build = gcache.default_build(cache_dir, kernel)
     click.echo(json.dumps(build.manifest, indent=2, sort_keys=True) if as_json
                else str(build.vmlinux))
 

@@ -19,6 +19,8 @@ BUILD_PACKAGES = (
     "libelf-dev", "cpio", "xz-utils",
 )
 QEMU_PACKAGES = ("qemu-system-x86",)
+# The percpu kernel applies src_patches/linux-6.1/ with patch -p1.
+PATCH_PACKAGES = ("patch",)
 
 
 def installed_versions(packages: tuple[str, ...] | list[str]) -> dict[str, str | None]:

@@ -24,6 +24,14 @@ SMOKE = re.compile(r"percpu-guest: smoke (\S+) status=(\d+)")
 SELFTEST_CASE = re.compile(r"percpu-selftest: (\S+) expected=([AB]) got=(\S) (ok|FAIL)")
 SELFTEST_SUMMARY = re.compile(r"percpu-selftest: (\d+) passed, (\d+) failed")
 DONE = "percpu-guest: qemu check done"
+# The percpu kernel's counters (/proc/percpu_roots), the stress's summary and status.
+ROOTS = re.compile(r"percpu-guest: roots (\S+) (\d+)$")
+STRESS = re.compile(r"percpu-guest: stress: (roots_stress: .*)$")
+STRESS_STATUS = re.compile(r"percpu-guest: stress status=(\d+)")
+# What the kernel prints when something is wrong: a WARN (the roots' checker warns once
+# per boot with the CPU, ASID, slot and both entries), a BUG, an oops, a panic.
+KERNEL_TROUBLE = re.compile(r"(WARNING: |BUG: |Oops|Kernel panic|general protection fault"
+                            r"|Call Trace:)")
 # The gem5 path of /init (no percpu.host=qemu): under QEMU the m5 ops read the BIOS ROM
 # at 0xFFFF0000 instead of reaching gem5, so `m5 exit` returns and readfile yields no
 # script; what is checked is that /init goes through step 5 in order.
@@ -48,6 +56,9 @@ class CheckResult:
     selftest: list[tuple[str, str, str, str]] = field(default_factory=list)
     selftest_summary: tuple[int, int] | None = None
     selftest_skipped: str | None = None
+    roots: dict[str, int] = field(default_factory=dict)   # /proc/percpu_roots
+    stress: str | None = None                              # roots_stress's summary
+    stress_status: int | None = None
     command: list[str] = field(default_factory=list)
 
 
@@ -75,12 +86,46 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
             "-append", append]
 
 
+def roots_problems(roots: dict[str, int], *, roots_off: bool) -> list[str]:
+    """What is wrong with a percpu kernel's /proc/percpu_roots counters: the checker saw
+    a violation, a bound of the proposal broke, or the roots did (not) run as asked."""
+    if not roots:
+        return ["no 'percpu-guest: roots' lines: the kernel has no /proc/percpu_roots"]
+    problems = []
+    missing = [n for n in ("enabled", "rootAllocs::total", "lazyFaults", "rootPoolPeakBytes",
+                           "rootPoolBoundBytes", "maxLazyFaultsPerRoot", "lazyFaultBound",
+                           "checkerViolations") if n not in roots]
+    if missing:
+        return [f"/proc/percpu_roots lacks {', '.join(missing)}"]
+    if roots_off:
+        if roots["enabled"] != 0 or roots["rootAllocs::total"] != 0:
+            problems.append("percpu_roots=off: the roots still ran "
+                            f"(enabled {roots['enabled']}, {roots['rootAllocs::total']} made)")
+        return problems
+    if roots["enabled"] != 1 or roots["rootAllocs::total"] == 0 or roots["lazyFaults"] == 0:
+        problems.append(f"the roots did not run (enabled {roots['enabled']}, "
+                        f"{roots['rootAllocs::total']} made, {roots['lazyFaults']} lazy faults)")
+    if roots["checkerViolations"]:
+        problems.append(f"the roots' checker saw {roots['checkerViolations']} violation(s)")
+    if roots["rootPoolPeakBytes"] > roots["rootPoolBoundBytes"]:
+        problems.append(f"root pool peak {roots['rootPoolPeakBytes']} B over the bound "
+                        f"{roots['rootPoolBoundBytes']} B")
+    # maxLazyFaultsPerRoot may pass lazyFaultBound (256) without anything being wrong:
+    # a slot whose table is freed and allocated again within one root generation is
+    # faulted in again, which the suggestion's bound did not foresee (docs/kernel.md).
+    return problems
+
+
 def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
-                 programs: list[str], gem5_path: bool = False) -> tuple[list[str], CheckResult]:
+                 programs: list[str], gem5_path: bool = False, percpu_kernel: bool = False,
+                 roots_off: bool = False, stress: bool = False
+                 ) -> tuple[list[str], CheckResult]:
     """Check /init's lines; returns (problems, a result with what was parsed)."""
     result = CheckResult(ok=False, lines=lines)
     problems: list[str] = []
     for line in lines:
+        if KERNEL_TROUBLE.search(line):
+            problems.append(f"the kernel printed: {line.strip()}")
         if m := BOOTED.search(line):
             result.booted = dict(zip(("kernel", "cpus", "pcid", "invpcid", "pti"), m.groups(),
                                      strict=True))
@@ -92,6 +137,12 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
             result.selftest_summary = (int(m.group(1)), int(m.group(2)))
         elif "percpu-selftest: skipped" in line:
             result.selftest_skipped = line.split("percpu-selftest: ", 1)[1].strip()
+        elif m := ROOTS.search(line):
+            result.roots[m.group(1)] = int(m.group(2))
+        elif m := STRESS.search(line):
+            result.stress = m.group(1)
+        elif m := STRESS_STATUS.search(line):
+            result.stress_status = int(m.group(1))
     if not result.booted:
         problems.append("no 'percpu-guest: booted' line: the kernel did not reach /init")
     elif int(result.booted["cpus"]) != cpus:
@@ -119,6 +170,14 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
             at = found + 1
     elif not any(DONE in line for line in lines):
         problems.append(f"no '{DONE}' line")
+    if percpu_kernel and not gem5_path:
+        problems += roots_problems(result.roots, roots_off=roots_off)
+    if stress:
+        if result.stress is None or result.stress_status is None:
+            problems.append("the stress printed no summary or status")
+        elif result.stress_status != 0 or " errors=0" not in result.stress:
+            problems.append(f"the stress failed (status {result.stress_status}): "
+                            f"{result.stress}")
     return problems, result
 
 
@@ -186,8 +245,11 @@ def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb
         lines.append(pending.decode(errors="replace").rstrip("\r"))
     total = time.monotonic() - start
     programs = [p for p in build.manifest.get("programs", []) if p != "m5"]
-    problems, result = parse_output(lines, cpus=cpus, smoke=smoke, selftest=selftest,
-                                    programs=programs, gem5_path=gem5_path)
+    problems, result = parse_output(
+        lines, cpus=cpus, smoke=smoke, selftest=selftest, programs=programs,
+        gem5_path=gem5_path, percpu_kernel=build.manifest.get("kernel") == "percpu",
+        roots_off="percpu_roots=off" in extra_args.split(),
+        stress=any(a.startswith("percpu.stress=") for a in extra_args.split()))
     if timed_out:
         problems.insert(0, f"timed out after {timeout:.0f} s")
     result.problems = problems

@@ -157,3 +157,65 @@ def test_prune_keeps_the_current_build_and_busy_trees(
     assert gcache.default_kernel() == current / "vmlinux"
     assert set(prune(cache, everything=True)) >= {current, cache / "src"}
     assert gcache.entries(cache) == []
+
+
+def _series(tmp_path: Path) -> Path:
+    """A copy of src_patches/linux-6.1/ to edit."""
+    import shutil
+
+    dest = tmp_path / "series"
+    shutil.copytree(gcache.linux_series_dir(), dest)
+    return dest
+
+
+def test_percpu_kernel_keys_follow_the_series_and_its_fragment(guest_copy: Path,
+                                                               tmp_path: Path) -> None:
+    series = _series(tmp_path)
+    stock = _inputs(guest_copy)
+    percpu = gcache.current_inputs(guest_copy, packages=PACKAGES, kernel="percpu", series=series)
+    # Two kernels, two builds and two kernel trees; the stock key is what it always was.
+    assert percpu.key() != stock.key() and percpu.kernel_key() != stock.kernel_key()
+    assert stock.to_json().keys() == {"files", "packages", "recipe"}
+    assert sorted(percpu.patches) == [p.name for p in gcache.series_patches(series)]
+    assert percpu.files[gcache.ROOTS_FRAGMENT]
+    # Editing a patch or the roots fragment rebuilds the percpu kernel, not the stock one.
+    patch = gcache.series_patches(series)[-1]
+    patch.write_text(patch.read_text() + "\n")
+    edited = gcache.current_inputs(guest_copy, packages=PACKAGES, kernel="percpu",
+                                   series=series)
+    assert edited.kernel_key() != percpu.kernel_key() and edited.key() != percpu.key()
+    fragment = guest_copy / gcache.ROOTS_FRAGMENT
+    fragment.write_text(fragment.read_text() + "# changed\n")
+    refragged = gcache.current_inputs(guest_copy, packages=PACKAGES, kernel="percpu",
+                                      series=series)
+    assert refragged.kernel_key() != edited.kernel_key()
+    assert _inputs(guest_copy).key() == stock.key()
+    # The cover letter is not a patch of the series.
+    (series / "0000-cover-letter.patch").write_text("changed")
+    assert gcache.current_inputs(guest_copy, packages=PACKAGES, kernel="percpu",
+                                 series=series).key() == refragged.key()
+
+
+def test_the_percpu_kernel_is_found_apart_from_the_stock_one(cache: Path) -> None:
+    with pytest.raises(UsageError,
+                       match=r"^no guest built: run 'percpu guest build --kernel percpu'"):
+        gcache.default_kernel(kernel="percpu")
+    stock = gcache.current_inputs()
+    _fake_entry(cache, stock, "2026-01-01T00:00:00+00:00")
+    with pytest.raises(UsageError, match="--kernel percpu"):
+        gcache.default_kernel(kernel="percpu")
+    percpu = gcache.current_inputs(kernel="percpu")
+    entry = _fake_entry(cache, percpu, "2026-01-02T00:00:00+00:00")
+    assert gcache.default_kernel(kernel="percpu") == entry / "vmlinux"
+    assert gcache.default_kernel() != entry / "vmlinux"
+    with pytest.raises(UsageError, match=r"^unknown guest kernel 'mine': choose one of "
+                                         r"stock, percpu"):
+        gcache.default_kernel(kernel="mine")
+
+
+def test_an_empty_series_is_bad_input(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "0000-cover-letter.patch").write_text("only a cover letter")
+    with pytest.raises(UsageError, match="holds no patches"):
+        gcache.series_patches(empty)

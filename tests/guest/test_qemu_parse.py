@@ -44,7 +44,8 @@ def test_each_problem_is_named() -> None:
 def test_no_boot() -> None:
     problems, _ = parse_output(["Kernel panic - not syncing"], cpus=2, smoke=False,
                                selftest=False, programs=PROGRAMS)
-    assert problems == ["no 'percpu-guest: booted' line: the kernel did not reach /init",
+    assert problems == ["the kernel printed: Kernel panic - not syncing",
+                        "no 'percpu-guest: booted' line: the kernel did not reach /init",
                         "no 'percpu-guest: qemu check done' line"]
 
 
@@ -79,3 +80,86 @@ def test_gem5_path_command_line_has_no_qemu_host() -> None:
     append = cmd[cmd.index("-append") + 1]
     assert "percpu.host" not in append and "percpu.smoke" not in append
     assert append.startswith("console=ttyS0 lpj=7999923 no_timer_check rdinit=/init")
+
+
+ROOTS = {"enabled": 1, "rootAllocs::firstUse": 0, "rootAllocs::evicted": 0,
+         "rootAllocs::flushedInactive": 0, "rootAllocs::noPcid": 5120,
+         "rootAllocs::total": 5120, "lazyFaults": 11873, "rootCopyBytes": 10485760,
+         "rootEntriesDropped": 312, "kernelSyncs": 0, "rootPoolPeakBytes": 8192,
+         "rootPoolBoundBytes": 49152, "maxLazyFaultsPerRoot": 6, "lazyFaultBound": 256,
+         "checkerViolations": 0}
+
+
+def roots_lines(roots: dict[str, int]) -> list[str]:
+    return [f"percpu-guest: roots {name} {value}" for name, value in roots.items()]
+
+
+def percpu_console(roots: dict[str, int], extra: list[str] | None = None) -> list[str]:
+    return GOOD[:-1] + (extra or []) + roots_lines(roots) + GOOD[-1:]
+
+
+def test_percpu_kernel_counters_are_parsed_and_checked() -> None:
+    problems, result = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
+                                    programs=PROGRAMS, percpu_kernel=True)
+    assert problems == []
+    assert result.roots == ROOTS
+
+
+def test_percpu_kernel_violations_and_broken_bounds_are_named() -> None:
+    bad = {**ROOTS, "checkerViolations": 2, "rootPoolPeakBytes": 65536,
+           "maxLazyFaultsPerRoot": 300}
+    problems, _ = parse_output(percpu_console(bad), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True)
+    # More lazy faults in one generation than user slots is no fault of the kernel: a
+    # slot whose table is freed and allocated again is faulted in again.
+    assert problems == ["the roots' checker saw 2 violation(s)",
+                        "root pool peak 65536 B over the bound 49152 B"]
+
+
+def test_percpu_kernel_without_counters_or_roots_that_never_ran() -> None:
+    problems, _ = parse_output(GOOD, cpus=2, smoke=True, selftest=True, programs=PROGRAMS,
+                               percpu_kernel=True)
+    assert problems == ["no 'percpu-guest: roots' lines: the kernel has no /proc/percpu_roots"]
+    idle = {**ROOTS, "rootAllocs::total": 0}
+    problems, _ = parse_output(percpu_console(idle), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True)
+    assert problems == ["the roots did not run (enabled 1, 0 made, 11873 lazy faults)"]
+
+
+def test_percpu_roots_off_must_make_no_roots() -> None:
+    off = {**ROOTS, "enabled": 0, "rootAllocs::total": 0, "rootAllocs::noPcid": 0,
+           "lazyFaults": 0}
+    problems, _ = parse_output(percpu_console(off), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True, roots_off=True)
+    assert problems == []
+    problems, _ = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True, roots_off=True)
+    assert problems == ["percpu_roots=off: the roots still ran (enabled 1, 5120 made)"]
+
+
+def test_a_kernel_warning_fails_the_check() -> None:
+    warn = [("percpu_roots: flush: cpu 1 asid 0 slot 3: root 0000000001234067, "
+            "mm->pgd 0000000000000000"),
+            "WARNING: CPU: 1 PID: 80 at arch/x86/mm/percpu_roots.c:350 root_violation+0x4c/0x60"]
+    problems, _ = parse_output(percpu_console(ROOTS, warn), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True)
+    assert problems == ["the kernel printed: " + warn[1]]
+
+
+def test_the_stress_must_report_no_errors() -> None:
+    ok = ["percpu-guest: stress: roots_stress: cpus=2 seconds=20 procs=16 errors=0",
+          "percpu-guest: stress status=0"]
+    problems, result = parse_output(percpu_console(ROOTS, ok), cpus=2, smoke=True,
+                                    selftest=True, programs=PROGRAMS, percpu_kernel=True,
+                                    stress=True)
+    assert problems == [] and result.stress_status == 0
+    failed = ["percpu-guest: stress: roots_stress: cpus=2 seconds=20 procs=16 errors=3",
+              "percpu-guest: stress status=1"]
+    problems, _ = parse_output(percpu_console(ROOTS, failed), cpus=2, smoke=True,
+                               selftest=True, programs=PROGRAMS, percpu_kernel=True,
+                               stress=True)
+    assert problems == [("the stress failed (status 1): roots_stress: cpus=2 seconds=20 "
+                        "procs=16 errors=3")]
+    problems, _ = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True, stress=True)
+    assert problems == ["the stress printed no summary or status"]

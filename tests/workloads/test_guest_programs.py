@@ -354,3 +354,30 @@ def test_m5_helper_op_numbers_match_gem5() -> None:
     assert int(defs["M5OP_READ_FILE"], 16) == 0x50
     assert int(defs["M5OP_RPNS"], 16) == 0x07
     assert '"D"(a0), "S"(a1), "d"(a2)' in (GUEST / "m5op.c").read_text()
+
+
+def test_roots_stress_checks_its_data_natively(guest_build: Path) -> None:
+    """roots_stress (the percpu kernel's stress, docs/kernel.md) on the host kernel: every
+    part runs (processes remapping their slots, threads reading a buffer the remapper
+    frees under them, a fork/exec storm) and every check holds."""
+    binary = guest_build / "roots_stress"
+    proc = run([str(binary), "--seconds", "1", "--procs-per-cpu", "2", "--slots", "3",
+                "--pages", "2", "--threads", "3", "--forkers", "1", "--self", str(binary),
+                "--cpus", str(CPUS)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    f = summary(proc.stdout, "roots_stress")
+    assert (f["procs"], f["slots"], f["threads"]) == (str(2 * CPUS), "3", "3")
+    assert int(f["remaps"]) > 0 and int(f["thread_reads"]) > 0 and int(f["forks"]) > 0
+    assert f["errors"] == f["data_errors"] == f["thread_errors"] == f["fork_failures"] == "0"
+
+
+def test_roots_stress_child_fails_when_exec_cannot_find_it(guest_build: Path) -> None:
+    """A fork/exec storm whose children cannot exec counts them as failures: the stress
+    reports what it could not check instead of passing."""
+    binary = guest_build / "roots_stress"
+    proc = run([str(binary), "--seconds", "1", "--procs-per-cpu", "0", "--threads", "2",
+                "--forkers", "1", "--self", "/nonexistent/roots_stress", "--cpus", "1"])
+    assert proc.returncode == 1
+    f = summary(proc.stdout, "roots_stress")
+    assert int(f["fork_failures"]) == int(f["forks"]) > 0
+    assert int(f["errors"]) >= int(f["fork_failures"])

@@ -4,8 +4,10 @@
 #   1. mount proc, sysfs, devtmpfs, tmpfs /tmp; PATH=/sbin:/bin
 #   2. one line: percpu-guest: booted kernel=... cpus=... pcid=... invpcid=... pti=...
 #   3. percpu.selftest=1 on the command line: the ring-0 PCID self-test
-#   4. percpu.host=qemu: (percpu.smoke=1: each guest program, briefly), then
-#      "percpu-guest: qemu check done" and poweroff -f
+#   4. percpu.host=qemu: (percpu.smoke=1: each guest program, briefly;
+#      percpu.stress=<seconds>: roots_stress for that long; on a kernel with
+#      /proc/percpu_roots, its counters as "percpu-guest: roots <name> <value>"),
+#      then "percpu-guest: qemu check done" and poweroff -f
 #   5. otherwise (gem5): "percpu-guest: ready", m5 exit (checkpoint or CPU
 #      switch), m5 readfile > /tmp/script, run it, report its status, m5 exit.
 export PATH=/sbin:/bin
@@ -69,6 +71,7 @@ if has_arg percpu.host=qemu; then
             "kmap_io --procs-per-cpu 1 --iterations 2 --io-kib 64" \
             "server --workers 2 --requests 10 --pages 2 --work-cycles 1000" \
             "hotplug --holders 1 --maps 2 --cycles 1 --sleep-us 1000 --offline-us 1000" \
+            "roots_stress --seconds 1 --procs-per-cpu 2 --slots 2 --pages 2" \
             "calib_clock --iters 100 --samples 1" \
             "calib_syscall --iters 10 --samples 1" \
             "calib_fault --bench write --pages 16 --samples 1" \
@@ -82,6 +85,36 @@ if has_arg percpu.host=qemu; then
             echo "$out" | sed "s/^/percpu-guest: $name: /"
             echo "percpu-guest: smoke $name status=$rc"
         done
+    fi
+    stress=
+    for word in $cmdline; do
+        case "$word" in percpu.stress=*) stress=${word#percpu.stress=} ;; esac
+    done
+    if [ -n "$stress" ]; then
+        # The long stress of per-(cpu, asid) roots (docs/kernel.md): processes
+        # past the 6-ASID cliff, threads freeing tables under each other, a
+        # fork/exec storm, each checking its data; a CPU offline and back
+        # while it runs when there are two or more.
+        /sbin/roots_stress --seconds "$stress" --procs-per-cpu 8 --slots 4 \
+            >/tmp/stress.out 2>&1 &
+        pid=$!
+        if [ "$cpus" -ge 2 ] && [ -e /sys/devices/system/cpu/cpu1/online ]; then
+            i=0
+            while [ "$i" -lt "$stress" ] && kill -0 "$pid" 2>/dev/null; do
+                echo 0 >/sys/devices/system/cpu/cpu1/online; sleep 1
+                echo 1 >/sys/devices/system/cpu/cpu1/online; sleep 1
+                i=$((i + 2))
+            done
+        fi
+        wait "$pid"
+        rc=$?
+        sed 's/^/percpu-guest: stress: /' /tmp/stress.out
+        echo "percpu-guest: stress status=$rc"
+    fi
+    if [ -r /proc/percpu_roots ]; then
+        while read -r name value; do
+            echo "percpu-guest: roots $name $value"
+        done </proc/percpu_roots
     fi
     echo "percpu-guest: qemu check done"
     poweroff -f
