@@ -151,6 +151,56 @@ def check_command(ctx: click.Context, cache_dir: str | None, kernel: str, timeou
                 pcid=pcid, pti=pti, gem5_path=gem5_path, verbose=verbose, stress=stress)
 
 
+@guest_group.command("kselftest")
+@cache_option
+@click.option("--cpus", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="QEMU -smp")
+@click.option("--pti", is_flag=True, help="boot both kernels with pti=on")
+@click.option("--timeout", type=float, default=1800.0, show_default=True,
+              help="seconds before a QEMU boot counts as hung")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=2, show_default=True,
+              help="make -j for building the selftests")
+@click.pass_context
+def kselftest_command(ctx: click.Context, cache_dir: str | None, cpus: int, pti: bool,
+                      timeout: float, jobs: int) -> None:
+    """Run the kernel's x86 and vm selftests (built static from Debian's tree) in the stock
+    and the percpu guest under QEMU: every test must end the same on both kernels."""
+    from percpu.guest import kselftest
+
+    where = gcache.cache_dir(cache_dir)
+    builds = {k: gcache.default_build(cache_dir, k) for k in gcache.KERNELS}
+    tests = kselftest.build(where, jobs=jobs, echo=click.echo)
+    extra = "pti=on" if pti else ""
+    statuses: dict[str, dict[str, int]] = {}
+    ok = True
+    for kernel, build in builds.items():
+        click.echo(f"{kernel}: {len(tests.names)} selftests under QEMU (-smp {cpus}"
+                   f"{', pti=on' if pti else ''}) ...")
+        statuses[kernel], problems = kselftest.run(build, tests, cpus=cpus, extra_args=extra,
+                                                   timeout=timeout)
+        for problem in problems:
+            click.echo(f"  problem: {problem}", err=True)
+        ok = ok and not problems
+    differ = kselftest.compare(statuses[gcache.STOCK], statuses[gcache.PERCPU])
+    width = max(len(t) for t in tests.names)
+    click.echo(f"{'test':<{width}}  stock  percpu")
+    for name in tests.names:
+        mark = "  DIFFERS" if name in differ else ""
+        click.echo(f"{name:<{width}}  {statuses['stock'].get(name, '-')!s:>5}  "
+                   f"{statuses['percpu'].get(name, '-')!s:>6}{mark}")
+    passed = sum(1 for s in statuses[gcache.PERCPU].values() if s == 0)
+    click.echo(f"{len(tests.names)} tests, {passed} pass on the percpu kernel, "
+               f"{len(differ)} differ from the stock kernel")
+    report = builds[gcache.PERCPU].path / (f"kselftest-{cpus}cpu{'-pti' if pti else ''}.json")
+    report.write_text(json.dumps({"cpus": cpus, "pti": pti, "statuses": statuses,
+                                  "differ": differ}, indent=1, sort_keys=True) + "\n")
+    click.echo(f"results: {report}")
+    if differ or not ok:
+        click.echo("percpu guest kselftest: FAILED", err=True)
+        ctx.exit(1)
+    click.echo("percpu guest kselftest: ok")
+
+
 @guest_group.command("path")
 @cache_option
 @kernel_option

@@ -64,7 +64,7 @@ class CheckResult:
 
 def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str = "max",
                  smoke: bool = True, selftest: bool = True, extra_args: str = "",
-                 gem5_path: bool = False) -> list[str]:
+                 gem5_path: bool = False, initrd: Path | None = None) -> list[str]:
     append = QEMU_KERNEL_ARGS
     if gem5_path:
         append = append.replace(" percpu.host=qemu", "")
@@ -83,6 +83,8 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
             "-no-reboot", "-monitor", "none", "-serial", "stdio",
             "-nic", "none",  # no network card: no iPXE option ROM at boot
             "-kernel", str(bzimage),
+            # A second initramfs, unpacked over the built-in one (the kernel selftests).
+            *(["-initrd", str(initrd)] if initrd else []),
             "-append", append]
 
 
@@ -183,12 +185,14 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
 
 def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb: int = 512,
           cpu: str = "max", smoke: bool = True, selftest: bool = True, extra_args: str = "",
-          gem5_path: bool = False, echo=None, log: Path | None = None) -> CheckResult:
+          gem5_path: bool = False, echo=None, log: Path | None = None,
+          initrd: Path | None = None) -> CheckResult:
     """Boot build's bzImage under QEMU TCG; lines stream to echo as they arrive."""
     if shutil.which(QEMU) is None:
         raise UsageError(f"percpu guest check needs {QEMU}: apt-get install qemu-system-x86")
     cmd = qemu_command(build.bzimage, cpus=cpus, memory_mb=memory_mb, cpu=cpu, smoke=smoke,
-                       selftest=selftest, extra_args=extra_args, gem5_path=gem5_path)
+                       selftest=selftest, extra_args=extra_args, gem5_path=gem5_path,
+                       initrd=initrd)
     smoke = smoke and not gem5_path
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

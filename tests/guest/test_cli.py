@@ -103,3 +103,37 @@ def test_malformed_fragment_is_bad_input_and_writes_nothing(
     with pytest.raises(UsageError, match=r"percpu.config:\d+: not an option or a plain"):
         Builder(cache, echo=lambda s: None, guest=guest).run()
     assert not cache.exists()
+
+
+def test_percpu_kernel_commands_without_a_build_say_how_to_make_one(tmp_path: Path) -> None:
+    env = {**os.environ, "PERCPU_GUEST_DIR": str(tmp_path / "cache")}
+    for args in (["guest", "path", "--kernel", "percpu"],
+                 ["guest", "check", "--kernel", "percpu"], ["guest", "kselftest"]):
+        proc = _percpu(args, env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("percpu: error: no guest built: run "
+                                                       "'percpu guest build"), proc.stderr
+    assert "--kernel percpu" in _percpu(["guest", "path", "--kernel", "percpu"], env).stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unknown_kernel_is_refused_by_name(tmp_path: Path) -> None:
+    proc = _percpu(["guest", "build", "--kernel", "mine", "--cache-dir", str(tmp_path / "c")],
+                   dict(os.environ))
+    assert proc.returncode == 2
+    assert "'mine' is not one of 'stock', 'percpu'" in proc.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_percpu_build_needs_patch(tmp_path: Path) -> None:
+    _fake_dpkg_query(tmp_path / "bin", ("patch",))
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    proc = _percpu(["guest", "build", "--kernel", "percpu", "--cache-dir",
+                    str(tmp_path / "c")], env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("percpu: error: percpu guest build needs the Debian "
+                                   "package(s) patch: apt-get install patch")
+    # The stock kernel does not.
+    proc = _percpu(["guest", "build", "--cache-dir", str(tmp_path / "c2"), "--help"], env)
+    assert proc.returncode == 0

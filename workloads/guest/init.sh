@@ -6,6 +6,7 @@
 #   3. percpu.selftest=1 on the command line: the ring-0 PCID self-test
 #   4. percpu.host=qemu: (percpu.smoke=1: each guest program, briefly;
 #      percpu.stress=<seconds>: roots_stress for that long; on a kernel with
+#      percpu.kselftests=1: the kernel selftests QEMU's -initrd brought, /selftests;
 #      /proc/percpu_roots, its counters as "percpu-guest: roots <name> <value>"),
 #      then "percpu-guest: qemu check done" and poweroff -f
 #   5. otherwise (gem5): "percpu-guest: ready", m5 exit (checkpoint or CPU
@@ -110,6 +111,9 @@ if has_arg percpu.host=qemu; then
         rc=$?
         sed 's/^/percpu-guest: stress: /' /tmp/stress.out
         echo "percpu-guest: stress status=$rc"
+    fi
+    if has_arg percpu.kselftests=1 && [ -r /selftests/run.sh ]; then
+        sh /selftests/run.sh  # percpu guest kselftest wrote it: a status line per test
     fi
     if [ -r /proc/percpu_roots ]; then
         while read -r name value; do
