@@ -50,7 +50,9 @@ def gem5_options(func):
         click.option("--gem5", "gem5_path", type=click.Path(dir_okay=False), default=None,
                      help=f"gem5.opt built with src_patches/ [default: ${GEM5_ENV}]"),
         click.option("--kernel", type=click.Path(dir_okay=False), default=None,
-                     help="guest vmlinux [default: the newest 'percpu guest build']"),
+                     help="guest vmlinux, or 'stock' / 'percpu' for the build of "
+                     "'percpu guest build [--kernel percpu]' (the percpu kernel makes its own "
+                     "per-(cpu, asid) roots: docs/kernel.md) [default: stock]"),
         click.option("--cpu-type", type=click.Choice(["timing", "o3", "minor"]),
                      default="timing", show_default=True,
                      help="CPU model of the region of interest (the boot runs on atomic CPUs; "

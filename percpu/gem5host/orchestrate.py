@@ -38,15 +38,19 @@ def _program(workload: str) -> str:
     return workload.replace("-", "_")
 
 
+GUEST_KERNELS = ("stock", "percpu")  # percpu.guest.cache.KERNELS: the guest builds
+
+
 def _kernel(kernel: str | None) -> Path:
-    if kernel:
+    """--kernel: a vmlinux path, or the name of a guest build (GUEST_KERNELS)."""
+    if kernel and kernel not in GUEST_KERNELS:
         return Path(kernel)
     try:
         from percpu.guest import default_kernel
     except ImportError:
         raise UsageError("no --kernel given and this percpu has no guest builder: pass "
                          "--kernel PATH/vmlinux") from None
-    return Path(default_kernel())
+    return Path(default_kernel(kernel=kernel or GUEST_KERNELS[0]))
 
 
 def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: int | None,

@@ -219,3 +219,16 @@ def test_an_empty_series_is_bad_input(tmp_path: Path) -> None:
     (empty / "0000-cover-letter.patch").write_text("only a cover letter")
     with pytest.raises(UsageError, match="holds no patches"):
         gcache.series_patches(empty)
+
+
+def test_gem5_runs_name_a_guest_build_or_a_vmlinux(cache: Path) -> None:
+    """percpu gem5 run --kernel percpu boots the percpu guest; a path is a path."""
+    from percpu.gem5host.orchestrate import GUEST_KERNELS, _kernel
+
+    assert GUEST_KERNELS == gcache.KERNELS
+    stock = _fake_entry(cache, gcache.current_inputs(), "2026-01-01T00:00:00+00:00")
+    percpu = _fake_entry(cache, gcache.current_inputs(kernel="percpu"),
+                         "2026-01-02T00:00:00+00:00")
+    assert _kernel(None) == _kernel("stock") == stock / "vmlinux"
+    assert _kernel("percpu") == percpu / "vmlinux"
+    assert _kernel("/x/vmlinux") == Path("/x/vmlinux")
