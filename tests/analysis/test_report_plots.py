@@ -146,3 +146,16 @@ def test_run_ids_follow_numbers_by_value(tmp_path, make_run):
         "pinned=True,procs_per_cpu=2", "pinned=True,procs_per_cpu=3",
         "pinned=True,procs_per_cpu=10"]
     assert [int(rid[1:]) for rid, _ in order] == sorted(int(rid[1:]) for rid, _ in order)
+
+
+def test_bars_follow_numbers_by_value(tmp_path, make_run, figures):
+    for ppc in (2, 10, 3):
+        for pcid in (True, False):
+            make_run(tmp_path / f"s-{ppc}-{pcid}", scheme="shared", procs_per_cpu=ppc, pcid=pcid)
+            make_run(tmp_path / f"p-{ppc}-{pcid}", scheme="percpu", procs_per_cpu=ppc, pcid=pcid,
+                     sim_ticks=1_100_000_000)
+    build_report(load_dataset([tmp_path]))
+    bars = next(f for f in figures if f.axes[0].get_xlabel().startswith("overhead")
+                and "PCID" in [t.get_text() for t in _texts(f)])
+    labels = [t.get_text() for t in bars.axes[0].get_yticklabels()]
+    assert labels == [f"percpu (procs_per_cpu={n})" for n in (2, 3, 10)]

@@ -12,6 +12,7 @@ from percpu.analysis.report.context import _Ctx, _dims, _fmt_dim, _source
 from percpu.analysis.report.model import Plot, Section
 from percpu.analysis.report.numbers import _one
 from percpu.analysis.report.stat_names import ASID_SLOTS
+from percpu.text import natural_key
 
 # ---------------------------------------------------------------------------
 # Plots
@@ -56,6 +57,12 @@ def _labels(pf: pd.DataFrame, exclude: set[str]) -> list[str]:
     return out
 
 
+def _by_series(pf: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The rows of each series, series in natural order (procs_per_cpu=2 before 10)."""
+    keys = sorted(pf["_series"].unique(), key=natural_key)
+    return [(str(k), pf[pf["_series"] == k]) for k in keys]
+
+
 def _wrap(label: str) -> str:
     import textwrap
 
@@ -88,7 +95,7 @@ def _line_plot(ctx: _Ctx, pf: pd.DataFrame, x: str, xlabel: str, cliff: float | 
 
     fig, ax = _figure()
     pf = pf.assign(_series=_labels(pf, {x}))
-    for key, g in pf.groupby("_series", sort=True):
+    for key, g in _by_series(pf):
         g = g.sort_values(x)
         line = ax.plot(g[x].astype(float), g["mean"], marker="o", label=_wrap(str(key)))[0]
         # Error bars only where there are seeds to give an interval (n >= 2).
@@ -126,7 +133,7 @@ def _bar_plot(ctx: _Ctx, pf: pd.DataFrame, dim: str, names: tuple[str, str]) -> 
     horizontal pair of bars per series, so that its label has the room it needs."""
     pairs: list[tuple[str, pd.Series, pd.Series]] = []
     pf = pf.assign(_series=_labels(pf, {dim}))
-    for key, g in pf.groupby("_series", sort=True):
+    for key, g in _by_series(pf):
         on = g[g[dim].map(lambda v: _flag(v) is True)]
         off = g[g[dim].map(lambda v: _flag(v) is False)]
         if not on.empty and not off.empty:
