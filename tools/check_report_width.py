@@ -5,7 +5,7 @@ width (below PHONE_PX; headless Chromium lays out no narrower than 500 px) table
 scroll in their boxes, but the page must not scroll sideways and every figure keeps a
 readable size (at least MIN_FIGURE_PX wide, scrolling in its box).
 
-    python tools/check_report_width.py m5out/report/report.html [--width 1400 --width 500]
+    python tools/check_report_width.py m5out/report/report.html [--width W ...]  (1400, 1920, 500)
 
 Prints one line per window width and table that does not fit; exit 0 when all fit, 1
 when one does not, 2 when no Chromium is found (apt-get install chromium).
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ok = True
     for html in args.html:
-        for width in args.width or [1400, 1920]:
+        for width in args.width or [1400, 1920, 500]:
             result = measure(chromium, html, width)
             bad = overflows(result)
             widest = max((t["width"] for t in result["tables"]), default=0)
