@@ -10,11 +10,13 @@ command line says percpu.kselftests=1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from percpu.guest import cache as gcache
 # static (x86's Makefile links with EXTRA_CFLAGS; vm's lib.mk with LDFLAGS).
 SUITES = {"x86": ["EXTRA_CFLAGS=-static"], "vm": ["EXTRA_CFLAGS=-static", "LDFLAGS=-static"]}
 # Tests that never end on their own get arguments that make them end.
-ARGS = {"vm/transhuge-stress": "-h"}
+ARGS = {"vm/transhuge-stress": "-h", "vm/userfaultfd": "anon 8 4"}
 # Seconds each test may take under TCG before /init stops it (a test stopped on both
 # kernels has the same result: 124).
 TEST_TIMEOUT = 60
@@ -53,7 +55,9 @@ def build(cache: Path, jobs: int = 2, echo=print) -> Selftests:
     """Build the suites once per source tree into cache/kselftests/<tree>/ and pack them
     with their runner into initrd.cpio (newc, what the kernel unpacks)."""
     src = _source_tree(cache)
-    out = cache / "kselftests" / src.parent.name
+    # One build per source tree and runner recipe (suites, arguments, timeout).
+    recipe = json.dumps([SUITES, ARGS, TEST_TIMEOUT], sort_keys=True).encode()
+    out = cache / "kselftests" / f"{src.parent.name}-{hashlib.sha256(recipe).hexdigest()[:8]}"
     initrd = out / "initrd.cpio"
     names_file = out / "tests.json"
     if initrd.is_file() and names_file.is_file():
@@ -96,10 +100,21 @@ def build(cache: Path, jobs: int = 2, echo=print) -> Selftests:
     return Selftests(initrd, names)
 
 
+@dataclass
+class Outcome:
+    """One kernel's run: each test's exit status, the kinds of kernel trouble its
+    console showed (WARNING, BUG, Oops, ...: some selftests make even the stock kernel
+    oops under TCG), and what else went wrong (no boot, tests that did not report)."""
+
+    statuses: dict[str, int]
+    trouble: Counter[str]
+    problems: list[str]
+
+
 def run(build_: gcache.GuestBuild, tests: Selftests, *, cpus: int, extra_args: str,
-        timeout: float) -> tuple[dict[str, int], list[str]]:
-    """Boot build_ with the tests; returns (test -> exit status, problems)."""
-    from percpu.guest.qemu import check
+        timeout: float) -> Outcome:
+    """Boot build_ with the tests and collect what they did."""
+    from percpu.guest.qemu import TROUBLE_PREFIX, check, kernel_trouble
 
     name = f"kselftest-{cpus}cpu" + ("-pti" if "pti=on" in extra_args else "")
     result = check(build_, timeout=timeout, cpus=cpus, smoke=False, selftest=False,
@@ -107,13 +122,20 @@ def run(build_: gcache.GuestBuild, tests: Selftests, *, cpus: int, extra_args: s
                    initrd=tests.initrd, log=build_.path / f"{name}.log")
     statuses = {m.group(1): int(m.group(2)) for line in result.lines
                 if (m := RESULT.search(line))}
-    problems = list(result.problems)
+    trouble = Counter(kind for line in result.lines if (kind := kernel_trouble(line)))
+    problems = [p for p in result.problems if not p.startswith(TROUBLE_PREFIX)]
     missing = [t for t in tests.names if t not in statuses]
     if missing:
         problems.append(f"{len(missing)} test(s) did not report: {', '.join(missing[:5])}")
-    return statuses, problems
+    return Outcome(statuses, trouble, problems)
 
 
 def compare(stock: dict[str, int], percpu: dict[str, int]) -> list[str]:
     """The tests whose exit status differs between the kernels."""
     return sorted(t for t in stock.keys() | percpu.keys() if stock.get(t) != percpu.get(t))
+
+
+def extra_trouble(stock: Counter[str], percpu: Counter[str]) -> Counter[str]:
+    """Kernel trouble the percpu kernel showed beyond what the stock kernel showed on the
+    same tests."""
+    return percpu - stock

@@ -32,6 +32,17 @@ STRESS_STATUS = re.compile(r"percpu-guest: stress status=(\d+)")
 # per boot with the CPU, ASID, slot and both entries), a BUG, an oops, a panic.
 KERNEL_TROUBLE = re.compile(r"(WARNING: |BUG: |Oops|Kernel panic|general protection fault"
                             r"|Call Trace:)")
+TROUBLE_PREFIX = "the kernel printed: "
+
+
+def kernel_trouble(line: str) -> str | None:
+    """The kind of trouble a console line reports (its KERNEL_TROUBLE match), or None.
+    'traps: prog[pid] general protection fault ...' is a user program's signal that the
+    kernel logs, not trouble of the kernel's."""
+    m = KERNEL_TROUBLE.search(line)
+    if m is None or line.lstrip().startswith("traps:"):
+        return None
+    return m.group(1).strip()
 # The gem5 path of /init (no percpu.host=qemu): under QEMU the m5 ops read the BIOS ROM
 # at 0xFFFF0000 instead of reaching gem5, so `m5 exit` returns and readfile yields no
 # script; what is checked is that /init goes through step 5 in order.
@@ -126,8 +137,8 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
     result = CheckResult(ok=False, lines=lines)
     problems: list[str] = []
     for line in lines:
-        if KERNEL_TROUBLE.search(line):
-            problems.append(f"the kernel printed: {line.strip()}")
+        if kernel_trouble(line):
+            problems.append(TROUBLE_PREFIX + line.strip())
         if m := BOOTED.search(line):
             result.booted = dict(zip(("kernel", "cpus", "pcid", "invpcid", "pti"), m.groups(),
                                      strict=True))

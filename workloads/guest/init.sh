@@ -100,11 +100,14 @@ if has_arg percpu.host=qemu; then
             >/tmp/stress.out 2>&1 &
         pid=$!
         if [ "$cpus" -ge 2 ] && [ -e /sys/devices/system/cpu/cpu1/online ]; then
-            i=0
-            while [ "$i" -lt "$stress" ] && kill -0 "$pid" 2>/dev/null; do
+            # Until the stress's deadline by the clock (kill -0 would also find it
+            # as a zombie; an offline can take seconds under TCG).
+            read -r up _ </proc/uptime
+            end=$((${up%.*} + stress))
+            while [ "${up%.*}" -lt "$end" ]; do
                 echo 0 >/sys/devices/system/cpu/cpu1/online; sleep 1
                 echo 1 >/sys/devices/system/cpu/cpu1/online; sleep 1
-                i=$((i + 2))
+                read -r up _ </proc/uptime
             done
         fi
         wait "$pid"

@@ -199,7 +199,8 @@ int main(int argc, char **argv) {
         opt_threads = cpus < 2 ? 2 : cpus;
     long nprocs = opt_procs_per_cpu * cpus;
     long *shared = alloc_shared(sizeof(long) * 4);  /* errors, forks, fork failures */
-    uint64_t deadline = now_ns() + (uint64_t)opt_seconds * 1000000000ULL;
+    uint64_t start = now_ns();
+    uint64_t deadline = start + (uint64_t)opt_seconds * 1000000000ULL;
 
     roi_begin();
     for (long i = 0; i < nprocs; i++) {
@@ -227,9 +228,9 @@ int main(int argc, char **argv) {
     finish("roots_stress: cpus=%ld seconds=%ld procs=%ld slots=%ld threads=%ld forkers=%ld "
            "data_errors=%ld thread_errors=%ld thread_reads=%ld remaps=%llu forks=%ld "
            "fork_failures=%ld "
-           "crashed=%d errors=%ld",
+           "crashed=%d elapsed_s=%.1f errors=%ld",
            cpus, opt_seconds, nprocs, opt_slots, opt_threads, opt_forkers, shared[0],
            thread_errs, reads, (unsigned long long)shared_gen, shared[1], shared[2], crashed,
-           errors);
+           (double)(now_ns() - start) / 1e9, errors);
     return errors ? 1 : 0;
 }
