@@ -37,6 +37,9 @@ class GuestReport:
     script_status: int | None = None
     workload_status: int | None = None
     summary_lines: list[str] = field(default_factory=list)
+    # The percpu kernel's /proc/percpu_roots over the guest program's ROI
+    # ("percpu-roots: <name> <value>", workloads/guest/common.c; docs/kernel.md).
+    kernel_roots: dict[str, int] = field(default_factory=dict)
     fatal: str | None = None
 
     @property
@@ -56,6 +59,9 @@ class GuestReport:
             return self.booted["ptiflag"] == "yes"
         v = self.booted.get("pti")
         return None if v is None else "PTI" in v
+
+
+_KERNEL_ROOTS = re.compile(r"^percpu-roots: (?P<name>\S+) (?P<value>\d+)\s*$")
 
 
 def read_console(path: Path) -> str:
@@ -87,6 +93,8 @@ def parse_console(text: str, program: str | None = None) -> GuestReport:
             rep.script_status = int(m["rc"])
         elif m := _WORKLOAD_EXIT.search(line):
             rep.workload_status = int(m["rc"])
+        elif m := _KERNEL_ROOTS.match(line):
+            rep.kernel_roots[m["name"]] = int(m["value"])
         elif program and line.startswith(f"{program}: ") and "=" in line \
                 and not line.startswith((f"{program}: warning", f"{program}: error")):
             rep.summary_lines.append(line.strip())

@@ -56,3 +56,20 @@ def test_pti_flag_wins_over_the_meltdown_file() -> None:
     rep = parse_console("percpu-guest: booted kernel=6.1 cpus=2 pcid=yes invpcid=yes "
                         "pti=Not_affected ptiflag=yes\n")
     assert rep.pti_enabled is True
+
+
+def test_the_percpu_kernels_roi_counters() -> None:
+    """A guest program on the percpu kernel prints /proc/percpu_roots over its ROI before
+    its summary (workloads/guest/common.c); the host collects them by name."""
+    from percpu.gem5host.console import parse_console
+
+    text = ("percpu-roots: enabled 1\n"
+            "percpu-roots: rootAllocs::evicted 5120\n"
+            "percpu-roots: lazyFaults 10240\n"
+            "ctxmix: procs=28 cpus=4 failed=0\n"
+            "percpu: ctxmix exited with status 0\n"
+            "noise percpu-roots: lazyFaults 7\n")
+    rep = parse_console(text, "ctxmix")
+    assert rep.kernel_roots == {"enabled": 1, "rootAllocs::evicted": 5120, "lazyFaults": 10240}
+    assert rep.summary["procs"] == "28"
+    assert parse_console("ctxmix: procs=1 failed=0", "ctxmix").kernel_roots == {}

@@ -66,6 +66,12 @@ def test_roots_run_checked_under_stress_with_and_without_pti(built: gcache.Guest
     assert int(roots["rootAllocs::noPcid"]) == int(roots["rootAllocs::total"]) > 1000
     assert int(roots["rootEntriesDropped"]) > 0 and int(roots["checkerViolations"]) == 0
     assert int(roots["rootCopyBytes"]) == 4096 * int(roots["rootAllocs::total"])  # PTI pairs
+    # The smoke run's guest programs print the kernel's counters over their ROI.
+    smoke = (built.path / "qemu-check-max.log").read_text()
+    roi = dict(line.split()[-2:] for line in smoke.splitlines()
+               if line.startswith("percpu-guest: ctxmix: percpu-roots: "))
+    assert 0 < int(roi["rootAllocs::noPcid"]) == int(roi["rootAllocs::total"])
+    assert int(roi["checkerViolations"]) == 0
 
 
 def test_kernel_selftests_end_the_same_on_both_kernels(built: gcache.GuestBuild) -> None:

@@ -381,3 +381,24 @@ def test_roots_stress_child_fails_when_exec_cannot_find_it(guest_build: Path) ->
     f = summary(proc.stdout, "roots_stress")
     assert int(f["fork_failures"]) == int(f["forks"]) > 0
     assert int(f["errors"]) >= int(f["fork_failures"])
+
+
+def test_roi_counters_of_the_percpu_kernel(guest_build: Path, tmp_path: Path) -> None:
+    """On the percpu kernel a guest program prints /proc/percpu_roots over its ROI (docs/
+    kernel.md): counters as differences, peaks and bounds as read, before its summary;
+    elsewhere nothing. The file is faked here ($PERCPU_ROOTS_PROC): it does not change
+    during the run, so every counter's difference is 0."""
+    fake = tmp_path / "percpu_roots"
+    fake.write_text("enabled 1\nrootAllocs::total 10\nlazyFaults 100\n"
+                    "rootPoolPeakBytes 8192\nmaxLazyFaultsPerRoot 3\n")
+    argv = [str(guest_build / "ctxmix"), "--procs-per-cpu", "1", "--rounds", "2", "--pages",
+            "1", "--work-cycles", "10", "--cpus", str(CPUS)]
+    proc = run(argv, {"PERCPU_ROOTS_PROC": str(fake)})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:5] == ["percpu-roots: enabled 1", "percpu-roots: rootAllocs::total 0",
+                         "percpu-roots: lazyFaults 0", "percpu-roots: rootPoolPeakBytes 8192",
+                         "percpu-roots: maxLazyFaultsPerRoot 3"]
+    assert lines[5].startswith("ctxmix: ")
+    plain = run(argv, {"PERCPU_ROOTS_PROC": str(tmp_path / "absent")})
+    assert not any(ln.startswith("percpu-roots:") for ln in plain.stdout.splitlines())

@@ -309,8 +309,56 @@ int wait_children(void)
     return bad;
 }
 
+/*
+ * The percpu kernel's counters over the region of interest (docs/kernel.md): the
+ * "name value" lines of /proc/percpu_roots ($PERCPU_ROOTS_PROC in tests) read just
+ * before the ROI starts and just after it ends, outside what gem5 measures, and
+ * printed by finish() as "percpu-roots: <name> <value>": counters as the ROI's
+ * difference, the peaks and bounds as read at the end. Nothing on other kernels.
+ */
+#define ROOTS_MAX 32
+struct roots_snapshot {
+    int n;
+    char name[ROOTS_MAX][48];
+    unsigned long long value[ROOTS_MAX];
+};
+static struct roots_snapshot roots_before, roots_after;
+
+static void roots_read(struct roots_snapshot *s)
+{
+    const char *path = getenv("PERCPU_ROOTS_PROC");
+    FILE *f = fopen(path ? path : "/proc/percpu_roots", "r");
+    s->n = 0;
+    if (!f)
+        return;
+    while (s->n < ROOTS_MAX &&
+           fscanf(f, "%47s %llu", s->name[s->n], &s->value[s->n]) == 2)
+        s->n++;
+    fclose(f);
+}
+
+/* Read as it is at the end, not as a difference: peaks, bounds, the switch. */
+static int roots_absolute(const char *name)
+{
+    return !strcmp(name, "enabled") || strstr(name, "Peak") || strstr(name, "Bound") ||
+           !strncmp(name, "max", 3);
+}
+
+static void roots_print(void)
+{
+    for (int i = 0; i < roots_after.n; i++) {
+        unsigned long long v = roots_after.value[i];
+        if (!roots_absolute(roots_after.name[i]))
+            for (int j = 0; j < roots_before.n; j++)
+                if (!strcmp(roots_before.name[j], roots_after.name[i]))
+                    v -= roots_before.value[j];
+        printf("percpu-roots: %s %llu\n", roots_after.name[i], v);
+    }
+}
+
 void roi_begin(void)
 {
+    roots_read(&roots_before);
     fflush(stdout);
     if (opt_roi && m5op_init(1))
         m5op_reset_stats();
@@ -320,11 +368,13 @@ void roi_end(void)
 {
     if (opt_roi)
         m5op_dump_stats();
+    roots_read(&roots_after);
 }
 
 void finish(const char *fmt, ...)
 {
     va_list ap;
+    roots_print();
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
