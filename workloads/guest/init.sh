@@ -96,7 +96,8 @@ if has_arg percpu.host=qemu; then
         # past the 6-ASID cliff, threads freeing tables under each other, a
         # fork/exec storm, each checking its data; a CPU offline and back
         # while it runs when there are two or more.
-        /sbin/roots_stress --seconds "$stress" --procs-per-cpu 8 --slots 4 \
+        # --cpus: CPU 1 may be offline already when it counts the online ones.
+        /sbin/roots_stress --seconds "$stress" --cpus "$cpus" --procs-per-cpu 8 --slots 4 \
             >/tmp/stress.out 2>&1 &
         pid=$!
         if [ "$cpus" -ge 2 ] && [ -e /sys/devices/system/cpu/cpu1/online ]; then
