@@ -87,7 +87,8 @@ const std::vector<ParamSpec>& param_specs() {
        "estimate: as one INVLPG (shared/reference/linux-x86-mm.md); no public measurement"},
       {"cost.tlbsync", 1000, 0, 1e6, "cycles",
        "TLBSYNC: the flushing CPU waits until every CPU has done its INVLPGBs",
-       "estimate: the order of flush_ipi_send (1016), a round trip to every CPU"},
+       "estimate: the order of flush_ipi_send (1016), a round trip to every CPU ('it has to go "
+       "out and talk over the fabric to every CPU', Dave Hansen reviewing the series, 2024)"},
       {"cost.ipi_receive", 300, 0, 1e6, "cycles", "receiver's interrupt entry/exit for a flush IPI",
        kEstimate},
       {"cost.flush_full_extra", 1007, 0, 1e6, "cycles",
