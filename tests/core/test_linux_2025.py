@@ -201,3 +201,22 @@ def test_machine_linux_takes_6_1_or_6_15_only(tmp_path, value):
     assert len(lines) == 1, proc.stderr
     assert "machine.linux" in lines[0] and ("takes 6.1" in lines[0] or "number" in lines[0])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_takes_machine_linux_as_an_axis(tmp_path):
+    spec = tmp_path / "spec.toml"
+
+    def dry_run(axis: str) -> subprocess.CompletedProcess:
+        spec.write_text(f'[sweep]\nworkload = "threads-munmap"\nschemes = ["percpu"]\n'
+                        f'outdir = "{tmp_path / "out"}"\n[grid]\n{axis}\n')
+        return subprocess.run([sys.executable, "-m", "percpu", "sweep", str(spec), "--dry-run"],
+                              capture_output=True, text=True, cwd=tmp_path, check=False)
+
+    ok = dry_run('set."machine.linux" = [6.1, 6.15]')
+    assert ok.returncode == 0, ok.stderr
+    assert "2 points" in ok.stdout + ok.stderr
+    bad = dry_run('set."machine.linux" = [6.1, 6.2]')
+    assert bad.returncode == 2 and "machine.linux takes 6.1" in bad.stderr
+    axis = dry_run('set."machine.cpus" = [2, 4]')
+    assert axis.returncode == 2 and "use the axes cpus" in axis.stderr
+    assert not (tmp_path / "out").exists()
