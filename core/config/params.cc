@@ -88,7 +88,8 @@ const std::vector<ParamSpec>& param_specs() {
       {"cost.tlbsync", 1000, 0, 1e6, "cycles",
        "TLBSYNC: the flushing CPU waits until every CPU has done its INVLPGBs",
        "estimate: the order of flush_ipi_send (1016), a round trip to every CPU ('it has to go "
-       "out and talk over the fabric to every CPU', Dave Hansen reviewing the series, 2024)"},
+       "out and talk over the fabric to every CPU', Dave Hansen reviewing v11 of the series, "
+       "14 Feb 2025)"},
       {"cost.ipi_receive", 300, 0, 1e6, "cycles", "receiver's interrupt entry/exit for a flush IPI",
        kEstimate},
       {"cost.flush_full_extra", 1007, 0, 1e6, "cycles",
