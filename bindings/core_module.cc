@@ -210,7 +210,8 @@ NB_MODULE(_core, m) {
     m.attr("MUTATIONS") = nb::tuple(names);
   }
   m.attr("ASID_EVENT_KINDS") = nb::make_tuple("switch", "lazy", "flush", "cpuOnline",
-                                              "cpuOffline", "invalidateOther");
+                                              "cpuOffline", "invalidateOther",
+                                              "considerGlobalAsid", "globalAsidFree");
   nb::class_<AsidState>(m, "AsidState")
       .def(nb::init<bool>(), nb::arg("pcid") = true)
       .def("switch_to", &AsidState::switch_to)

@@ -17,6 +17,8 @@ from percpu.errors import UsageError
 # The others (MHz, us, Hz, fraction) take any number. tests/cli/test_set_values.py checks
 # this against every key core/ reads as an integer.
 INTEGER_UNITS = frozenset({"", "bool", "cpus", "levels", "entries", "ways", "cycles", "KiB"})
+# The kernels whose TLB rules the engine models (machine.linux; core/config/params.cc).
+LINUX_VERSIONS = (6.1, 6.15)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def parse_value(key: str, text: str, where: str | None = None) -> float:
         except ValueError:
             raise UsageError(f"{what}: the value must be a number "
                              f"({spec.unit or 'unitless'})") from None
+    if key == "machine.linux" and value not in LINUX_VERSIONS:
+        raise UsageError(f"{what}: machine.linux takes 6.1 (Linux 6.1's rules, the default) or "
+                         f"6.15 (the 2025 rules, docs/linux-2025.md), not {text}")
     if not spec.min <= value <= spec.max:
         raise UsageError(f"{what} is out of range: use {spec.min:g}..{spec.max:g}")
     if spec.integer and not value.is_integer():

@@ -21,6 +21,22 @@ const std::vector<ParamSpec>& param_specs() {
       {"machine.pti", 0, 0, 1, "bool", "page-table isolation (user/kernel pgd pair)",
        kLinuxRef},
       {"machine.paging_levels", 4, 4, 5, "levels", "4- or 5-level paging", kLinuxRef},
+      {"machine.linux", 6.1, 6.1, 6.15, "version",
+       "kernel generation whose TLB rules the engine follows: 6.1 (Linux 6.1, dynamic ASIDs "
+       "and flush IPIs) or 6.15 (the 2025 rules: global ASIDs and INVLPGB broadcast flushes, "
+       "when machine.invlpgb and machine.pcid are on; docs/linux-2025.md)",
+       "Linux 6.1 (shared/reference/linux-x86-mm.md); 6.15: Rik van Riel, 'x86/mm: Enable "
+       "broadcast TLB invalidation for multi-threaded processes', tip x86/mm f37ff575b1fe, "
+       "Mar 2025, merged for 6.15"},
+      {"machine.invlpgb", 1, 0, 1, "bool",
+       "CPU has INVLPGB/TLBSYNC (X86_FEATURE_INVLPGB, AMD Zen 3 and later); used only under "
+       "machine.linux=6.15",
+       "AMD APM vol. 3, INVLPGB; Rik van Riel's series tests on AMD Milan (Zen 3)"},
+      {"linux.max_asid_available", 2046, 8, 4094, "entries",
+       "MAX_ASID_AVAILABLE: ASIDs (dynamic and global) a PCID can name; global ASIDs are "
+       "handed out from TLB_NR_DYN_ASIDS up to it (6.15)",
+       "arch/x86/mm/tlb.c (6.15): (1 << CR3_AVAIL_PCID_BITS) - 2, 11 bits with "
+       "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION (Debian's config)"},
       {"machine.freq_mhz", 3000, 100, 10000, "MHz",
        "core clock; 3 GHz is 333 ticks per cycle as in gem5", "gem5 X86Board default clk_freq 3GHz"},
       {"machine.seed", 1, 0, 1e18, "", "random seed", "issue 2"},
@@ -66,6 +82,14 @@ const std::vector<ParamSpec>& param_specs() {
        "derived: flush_tlb_mm_range of 1 page 1276 avg (Dave Hansen, Feb 2014) minus one INVLPG (260)"},
       {"cost.flush_ipi_send_per_cpu", 100, 0, 1e6, "cycles", "extra sender cost per IPI target",
        kEstimate},
+      {"cost.invlpgb", 260, 0, 1e6, "cycles",
+       "INVLPGB of one page or one PCID, issued by the flushing CPU (no remote handler runs)",
+       "estimate: as one INVLPG (shared/reference/linux-x86-mm.md); no public measurement"},
+      {"cost.tlbsync", 1000, 0, 1e6, "cycles",
+       "TLBSYNC: the flushing CPU waits until every CPU has done its INVLPGBs",
+       "estimate: the order of flush_ipi_send (1016), a round trip to every CPU ('it has to go "
+       "out and talk over the fabric to every CPU', Dave Hansen reviewing v11 of the series, "
+       "14 Feb 2025)"},
       {"cost.ipi_receive", 300, 0, 1e6, "cycles", "receiver's interrupt entry/exit for a flush IPI",
        kEstimate},
       {"cost.flush_full_extra", 1007, 0, 1e6, "cycles",
@@ -109,6 +133,12 @@ const std::vector<ParamSpec>& param_specs() {
        "CPU's root (0: the next walk takes a lazy fault for it, as on the gem5 host, whose "
        "guest kernel does not know the roots)",
        "shared/reference/proposal.md (faulted in lazily); issue 9, engine against gem5"},
+      {"root.broadcast_fix", 2, 0, 2, "",
+       "percpu under machine.linux=6.15 with global ASIDs: how roots learn of freed tables a "
+       "broadcast flush cannot tell them (0: not at all, the proposal as written; 1: freed-"
+       "tables flushes also IPI the CPUs holding a root of the mm; 2: the flushing CPU clears "
+       "the entry in every root of the mm itself before the INVLPGB)",
+       "issue 26; docs/linux-2025.md (the variants, measured)"},
       {"sched.slice_us", 0, 0, 1e6, "us",
        "time slice; 0 means Linux's base slice 0.75 ms x (1 + log2(min(cpus, 8)))",
        "Linux kernel/sched/fair.c sysctl_sched_base_slice and SCHED_TUNABLESCALING_LOG"},
@@ -174,6 +204,10 @@ void Params::set(const std::string& key, double value) {
           << spec.min_value << ", " << spec.max_value << "]";
       throw ParamError(msg.str());
     }
+    if (key == "machine.linux" && value != 6.1 && value != 6.15)
+      throw ParamError("parameter machine.linux=" + std::to_string(value).substr(0, 6) +
+                       " is not a modelled kernel: use 6.1 (the default) or 6.15 (the 2025 "
+                       "rules)");
     m_values[key] = value;
     return;
   }

@@ -16,10 +16,15 @@ struct AsidEvent {
     CpuOnline,        // cpu came up: init_mm (ctx_id) in slot 0, lazy
     CpuOffline,       // cpu went down: its ASID slots and mm_cpumask bits are gone
     InvalidateOther,  // cpu's other ASID slots are to be dropped at the next switch
+    // Linux 6.15 (docs/linux-2025.md): consider_global_asid passed its sample on cpu
+    // for ctx_id (tlb_gen: jiffies, pages: current's pid; asid: the mm's global ASID
+    // after it, 0 if none), and an mm's global ASID freed at its end (asid).
+    ConsiderGlobalAsid,
+    GlobalAsidFree,
   } kind;
   int cpu = -1;
   uint64_t ctx_id = 0;
-  uint64_t tlb_gen = 0;  // Switch: next's tlb_gen at the switch
+  uint64_t tlb_gen = 0;  // Switch: next's tlb_gen at the switch; flush: the new one
   uint64_t pages = 0;    // Flush: range length in pages
   bool freed_tables = false;
   bool trim = false;

@@ -12,6 +12,8 @@ namespace percpu {
   X(cr3_flush, "cost.cr3_flush") \
   X(cr3_noflush, "cost.cr3_noflush") \
   X(invlpg, "cost.invlpg") \
+  X(invlpgb, "cost.invlpgb") \
+  X(tlbsync, "cost.tlbsync") \
   X(flush_ipi_send, "cost.flush_ipi_send") \
   X(flush_ipi_send_per_cpu, "cost.flush_ipi_send_per_cpu") \
   X(ipi_receive, "cost.ipi_receive") \

@@ -23,6 +23,7 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
       m_levels(params.get_int("machine.paging_levels")),
       m_pcid(params.get_bool("machine.pcid")),
       m_pti(params.get_bool("machine.pti")),
+      m_global_asids(params.get_int("linux.max_asid_available")),
       m_pt(m_mem, params.get_int("machine.paging_levels")),
       m_rng(static_cast<uint64_t>(params.get("machine.seed"))),
       m_noise(params) {
@@ -51,6 +52,14 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
   m_template_instance.assign(m_program.mms.size(), nullptr);
   for (auto& ch : m_chans) ch = std::make_unique<Chan>();
   m_private_kmaps = params.get_bool("kmap.private");
+  // Linux 6.15's global ASIDs need INVLPGB (cpu_feature_enabled) and PCID (choose_new_asid
+  // answers ASID 0 first without it). jiffies for consider_global_asid's sample tick at
+  // the timer's rate (noise.tick_hz, CONFIG_HZ).
+  m_global_asids_on = params.get("machine.linux") == 6.15 && params.get_bool("machine.invlpgb") &&
+                      m_pcid;
+  m_broadcast_fix = params.get_int("root.broadcast_fix");
+  double hz = params.get("noise.tick_hz") > 0 ? params.get("noise.tick_hz") : 250.0;
+  m_cycles_per_jiffy = static_cast<Cycles>(std::llround(freq_mhz * 1e6 / hz));
   if (m_noise.tick()) {
     m_tick_period = static_cast<Cycles>(std::llround(freq_mhz * 1e6 / m_noise.tick_hz()));
     m_tick_cost = static_cast<Cycles>(params.get("cost.tick"));

@@ -23,6 +23,8 @@
 //   linux/pti_entry.cc        PTI's CR3 switch at kernel entry and exit
 //   linux/flush_tlb.cc        flush_tlb_mm_range, flush_tlb_func (the IPI receiver),
 //                             flush_tlb_kernel_range
+//   linux/global_asid.cc      Linux 6.15: global ASIDs, INVLPGB broadcast flushes, and
+//                             the roots' fixes for them (root.broadcast_fix)
 //   linux/fault.cc            the page fault and the lazy top-level fault
 //   linux/mmap.cc             mmap, munmap, mprotect, brk (VMA splitting)
 //   linux/fork.cc             mm and task creation: mm_alloc/pgd_alloc, dup_mmap, clone
@@ -55,6 +57,7 @@
 #include "engine/noise.h"
 #include "engine/program.h"
 #include "linux/asid.h"
+#include "linux/global_asid.h"
 #include "linux/mm.h"
 #include "mem/phys_mem.h"
 #include "mem/phys_table_memory.h"
@@ -176,6 +179,7 @@ class Engine {
 
   // linux/switch_mm.cc
   void switch_mm_irqs_off(Cpu& c, Mm* next);
+  void load_global_asid(Cpu& c, Mm* next, size_t ev);  // ev: 1 + its event's index, or 0
   void enter_lazy_tlb(Cpu& c);
   void switch_to_init_mm(Cpu& c);
   void load_new_mm_cr3(Cpu& c, const RootSelection& sel, Asid asid, bool flush);
@@ -191,6 +195,27 @@ class Engine {
   void flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end, bool full,
                       const std::vector<int>& cleared_slots, bool local);
   void flush_tlb_kernel_range(Cpu& self);
+  // The part of flush_tlb_mm_range that sends IPIs: flush_tlb_func here and on the
+  // CPUs of mm_cpumask that should_flush_tlb picks.
+  void flush_tlb_multi(Cpu& self, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end,
+                       bool full, bool freed_tables, const std::vector<int>& cleared_slots,
+                       bool trim);
+  // Linux 6.15 (docs/linux-2025.md): INVLPGB + TLBSYNC for an mm with a global ASID,
+  // the ASID's assignment, the IPIs to CPUs not yet on it, its release; and how
+  // per-CPU roots learn of freed tables no handler tells them (root.broadcast_fix).
+  void broadcast_tlb_flush(Cpu& self, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end,
+                           bool full, bool freed_tables, const std::vector<int>& cleared_slots);
+  void finish_asid_transition(Cpu& self, Mm& mm, uint64_t new_gen, VirtAddr start,
+                              VirtAddr end, bool full, bool freed_tables,
+                              const std::vector<int>& cleared_slots);
+  void consider_global_asid(Cpu& self, Mm& mm);
+  bool mm_active_cpus_exceeds(const Mm& mm, int threshold) const;
+  void use_global_asid(Cpu& self, Mm& mm);
+  void mm_free_global_asid(Mm& mm);
+  bool mm_needs_global_asid(const Mm& mm, Asid asid) const {
+    return m_global_asids_on && mm.global_asid != 0 && asid != mm.global_asid;
+  }
+  Cycles fix_roots_after_broadcast(Cpu& self, Mm& mm, const std::vector<int>& cleared_slots);
 
   // linux/fault.cc
   bool do_user_addr_fault(Cpu& c, Mm& mm, VirtAddr va, Access kind);
@@ -287,6 +312,11 @@ class Engine {
   bool m_pcid;
   bool m_pti;
   bool m_private_kmaps;
+  // machine.linux=6.15 with machine.invlpgb and PCID: global ASIDs and broadcast flushes.
+  bool m_global_asids_on = false;
+  int m_broadcast_fix = 0;        // root.broadcast_fix
+  Cycles m_cycles_per_jiffy = 0;  // consider_global_asid's sample
+  GlobalAsidSpace m_global_asids;
 
   PhysMem m_mem;
   PhysTableMemory m_table_mem{m_mem};  // what the root scheme sees of m_mem
@@ -345,6 +375,13 @@ class Engine {
     "Count")                                                                                 \
   X(m_violation_count, "checker.violations", "invariant violations found by the checker",   \
     "Count")                                                                                 \
+  X(m_global_asids_assigned, "globalAsid.assigned",                                         \
+    "global ASIDs handed out (Linux 6.15, use_global_asid)", "Count")                        \
+  X(m_global_asids_peak, "globalAsid.peakInUse", "most global ASIDs held at once", "Count")  \
+  X(m_global_asid_resets, "globalAsid.resets",                                              \
+    "global ASID space resets (reset_global_asid_space: INVLPGB of every PCID)", "Count")   \
+  X(m_global_root_pages_peak, "percpu.globalRootPagesPeak",                                 \
+    "peak root pages of (cpu, global asid) pairs, beyond the proposal's 6 per CPU", "Count") \
   X(m_noise_ticks, "noise.ticks", "timer ticks taken on busy CPUs (noise.tick_hz)", "Count") \
   X(m_noise_work_cycles, "noise.workCycles",                                                \
     "cycles of compute and in-kernel syscall work after jitter (equal across schemes)",      \

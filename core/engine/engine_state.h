@@ -2,6 +2,7 @@
 // under engine/, linux/ and sched/).
 #pragma once
 #include <array>
+#include <unordered_map>
 
 #include "engine/engine.h"
 #include "paging/walker.h"
@@ -72,11 +73,28 @@ namespace percpu {
   X(balance_pulls, "sched.balancePulls",                                                      \
     "tasks this idle CPU took from a busy one at a periodic balance", "Count")
 
+// Linux 6.15's broadcast flushes and the roots' fixes for them (docs/linux-2025.md);
+// all 0 under machine.linux=6.1.
+#define PERCPU_CPU_COUNTERS_D(X)                                                               \
+  X(broadcast_flushes, "tlbFlush.broadcast",                                                  \
+    "flush_tlb_mm_range calls done by INVLPGB broadcast (global ASID)", "Count")              \
+  X(invlpgbs, "invlpgb", "INVLPGB instructions issued", "Count")                              \
+  X(tlbsyncs, "tlbsync", "TLBSYNC waits", "Count")                                            \
+  X(asid_transitions, "globalAsid.transitions",                                               \
+    "switches of a running mm from its dynamic ASID to its global one", "Count")              \
+  X(root_fix_ipis, "percpu.broadcastFix.ipis",                                                \
+    "IPIs sent so that roots drop entries a broadcast flush freed (root.broadcast_fix=1)",    \
+    "Count")                                                                                   \
+  X(root_fix_remote_drops, "percpu.broadcastFix.remoteDrops",                                 \
+    "entries this CPU cleared in other CPUs' roots before a broadcast (root.broadcast_fix=2)", \
+    "Count")
+
 struct CpuCounters {
 #define PERCPU_DECLARE_COUNTER(field, name, desc, unit) uint64_t field = 0;
   PERCPU_CPU_COUNTERS_A(PERCPU_DECLARE_COUNTER)
   PERCPU_CPU_COUNTERS_B(PERCPU_DECLARE_COUNTER)
   PERCPU_CPU_COUNTERS_C(PERCPU_DECLARE_COUNTER)
+  PERCPU_CPU_COUNTERS_D(PERCPU_DECLARE_COUNTER)
 #undef PERCPU_DECLARE_COUNTER
   std::array<Cycles, static_cast<int>(Cat::Count)> cycles{};
   std::array<uint64_t, kNumNewAsidCauses> root_allocs{};
@@ -129,7 +147,9 @@ struct Engine::Cpu {
   Cr3 kernel_cr3;  // in kernel mode
   Cr3 user_cr3;    // in user mode (PTI's user half of the pair; == kernel_cr3 without PTI)
   std::vector<int> pkmap_count;  // per-CPU pool (percpu schemes)
-  std::array<Task*, kTlbNrDynAsids> kmap_owner{};  // whose kmap_local fill each root's private area
+  // Whose kmap_local fill each root's private area: one per dynamic ASID, then the
+  // global ASIDs (6.15) this CPU has loaded.
+  std::unordered_map<Asid, Task*> kmap_owner;
   int last_pkmap = 0;
   Cycles next_tick = 0;  // when this CPU's next timer tick is due (noise.tick_hz)
 

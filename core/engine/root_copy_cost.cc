@@ -23,8 +23,14 @@ void Engine::charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cau
   charge(c, Cat::RootCopy, spent);
   uint64_t live = m_scheme->root_pages_live();
   m_root_pool_peak_pages = std::max(m_root_pool_peak_pages, live);
-  check_bound(c, live <= root_pool_bound_pages(m_ncpus, m_pti),
+  // Linux 6.15: roots of global ASIDs come on top of the proposal's 6 per CPU, at most
+  // one per (cpu, global asid in use) (docs/linux-2025.md, "The pool bound").
+  uint64_t global = m_scheme->global_root_pages_live();
+  m_global_root_pages_peak = std::max(m_global_root_pages_peak, global);
+  check_bound(c, live - global <= root_pool_bound_pages(m_ncpus, m_pti),
               "root pool exceeds ncpus x 6 pages (x2 with PTI)", 0);
+  check_bound(c, global <= m_global_asids.in_use() * m_ncpus * (m_pti ? 2 : 1),
+              "roots of global ASIDs exceed ncpus x global ASIDs in use (x2 with PTI)", 0);
 }
 
 }  // namespace percpu

@@ -68,6 +68,7 @@ std::vector<Stat> Engine::stats() const {
     add(p + "percpu.rootAllocs::total", u(allocs_total), "per-(cpu, asid) roots allocated, by cause",
         "Count");
     PERCPU_CPU_COUNTERS_C(PERCPU_ADD_COUNTER)
+    PERCPU_CPU_COUNTERS_D(PERCPU_ADD_COUNTER)
 #undef PERCPU_ADD_COUNTER
   }
 #define PERCPU_ADD_SYSTEM_CACHE(member, name, label, note, reported) \

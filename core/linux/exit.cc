@@ -30,7 +30,7 @@ void Engine::do_exit(Cpu& c, Task* t) {
 void Engine::reap(Task* t) {
   for (auto& cp : m_cpus) {
     if (cp->last == t) cp->last = nullptr;
-    for (Task*& owner : cp->kmap_owner)
+    for (auto& [asid, owner] : cp->kmap_owner)
       if (owner == t) owner = nullptr;
   }
   auto it = std::find_if(m_tasks.begin(), m_tasks.end(),
@@ -48,6 +48,7 @@ void Engine::exit_mmap(Cpu& c, Mm* mm) {
     }
   }
   m_scheme->on_mm_destroyed(mm->view());
+  mm_free_global_asid(*mm);
   m_mem.free(mm->pgd);
   if (mm->user_pgd) m_mem.free(mm->user_pgd);
   mm->alive = false;

@@ -26,6 +26,8 @@ void Engine::flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Vi
       return;
     }
   }
+  // Linux 6.15: reload the ASID if the mm is transitioning to its global one.
+  if (mm_needs_global_asid(mm, c.tlbstate.loaded_asid())) switch_mm_irqs_off(c, &mm);
   Asid asid = c.tlbstate.loaded_asid();
   if (!cleared_slots.empty()) {
     // The root must not keep a freed table past this flush, whatever the generations say.
@@ -40,6 +42,7 @@ void Engine::flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Vi
     check_root_matches_pgd(c, asid, mm,
                            "the root keeps a top-level entry its mm freed, after the flush");
   }
+  if (is_global_asid(asid)) return;  // broadcast ASIDs are always kept up to date
   TlbContext& ctx = c.tlbstate.ctx(asid);
   uint64_t local_gen = ctx.tlb_gen;
   if (new_gen <= local_gen) return;
@@ -67,16 +70,34 @@ void Engine::flush_tlb_mm_range(Cpu& self, Mm& mm, VirtAddr start, VirtAddr end,
   uint64_t new_gen = ++mm.tlb_gen;
   uint64_t pages = (end - start) >> kPageShift;
   bool full = pages > static_cast<uint64_t>(kTlbSingleFlushCeiling);
+  if (mm.global_asid) {  // only ever set under Linux 6.15's rules
+    if (m_record_asid_events)
+      m_asid_events.push_back({AsidEvent::Flush, self.id, mm.ctx_id, new_gen, pages, freed_tables,
+                               false});
+    broadcast_tlb_flush(self, mm, new_gen, start, end, full, freed_tables, cleared_slots);
+    return;
+  }
   bool trim = self.clock >= mm.next_cpumask_trim;
   if (m_record_asid_events) {
     AsidEvent ev{AsidEvent::Flush, self.id, mm.ctx_id, new_gen, pages, freed_tables, trim};
     m_asid_events.push_back(ev);
   }
-  if (self.loaded_mm == &mm && !self.tlbstate.is_lazy())
-    flush_tlb_func(self, mm, new_gen, start, end, full, cleared_slots, true);
   // should_trim_cpumask: about once a second per mm, CPUs that left the mm get the
   // IPI anyway so that they clear their bit in mm_cpumask.
   if (trim) mm.next_cpumask_trim = self.clock + m_cycles_per_second;
+  // Linux 6.15: a flush that goes to other CPUs (cpumask_any_but) may earn the mm a
+  // global ASID, considered after the IPIs.
+  std::bitset<kMaxCpus> others = mm.cpumask;
+  others.reset(self.id);
+  flush_tlb_multi(self, mm, new_gen, start, end, full, freed_tables, cleared_slots, trim);
+  if (m_global_asids_on && others.any()) consider_global_asid(self, mm);
+}
+
+void Engine::flush_tlb_multi(Cpu& self, Mm& mm, uint64_t new_gen, VirtAddr start, VirtAddr end,
+                             bool full, bool freed_tables, const std::vector<int>& cleared_slots,
+                             bool trim) {
+  if (self.loaded_mm == &mm && !self.tlbstate.is_lazy())
+    flush_tlb_func(self, mm, new_gen, start, end, full, cleared_slots, true);
   int targets = 0;
   for (auto& cp : m_cpus) {
     Cpu& c = *cp;

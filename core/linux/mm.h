@@ -53,6 +53,10 @@ struct Mm {
   std::unordered_map<int, VirtAddr> vma_by_name;
   std::bitset<kMaxCpus> cpumask;       // mm_cpumask: set on switch, cleared lazily
   std::bitset<kMaxCpus> ever_on_cpu;   // had an ASID slot on that CPU at some point
+  // Linux 6.15 (mm->context.global_asid, asid_transition): its global ASID, 0 while
+  // it has none; set while some CPU may still run it under a dynamic ASID.
+  Asid global_asid = 0;
+  bool asid_transition = false;
   int users = 0;                       // live tasks using it
   bool alive = true;
   uint64_t lazy_faults = 0;            // over its lifetime, all CPUs

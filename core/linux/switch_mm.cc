@@ -41,12 +41,44 @@ void Engine::switch_to_init_mm(Cpu& c) {
     kmap_local_sched_in(c, c.current);
 }
 
+// Linux 6.15's choose_new_asid for an mm with a global ASID: that ASID, no flush
+// (broadcast flushes keep its entries current on every CPU). The proposal's root for
+// (cpu, global asid) is made at its first use there and kept for the mm's life.
+void Engine::load_global_asid(Cpu& c, Mm* next, size_t ev) {
+  Asid asid = next->global_asid;
+  RootSelection sel = m_scheme->select_root(c.id, asid, next->view(), false);
+  charge_root_copy(c, sel, NewAsidCause::FirstUse);
+  if (ev) {
+    AsidEvent& e = m_asid_events[ev - 1];
+    e.asid = asid;
+    e.need_flush = false;
+    e.cause = static_cast<uint8_t>(NewAsidCause::None);
+    e.allocated = sel.allocated;
+  }
+  c.tlbstate.set_loaded_asid(asid);
+  if (!sel.allocated)
+    check_root_matches_pgd(c, asid, *next, "a reused root differs from its mm's top-level table");
+  load_new_mm_cr3(c, sel, asid, false);
+}
+
 void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
   Mm* prev = c.loaded_mm;
   log_asid(AsidEvent::Switch, c.id, next->ctx_id, next->tlb_gen);
   size_t ev = m_record_asid_events ? m_asid_events.size() : 0;  // 1 + its index, or 0
   if (prev == next) {
     if (ev) m_asid_events[ev - 1].asid = c.tlbstate.loaded_asid();
+    // Linux 6.15: reload if the mm is transitioning to a global ASID; a global ASID
+    // is kept up to date by broadcast invalidation all the time.
+    if (mm_needs_global_asid(*next, c.tlbstate.loaded_asid())) {
+      c.tlbstate.set_lazy(false);
+      c.n.asid_transitions++;
+      load_global_asid(c, next, ev);
+      return;
+    }
+    if (is_global_asid(c.tlbstate.loaded_asid())) {
+      c.tlbstate.set_lazy(false);
+      return;
+    }
     if (!c.tlbstate.is_lazy()) return;
     c.tlbstate.set_lazy(false);
     // Same mm after lazy mode: flush if it changed meanwhile (same ASID, same root).
@@ -64,6 +96,13 @@ void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
   }
   c.tlbstate.set_lazy(false);
   if (!mutated(Mutation::NoCpumaskSet)) next->cpumask.set(c.id);
+  if (m_global_asids_on && next->global_asid) {
+    next->ever_on_cpu.set(c.id);
+    c.loaded_mm = next;
+    c.n.mm_switches++;
+    load_global_asid(c, next, ev);
+    return;
+  }
   AsidChoice choice = c.tlbstate.choose_new_asid(next->ctx_id, next->tlb_gen, m_pcid,
                                                  next->ever_on_cpu.test(c.id));
   next->ever_on_cpu.set(c.id);

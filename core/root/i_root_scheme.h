@@ -10,6 +10,9 @@
 //    of mm's canonical table.
 //  - on_flush: a flush of mm that freed page tables reached `cpu` while mm is
 //    loaded there; stale top-level entries must go before the flush completes.
+//    Under Linux 6.15's broadcast flushes (global ASIDs, INVLPGB) no handler runs
+//    on other CPUs: the engine calls it for every CPU holding a root of the mm
+//    when a fix variant says so (root.broadcast_fix, docs/linux-2025.md).
 //  - on_mm_destroyed: the mm is gone; its roots return to the pool.
 //  - on_kernel_slot_added: the kernel half gained a top-level entry
 //    (sync_global_pgds); every root must learn it.
@@ -119,6 +122,11 @@ class IRootScheme {
   }
   // Per-root state the checker and stats read.
   virtual uint64_t root_pages_live() const { return 0; }
+  // Of those, the pages of roots of global ASIDs (Linux 6.15: asid >= 6).
+  virtual uint64_t global_root_pages_live() const { return 0; }
+  // (cpu, asid)'s top-level table, kNoFrame if it has none (what a flushing CPU
+  // writes into when it clears another CPU's root itself).
+  virtual Frame root_table(CpuId /*cpu*/, Asid /*asid*/) const { return kNoFrame; }
   virtual uint64_t private_table_pages_live() const { return 0; }
   virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
   // Checker: user top-level entries of (cpu, asid)'s root that differ from mm's

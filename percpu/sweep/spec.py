@@ -37,6 +37,11 @@ from typing import Any
 from percpu.errors import UsageError
 from percpu.sweep.point import Point
 
+# Machine parameters a point sets through its own axes (cpus, seed, no_pcid, pti, paging);
+# the others (machine.linux, machine.invlpgb, machine.freq_mhz) are set.<key> axes.
+AXIS_MACHINE_KEYS = frozenset({"machine.cpus", "machine.seed", "machine.pcid", "machine.pti",
+                               "machine.paging_levels"})
+
 SWEEP_KEYS = {"host", "workload", "schemes", "baseline", "outdir", "check", "report", "name"}
 GEM5_KEYS = {"path", "kernel", "cpu_type", "caches", "mem", "checkpoint_dir", "timeout",
              "max_sim_seconds"}
@@ -395,7 +400,7 @@ class _Resolver:
         for key, value in values.items():
             if key.startswith("set."):
                 name = key[len("set."):]
-                if name.startswith("machine."):
+                if name in AXIS_MACHINE_KEYS:
                     _fail(self.key(key), "use the axes cpus, seed, no_pcid, pti "
                           "and paging for machine parameters")
                 text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -11,6 +11,14 @@ Two users:
   and new (cpu, asid) generations Linux's 6-slot round-robin gives for them, to check a
   replay against (docs/traces.md, "Checking a replay").
 
+With `global_asids=True` it follows Linux 6.15's rules as well (Rik van Riel's "AMD
+broadcast TLB invalidation", docs/linux-2025.md): an mm that consider_global_asid finds
+running on more than 3 CPUs gets an ASID from the global space (handed out from
+TLB_NR_DYN_ASIDS up, reset when the search reaches MAX_ASID_AVAILABLE - 1, freed ASIDs
+reusable only after a reset); switching to it never flushes; its flushes are broadcast
+(no flush_tlb_func anywhere) and, while some CPU still runs it under a dynamic ASID,
+followed by the ordinary IPIs, whose handler moves that CPU to the global ASID.
+
 Causes follow core's names (firstUse, evicted, flushedInactive, noPcid): first use of the mm
 on this CPU, its slot went to another mm, its slot survived but the mm was flushed while
 inactive, no PCID.
@@ -43,14 +51,30 @@ class Choice:
     asid: int
     need_flush: bool
     cause: str  # "none" when no new generation
+    new_global_root: bool = False  # 6.15: first use of (cpu, global asid) by this mm
 
 
 class LinuxAsidModel:
     """cpu_tlbstate per CPU, tlb_gen and mm_cpumask per mm, as Linux keeps them."""
 
-    def __init__(self, pcid: bool = True, nr_asids: int = TLB_NR_DYN_ASIDS):
+    def __init__(self, pcid: bool = True, nr_asids: int = TLB_NR_DYN_ASIDS,
+                 global_asids: bool = False, max_asid_available: int = 2046):
         self.pcid = pcid
         self.nr_asids = nr_asids
+        # Linux 6.15's global ASID space (only with PCID, as choose_new_asid has it).
+        self.global_asids = global_asids and pcid
+        self.max_asid = max_asid_available
+        self.global_of: dict[int, int] = {}  # ctx -> its global ASID
+        self.in_transition: set[int] = set()
+        self.used: set[int] = set()
+        self.freed: set[int] = set()
+        self.last_global = max_asid_available
+        self.available = max_asid_available - nr_asids - 1
+        self.resets = 0
+        self.assigned = 0
+        self.rooted: dict[tuple[int, int], int] = {}  # (cpu, global asid) -> ctx of its root
+        self.to_transition: list[int] = []  # IPI receivers that must reload the global ASID
+        self.last_flush: tuple[int, int, bool] | None = None  # (cpu, ctx, went to others)
         self.cpus: dict[int, CpuState] = {}
         self.tlb_gen: dict[int, int] = {}
         self.cpumask: dict[int, set[int]] = defaultdict(set)
@@ -109,12 +133,32 @@ class LinuxAsidModel:
             asid, st.next_asid = 0, 1
         return asid, True, False
 
+    def _needs_global(self, ctx: int, asid: int) -> bool:
+        return self.global_asids and ctx in self.global_of and asid != self.global_of[ctx]
+
+    def _load_global(self, cpu: int, st: CpuState, ctx: int) -> Choice:
+        g = self.global_of[ctx]
+        new = self.rooted.get((cpu, g)) != ctx
+        self.rooted[(cpu, g)] = ctx
+        if new:
+            self.per_cpu[cpu]["firstUse"] += 1
+        st.loaded_asid = g
+        return Choice(g, False, "none", new)
+
     def switch_mm(self, cpu: int, ctx: int, gen: int | None = None) -> Choice:
         """switch_mm_irqs_off(loaded, ctx) on CPU. gen: the mm's tlb_gen if first seen."""
         st = self.cpus[cpu]
         next_gen = self.gen(ctx, gen)
         if cpu in self.to_init_mm and ctx == self.init_ctx:
             self.to_init_mm.remove(cpu)
+        if st.loaded == ctx and self._needs_global(ctx, st.loaded_asid):
+            if cpu in self.to_transition:
+                self.to_transition.remove(cpu)
+            st.is_lazy = False
+            return self._load_global(cpu, st, ctx)
+        if st.loaded == ctx and st.loaded_asid >= self.nr_asids:
+            st.is_lazy = False  # a global ASID is always up to date
+            return Choice(st.loaded_asid, False, "none")
         if st.loaded == ctx:
             if not st.is_lazy:
                 return Choice(st.loaded_asid, False, "none")
@@ -126,6 +170,11 @@ class LinuxAsidModel:
             return Choice(st.loaded_asid, False, "none")
         st.is_lazy = False
         self.cpumask[ctx].add(cpu)
+        if self.global_asids and ctx in self.global_of:
+            self.seen.add((cpu, ctx))
+            st.loaded = ctx
+            self.mm_switches += 1
+            return self._load_global(cpu, st, ctx)
         had = (cpu, ctx) in self.seen
         asid, need_flush, kept = self.choose_new_asid(st, ctx, next_gen)
         self.seen.add((cpu, ctx))
@@ -157,6 +206,11 @@ class LinuxAsidModel:
             if st.is_lazy:
                 self.to_init_mm.append(cpu)  # switch_mm_irqs_off(NULL, &init_mm)
                 return
+        if self._needs_global(ctx, st.loaded_asid):
+            self.to_transition.append(cpu)  # switch_mm_irqs_off(NULL, loaded_mm)
+            return
+        if st.loaded_asid >= self.nr_asids:
+            return  # broadcast ASIDs are always kept up to date
         slot = st.ctxs[st.loaded_asid]
         if new_gen <= slot[1]:
             return
@@ -169,6 +223,24 @@ class LinuxAsidModel:
         those that left the mm only when trimming the cpumask)."""
         gen = self.gen(ctx, None if new_gen is None else new_gen - 1) + 1
         self.tlb_gen[ctx] = gen
+        if self.global_asids and ctx in self.global_of:
+            # broadcast_tlb_flush: INVLPGB everywhere, no handler; finish_asid_transition.
+            self.last_flush = (cpu, ctx, False)
+            if ctx in self.in_transition:
+                g = self.global_of[ctx]
+                for other in sorted(self.cpumask[ctx]):
+                    o = self.cpus.get(other)
+                    if o is not None and o.loaded == ctx and o.loaded_asid != g:
+                        self._multi(cpu, ctx, gen, freed_tables, False)
+                        return
+                self.in_transition.discard(ctx)
+            return
+        others = bool(self.cpumask[ctx] - {cpu})
+        self._multi(cpu, ctx, gen, freed_tables, trim)
+        self.last_flush = (cpu, ctx, others)
+
+    def _multi(self, cpu: int, ctx: int, gen: int, freed_tables: bool, trim: bool) -> None:
+        """flush_tlb_multi: flush_tlb_func here and on the CPUs should_flush_tlb picks."""
         me = self.cpus[cpu]
         if me.loaded == ctx and not me.is_lazy:
             self._flush_func(cpu, ctx, gen, True)
@@ -181,6 +253,50 @@ class LinuxAsidModel:
             if not freed_tables and o.loaded != ctx and not trim:
                 continue
             self._flush_func(other, ctx, gen, False)
+
+    # ---------------------------------------------------------------- 6.15: global ASIDs
+
+    def active_cpus_exceeds(self, ctx: int, threshold: int) -> bool:
+        """mm_active_cpus_exceeds: CPUs running ctx now, not lazily, above threshold."""
+        running = [c for c in self.cpumask[ctx]
+                   if (st := self.cpus.get(c)) is not None and st.online and st.loaded == ctx
+                   and not st.is_lazy]
+        return len(running) > threshold
+
+    def _allocate_global(self) -> int:
+        if self.last_global >= self.max_asid - 1:  # reset_global_asid_space
+            self.used -= self.freed
+            self.freed.clear()
+            self.last_global = self.nr_asids
+            self.resets += 1
+        free = [a for a in range(self.last_global, self.max_asid) if a not in self.used]
+        if not free:
+            return 0
+        self.used.add(free[0])
+        self.last_global = free[0]
+        self.available -= 1
+        return free[0]
+
+    def consider_global_asid(self, cpu: int, ctx: int) -> int:
+        """consider_global_asid after the sample passed on cpu: use_global_asid when ctx
+        runs on 4 or more CPUs. Returns ctx's global ASID after it (0: none)."""
+        if (self.global_asids and ctx not in self.global_of and self.available > 0
+                and self.active_cpus_exceeds(ctx, 3)):
+            g = self._allocate_global()
+            if g:
+                self.global_of[ctx] = g
+                self.in_transition.add(ctx)
+                self.assigned += 1
+        return self.global_of.get(ctx, 0)
+
+    def free_global_asid(self, ctx: int) -> int:
+        """mm_free_global_asid at the mm's end; returns the ASID freed (0: none)."""
+        g = self.global_of.pop(ctx, 0)
+        if g:
+            self.freed.add(g)
+            self.available += 1
+            self.in_transition.discard(ctx)
+        return g
 
 
 def linux_count(trace, *, pcid: bool = True) -> dict[str, int]:

@@ -5,6 +5,7 @@
 // root of the mm when the pgd gains an entry ("percpu-eager").
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "paging/pte.h"
 #include "root/registry.h"
@@ -15,13 +16,13 @@ namespace {
 class PerCpuRoots final : public IRootScheme {
  public:
   PerCpuRoots(const RootEnv& env, bool eager)
-      : m_env(env), m_eager(eager), m_roots(env.ncpus) {}
+      : m_env(env), m_eager(eager), m_roots(env.ncpus), m_global(env.ncpus) {}
 
   std::string name() const override { return m_eager ? "percpu-eager" : "percpu"; }
   bool has_private_slots() const override { return !m_env.percpu_data_top.empty(); }
 
   RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm, bool new_generation) override {
-    Root& r = m_roots[cpu][asid];
+    Root& r = root(cpu, asid);
     RootSelection sel;
     if (new_generation || r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) {
       allocate(cpu, r, mm, sel);
@@ -33,7 +34,7 @@ class PerCpuRoots final : public IRootScheme {
   }
 
   bool lazy_fill(CpuId cpu, Asid asid, const MmView& mm, int slot) override {
-    Root& r = m_roots[cpu][asid];
+    Root& r = root(cpu, asid);
     if (m_eager || r.ctx_id != mm.ctx_id) return false;
     if (!pte::present(m_env.mem.read_entry(mm.pgd, slot))) return false;
     copy_user_slot(r, mm, slot);
@@ -46,7 +47,7 @@ class PerCpuRoots final : public IRootScheme {
     int writes = 0;
     if (!m_eager) {
       if (!m_env.fill_at_fault) return 0;
-      Root& r = m_roots[cpu][asid];
+      Root& r = root(cpu, asid);
       if (r.ctx_id == mm.ctx_id) {
         copy_user_slot(r, mm, slot);
         writes++;
@@ -54,17 +55,17 @@ class PerCpuRoots final : public IRootScheme {
       return writes;
     }
     // Eager: every root of this mm learns the entry now, so none ever faults.
-    for (auto& per_cpu : m_roots)
-      for (auto& r : per_cpu)
-        if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) {
-          copy_user_slot(r, mm, slot);
-          writes++;
-        }
+    for_each_root([&](Root& r) {
+      if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) {
+        copy_user_slot(r, mm, slot);
+        writes++;
+      }
+    });
     return writes;
   }
 
   int on_flush(CpuId cpu, Asid asid, const MmView& mm, const std::vector<int>& slots) override {
-    Root& r = m_roots[cpu][asid];
+    Root& r = root(cpu, asid);
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
     if (m_env.fault_skip_root_invalidate) return 0;
     int dropped = 0;
@@ -78,24 +79,24 @@ class PerCpuRoots final : public IRootScheme {
   }
 
   void on_mm_destroyed(const MmView& mm) override {
-    for (auto& per_cpu : m_roots)
-      for (auto& r : per_cpu)
-        if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) release(r);
+    for_each_root([&](Root& r) {
+      if (r.kroot != kNoFrame && r.ctx_id == mm.ctx_id) release(r);
+    });
   }
 
   int on_kernel_slot_added(int slot, uint64_t entry) override {
     int written = 0;
-    for (auto& per_cpu : m_roots)
-      for (auto& r : per_cpu)
-        if (r.kroot != kNoFrame) {
-          m_env.mem.write_entry(r.kroot, slot, entry);
-          written++;
-        }
+    for_each_root([&](Root& r) {
+      if (r.kroot != kNoFrame) {
+        m_env.mem.write_entry(r.kroot, slot, entry);
+        written++;
+      }
+    });
     return written;
   }
 
   Frame private_kmap_table(CpuId cpu, Asid asid, int* allocated) override {
-    Root& r = m_roots[cpu][asid];
+    Root& r = root(cpu, asid);
     if (r.kmap_pt != kNoFrame) return r.kmap_pt;
     // Chain below the private slot: levels-1 tables, the last one the PTE page.
     Frame parent = r.kroot;
@@ -114,7 +115,7 @@ class PerCpuRoots final : public IRootScheme {
   }
 
   int stale_user_slots(CpuId cpu, Asid asid, const MmView& mm) const override {
-    const Root& r = m_roots[cpu][asid];
+    const Root& r = find(cpu, asid);
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;
     int stale = 0;
     for (int slot = 0; slot < pte::kUserSlots; ++slot) {
@@ -125,10 +126,12 @@ class PerCpuRoots final : public IRootScheme {
   }
 
   uint64_t root_pages_live() const override { return m_root_pages_live; }
+  uint64_t global_root_pages_live() const override { return m_global_pages_live; }
+  Frame root_table(CpuId cpu, Asid asid) const override { return find(cpu, asid).kroot; }
   uint64_t private_table_pages_live() const override { return m_private_live; }
   uint64_t max_lazy_faults_per_generation() const override { return m_max_lazy; }
   uint64_t root_generation(CpuId cpu, Asid asid) const override {
-    return m_roots[cpu][asid].generation;
+    return find(cpu, asid).generation;
   }
 
  private:
@@ -141,7 +144,31 @@ class PerCpuRoots final : public IRootScheme {
     Frame kmap_pt = kNoFrame;
     std::array<Frame, 4> private_tables{};
     int n_private = 0;
+    bool global = false;  // a root of a global ASID (6.15)
   };
+
+  // (cpu, asid)'s root: one array slot per dynamic ASID, and under Linux 6.15 one
+  // map entry per global ASID this CPU has loaded (the same ASID on every CPU, so a
+  // root per (cpu, global asid): docs/linux-2025.md).
+  Root& root(CpuId cpu, Asid asid) {
+    if (asid < kTlbNrDynAsids) return m_roots[cpu][asid];
+    Root& r = m_global[cpu][asid];
+    r.global = true;
+    return r;
+  }
+  const Root& find(CpuId cpu, Asid asid) const {
+    static const Root kNone;
+    if (asid < kTlbNrDynAsids) return m_roots[cpu][asid];
+    auto it = m_global[cpu].find(asid);
+    return it == m_global[cpu].end() ? kNone : it->second;
+  }
+  template <class Fn>
+  void for_each_root(Fn&& fn) {
+    for (auto& per_cpu : m_roots)
+      for (auto& r : per_cpu) fn(r);
+    for (auto& per_cpu : m_global)
+      for (auto& [asid, r] : per_cpu) fn(r);
+  }
 
   // Entry `slot` of mm's pgd into the root, and of its PTI user pgd into the
   // user half: Linux gives the kernel pgd's copy of a user entry NX
@@ -167,12 +194,11 @@ class PerCpuRoots final : public IRootScheme {
 
   void release(Root& r) {
     free_private(r);
+    const uint64_t pages = r.uroot != kNoFrame ? 2 : 1;
     m_env.mem.free_table(r.kroot);
-    m_root_pages_live--;
-    if (r.uroot != kNoFrame) {
-      m_env.mem.free_table(r.uroot);
-      m_root_pages_live--;
-    }
+    if (r.uroot != kNoFrame) m_env.mem.free_table(r.uroot);
+    m_root_pages_live -= pages;
+    if (r.global) m_global_pages_live -= pages;
     r = Root{};
   }
 
@@ -185,6 +211,7 @@ class PerCpuRoots final : public IRootScheme {
         r.uroot = m_env.mem.alloc_table(TableKind::Root);
         m_root_pages_live++;
       }
+      if (r.global) m_global_pages_live += m_env.pti ? 2 : 1;
     } else {
       m_env.mem.zero_table(r.kroot);
       if (r.uroot != kNoFrame) m_env.mem.zero_table(r.uroot);
@@ -216,6 +243,8 @@ class PerCpuRoots final : public IRootScheme {
   RootEnv m_env;
   bool m_eager;
   std::vector<std::array<Root, kTlbNrDynAsids>> m_roots;
+  std::vector<std::map<Asid, Root>> m_global;
+  uint64_t m_global_pages_live = 0;
   uint64_t m_root_pages_live = 0;
   uint64_t m_private_live = 0;
   uint64_t m_max_lazy = 0;
