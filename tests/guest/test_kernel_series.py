@@ -82,3 +82,17 @@ def test_the_series_applies_to_debian_linux_6_1(tmp_path: Path) -> None:
                               cwd=tree, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, f"{patch.name}:\n{proc.stdout}{proc.stderr}"
         assert "offset" not in proc.stdout and "fuzz" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.skipif(SOURCE is None, reason="needs Debian's linux-source-6.1 (its "
+                    "scripts/checkpatch.pl) extracted by 'percpu guest build'")
+def test_checkpatch_finds_nothing_in_the_series() -> None:
+    """The kernel's own style checker, run as a reviewer would on the tracked patches (from
+    the repository, where checkpatch checks a git-tracked file as a file)."""
+    assert SOURCE is not None
+    for patch in PATCHES:
+        proc = subprocess.run(["perl", str(SOURCE / "scripts" / "checkpatch.pl"), "--no-tree",
+                               str(patch.relative_to(SERIES.parents[1]))],
+                              cwd=SERIES.parents[1], capture_output=True, text=True,
+                              check=False)
+        assert "total: 0 errors, 0 warnings" in proc.stdout, f"{patch.name}:\n{proc.stdout}"
