@@ -80,6 +80,15 @@ def series_patches(series: Path | None = None) -> list[Path]:
     return patches
 
 
+def extracted_source(cache: Path) -> Path | None:
+    """Debian's linux-source-6.1 as a build extracted it into cache/src/ (the plain tree,
+    not a percpu-patched copy), or None."""
+    for tree in sorted((cache / "src").glob("linux-source-6.1_*/linux-source-6.1")):
+        if "+percpu" not in tree.parent.name and (tree / "Makefile").is_file():
+            return tree
+    return None
+
+
 def check_kernel(kernel: str) -> str:
     if kernel not in KERNELS:
         raise UsageError(f"unknown guest kernel {kernel!r}: choose one of {', '.join(KERNELS)}")

@@ -44,11 +44,11 @@ class Selftests:
 
 
 def _source_tree(cache: Path) -> Path:
-    for tree in sorted((cache / "src").glob("linux-source-6.1_*/linux-source-6.1")):
-        if "+percpu" not in tree.parent.name and (tree / "Makefile").is_file():
-            return tree
-    raise UsageError("no extracted linux-source-6.1 in the guest cache: run "
-                     "'percpu guest build' first")
+    tree = gcache.extracted_source(cache)
+    if tree is None:
+        raise UsageError("no extracted linux-source-6.1 in the guest cache: run "
+                         "'percpu guest build' first")
+    return tree
 
 
 def build(cache: Path, jobs: int = 2, echo=print) -> Selftests:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from percpu.errors import UsageError
-from percpu.guest.cache import QEMU_KERNEL_ARGS, GuestBuild
+from percpu.guest.cache import PERCPU, QEMU_KERNEL_ARGS, GuestBuild
 
 QEMU = "qemu-system-x86_64"
 BOOTED = re.compile(r"percpu-guest: booted kernel=(\S+) cpus=(\d+) pcid=(yes|no) "
@@ -262,7 +262,7 @@ def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb
     programs = [p for p in build.manifest.get("programs", []) if p != "m5"]
     problems, result = parse_output(
         lines, cpus=cpus, smoke=smoke, selftest=selftest, programs=programs,
-        gem5_path=gem5_path, percpu_kernel=build.manifest.get("kernel") == "percpu",
+        gem5_path=gem5_path, percpu_kernel=build.manifest.get("kernel") == PERCPU,
         roots_off="percpu_roots=off" in extra_args.split(),
         stress=any(a.startswith("percpu.stress=") for a in extra_args.split()))
     if timed_out:

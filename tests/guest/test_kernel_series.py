@@ -55,18 +55,7 @@ def test_the_cover_letter_lists_every_patch_and_how_it_was_tested() -> None:
         assert must in cover
 
 
-def _extracted_source() -> Path | None:
-    """Debian's linux-source-6.1 as `percpu guest build` extracted it, if it did."""
-    src = gcache.cache_dir() / "src"
-    if not src.is_dir():
-        return None
-    for tree in sorted(src.glob("linux-source-6.1_*/linux-source-6.1")):
-        if "+percpu" not in tree.parent.name and (tree / "Makefile").is_file():
-            return tree
-    return None
-
-
-SOURCE = _extracted_source()
+SOURCE = gcache.extracted_source(gcache.cache_dir())
 
 
 @pytest.mark.skipif(SOURCE is None or shutil.which("patch") is None,
