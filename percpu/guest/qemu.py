@@ -99,9 +99,44 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
             "-append", append]
 
 
-def roots_problems(roots: dict[str, int], *, roots_off: bool) -> list[str]:
+def roots_options(extra_args: str) -> set[str]:
+    """The options of the kernel's percpu_roots=on|off[,nocheck][,time] in a command line."""
+    options: set[str] = set()
+    for arg in extra_args.split():
+        if arg.startswith("percpu_roots="):
+            options |= set(arg.split("=", 1)[1].split(","))
+    return options
+
+
+def timing_problems(roots: dict[str, int], *, roots_off: bool) -> list[str]:
+    """percpu_roots=time: the paths the run took must have counted cycles, and switches
+    must be timed by what they did (no roots made or loaded with the roots off)."""
+    if not roots.get("timing"):
+        return ["percpu_roots=time: /proc/percpu_roots says timing 0"]
+    kinds = ("newRoot", "keptRoot", "noRoot", "noLoad")
+    switches = {k: roots.get(f"timedSwitches::{k}", 0) for k in kinds}
+    cycles = {k: roots.get(f"switchCycles::{k}", 0) for k in kinds}
+    problems = [f"percpu_roots=time: {n} {k} switches took {cycles[k]} cycles"
+                for k, n in switches.items() if (n > 0) != (cycles[k] > 0)]
+    if roots_off:
+        if switches["noRoot"] == 0 or switches["newRoot"] or switches["keptRoot"]:
+            problems.append(f"percpu_roots=off,time: switches timed as {switches}, "
+                            "expected only noRoot and noLoad")
+        return problems
+    if switches["newRoot"] == 0:
+        problems.append("percpu_roots=time: no switch that made a root was timed")
+    for count, total in (("rootAllocs::total", "rootMakeCycles"),
+                         ("lazyFaults", "lazyFaultFixupCycles")):
+        if roots.get(count, 0) and not roots.get(total, 0):
+            problems.append(f"percpu_roots=time: {roots[count]} {count} but {total} 0")
+    return problems
+
+
+def roots_problems(roots: dict[str, int], *, roots_off: bool,
+                   timing: bool = False) -> list[str]:
     """What is wrong with a percpu kernel's /proc/percpu_roots counters: the checker saw
-    a violation, a bound of the proposal broke, or the roots did (not) run as asked."""
+    a violation, a bound of the proposal broke, the roots did (not) run as asked, or
+    (with percpu_roots=time) the paths went untimed."""
     if not roots:
         return ["no 'percpu-guest: roots' lines: the kernel has no /proc/percpu_roots"]
     problems = []
@@ -110,6 +145,8 @@ def roots_problems(roots: dict[str, int], *, roots_off: bool) -> list[str]:
                            "checkerViolations") if n not in roots]
     if missing:
         return [f"/proc/percpu_roots lacks {', '.join(missing)}"]
+    if timing:
+        problems += timing_problems(roots, roots_off=roots_off)
     if roots_off:
         if roots["enabled"] != 0 or roots["rootAllocs::total"] != 0:
             problems.append("percpu_roots=off: the roots still ran "
@@ -131,7 +168,7 @@ def roots_problems(roots: dict[str, int], *, roots_off: bool) -> list[str]:
 
 def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
                  programs: list[str], gem5_path: bool = False, percpu_kernel: bool = False,
-                 roots_off: bool = False, stress: bool = False
+                 roots_off: bool = False, stress: bool = False, timing: bool = False
                  ) -> tuple[list[str], CheckResult]:
     """Check /init's lines; returns (problems, a result with what was parsed)."""
     result = CheckResult(ok=False, lines=lines)
@@ -184,7 +221,7 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
     elif not any(DONE in line for line in lines):
         problems.append(f"no '{DONE}' line")
     if percpu_kernel and not gem5_path:
-        problems += roots_problems(result.roots, roots_off=roots_off)
+        problems += roots_problems(result.roots, roots_off=roots_off, timing=timing)
     if stress:
         if result.stress is None or result.stress_status is None:
             problems.append("the stress printed no summary or status")
@@ -263,7 +300,8 @@ def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb
     problems, result = parse_output(
         lines, cpus=cpus, smoke=smoke, selftest=selftest, programs=programs,
         gem5_path=gem5_path, percpu_kernel=build.manifest.get("kernel") == PERCPU,
-        roots_off="percpu_roots=off" in extra_args.split(),
+        roots_off="off" in roots_options(extra_args),
+        timing="time" in roots_options(extra_args),
         stress=any(a.startswith("percpu.stress=") for a in extra_args.split()))
     if timed_out:
         problems.insert(0, f"timed out after {timeout:.0f} s")

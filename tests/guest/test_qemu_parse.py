@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from percpu.guest.qemu import parse_output, qemu_command
+from percpu.guest.qemu import parse_output, qemu_command, roots_options
 
 PROGRAMS = ["ctxmix", "hotplug"]
 GOOD = [
@@ -135,6 +135,42 @@ def test_percpu_roots_off_must_make_no_roots() -> None:
     problems, _ = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
                                programs=PROGRAMS, percpu_kernel=True, roots_off=True)
     assert problems == ["percpu_roots=off: the roots still ran (enabled 1, 5120 made)"]
+
+
+TIMED = {**ROOTS, "timing": 1, "rootMakeCycles": 9_000_000, "lazyFaultFixupCycles": 4_000_000,
+         "timedSwitches::newRoot": 5120, "switchCycles::newRoot": 20_000_000,
+         "timedSwitches::keptRoot": 0, "switchCycles::keptRoot": 0,
+         "timedSwitches::noRoot": 40, "switchCycles::noRoot": 90_000,
+         "timedSwitches::noLoad": 300, "switchCycles::noLoad": 150_000}
+
+
+def test_percpu_roots_options_are_read_from_the_command_line() -> None:
+    assert roots_options("pti=on percpu_roots=off,time") == {"off", "time"}
+    assert roots_options("percpu.stress=10") == set()
+
+
+def test_timed_paths_must_have_counted_cycles() -> None:
+    def check(roots: dict[str, int], **kw: bool) -> list[str]:
+        return parse_output(percpu_console(roots), cpus=2, smoke=True, selftest=True,
+                            programs=PROGRAMS, percpu_kernel=True, timing=True, **kw)[0]
+
+    assert check(TIMED) == []
+    assert check({**TIMED, "timing": 0}) == ["percpu_roots=time: /proc/percpu_roots says timing 0"]
+    assert check({**TIMED, "rootMakeCycles": 0}) == [
+        "percpu_roots=time: 5120 rootAllocs::total but rootMakeCycles 0"]
+    assert check({**TIMED, "switchCycles::noLoad": 0}) == [
+        "percpu_roots=time: 300 noLoad switches took 0 cycles"]
+    assert check({**TIMED, "timedSwitches::newRoot": 0, "switchCycles::newRoot": 0}) == [
+        "percpu_roots=time: no switch that made a root was timed"]
+    # With the roots off, every loading switch is a stock one (noRoot).
+    off = {**TIMED, "enabled": 0, "rootAllocs::total": 0, "rootAllocs::noPcid": 0,
+           "lazyFaults": 0, "rootMakeCycles": 0, "lazyFaultFixupCycles": 0,
+           "timedSwitches::newRoot": 0, "switchCycles::newRoot": 0}
+    assert check(off, roots_off=True) == []
+    assert check({**off, "timedSwitches::newRoot": 1, "switchCycles::newRoot": 900},
+                 roots_off=True) == [
+        "percpu_roots=off,time: switches timed as {'newRoot': 1, 'keptRoot': 0, "
+        "'noRoot': 40, 'noLoad': 300}, expected only noRoot and noLoad"]
 
 
 def test_a_kernel_warning_fails_the_check() -> None:
