@@ -169,8 +169,8 @@ def test_timed_paths_must_have_counted_cycles() -> None:
     assert check(off, roots_off=True) == []
     assert check({**off, "timedSwitches::newRoot": 1, "switchCycles::newRoot": 900},
                  roots_off=True) == [
-        "percpu_roots=off,time: switches timed as {'newRoot': 1, 'keptRoot': 0, "
-        "'noRoot': 40, 'noLoad': 300}, expected only noRoot and noLoad"]
+        ("percpu_roots=off,time: switches timed as {'newRoot': 1, 'keptRoot': 0, "
+         "'noRoot': 40, 'noLoad': 300}, expected only noRoot and noLoad")]
 
 
 def test_a_kernel_warning_fails_the_check() -> None:
