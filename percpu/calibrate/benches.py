@@ -73,6 +73,12 @@ def benches(machine: Machine, quick: bool) -> list[Bench]:
               ("thread_create_join",), "pthread_create and pthread_join"),
         Bench("exit_to_wait", "calib_proc", ("--bench", "exit", *it(10)), ("exit_to_wait",),
               "child's _exit to the parent's return from waitpid"),
+        # With the percpu kernel, lazy_touch less its percpu_roots=off figure is the lazy
+        # top-level fault, measured (docs/kernel.md); elsewhere a cold-TLB access.
+        Bench("lazy_touch", "calib_fault", ("--bench", "lazy", "--slots", "32"),
+              ("lazy_touch", "tlb_miss_touch"),
+              "first access to each of 32 top-level slots after CPU 0's root is made anew, "
+              "then after a local flush", cpus=2),
         Bench("mprotect_local", "calib_shootdown", it(300), ("mprotect_local",),
               "mprotect RW->R->RW, single-threaded"),
         Bench("mprotect_remote", "calib_shootdown", ("--remote", *it(100)),

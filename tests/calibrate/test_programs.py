@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not 
 TINY = {
     "calib_clock": [["--iters", "1000", "--samples", "2"]],
     "calib_syscall": [["--iters", "100"]],
-    "calib_fault": [["--bench", b, "--pages", "64"] for b in ("write", "read", "minor", "zero")],
+    "calib_fault": [*[["--bench", b, "--pages", "64"] for b in ("write", "read", "minor", "zero")],
+                    ["--bench", "lazy", "--slots", "8"]],
     "calib_sched": [["--bench", "yield", "--threads", "--iters", "50"],
                     ["--bench", "pipe", "--iters", "50"],
                     ["--bench", "pipe", "--cross", "--iters", "20"]],
@@ -41,7 +42,8 @@ def test_every_program_builds_static_with_werror(tmp_path):
 def test_each_program_prints_samples(built, program):
     assert built.path(program).exists(), f"{program} was not built"
     for args in TINY[program]:
-        if ("--cross" in args or "--remote" in args) and (os.cpu_count() or 1) < 2:
+        if (("--cross" in args or "--remote" in args or "lazy" in args)
+                and (os.cpu_count() or 1) < 2):
             continue  # the remote side needs a second CPU
         cmd = [str(built.path(program)), *args]
         if "--samples" not in args:

@@ -11,14 +11,28 @@
  *   --bench zero    clearing a cache-cold 4 KiB page with rep stosb, as
  *                   clear_page_erms does (no fault): each sample clears the
  *                   next --pages pages of a --buffer-pages buffer, round robin
+ *   --bench lazy    the percpu kernel's lazy top-level fault, measured: one
+ *                   page alone in each of --slots top-level (512 GiB) slots;
+ *                   each sample makes CPU 0's root for this mm anew (the mm is
+ *                   flushed on CPU 1 while CPU 0 runs another process, so
+ *                   the switch back makes it, with or without PCID), then
+ *                   times a read of every slot (a TLB miss and a lazy fault
+ *                   each), flushes the TLB locally (the root stays) and times
+ *                   them again (a TLB miss each, from warmer caches). Needs 2
+ *                   CPUs. The lazy fault's cost is lazy_touch with the roots
+ *                   on less lazy_touch with percpu_roots=off (the same steps,
+ *                   no fault): the second pass runs from warmer caches, so
+ *                   lazy_touch - tlb_miss_touch overstates it.
  *
  *   calib fault_write|fault_read|fault_minor|zero_page NS ns   (per page)
+ *   calib lazy_touch|tlb_miss_touch NS ns   (per slot)
  */
 #include "calib.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 
@@ -28,12 +42,15 @@
 static const char *bench = "write";
 static long pages = 2048;
 static long buffer_pages = 16384;
+static long slots = 32;
 
 static struct opt opts[] = {
-    {"bench", OPT_STR, NULL, &bench, 0, 0, "write, read, minor or zero"},
+    {"bench", OPT_STR, NULL, &bench, 0, 0, "write, read, minor, zero or lazy"},
     {"pages", OPT_INT, &pages, NULL, 1, 1 << 22, "pages touched per sample"},
     {"buffer-pages", OPT_INT, &buffer_pages, NULL, 1, 1 << 24,
      "--bench zero: pages cleared round robin (their size must exceed the LLC)"},
+    {"slots", OPT_INT, &slots, NULL, 1, 200,
+     "--bench lazy: top-level slots touched per sample, one page each"},
     CALIB_OPTS,
     COMMON_OPTS,
 };
@@ -91,11 +108,95 @@ static double zero(long n, char *buf, long *next)
     return (double)(now_ns() - t0) / (double)n;
 }
 
+/* --bench lazy */
+#define TOP_SLOT (1UL << 39) /* what one top-level entry maps: 512 GiB */
+#define FIRST_SLOT 2         /* above a static binary's slot 0; mmap and the stack are high */
+#define FLUSH_PAGES 64       /* unmapping more than 33 pages flushes the whole TLB */
+
+static volatile char *slot_page(long i)
+{
+    return (volatile char *)((FIRST_SLOT + i) * TOP_SLOT);
+}
+
+static void lazy_setup(void)
+{
+    for (long i = 0; i < slots; i++) {
+        void *p = mmap((void *)slot_page(i), PAGE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p != (void *)slot_page(i))
+            die("calib_fault: cannot map a page at top-level slot %ld", FIRST_SLOT + i);
+        *slot_page(i) = 1; /* the demand fault fills mm->pgd's entry */
+    }
+}
+
+/* A full flush of this mm (munmap of more pages than the single-page ceiling). */
+static void full_flush(void)
+{
+    char *p = calib_map((size_t)FLUSH_PAGES * PAGE);
+    touch_write(p, FLUSH_PAGES, 1);
+    munmap(p, (size_t)FLUSH_PAGES * PAGE);
+}
+
+static double time_slots(void)
+{
+    uint64_t sum = 0, t0 = now_ns();
+    for (long i = 0; i < slots; i++)
+        sum += *slot_page(i);
+    uint64_t t1 = now_ns();
+    __asm__ volatile("" ::"r"(sum));
+    return (double)(t1 - t0) / (double)slots;
+}
+
+/*
+ * CPU 0 must switch to another mm while this one is flushed on CPU 1 (a CPU
+ * that only went idle would keep the mm loaded, lazily, and keep the root
+ * too): a child pinned to CPU 0 is woken through a pipe as we leave.
+ */
+static void lazy_samples(void)
+{
+    int wake[2];
+    if (pipe(wake) < 0)
+        die("pipe");
+    pid_t child = fork();
+    if (child < 0)
+        die("fork");
+    if (child == 0) {
+        close(wake[1]);
+        calib_pin(0);
+        char c;
+        while (read(wake[0], &c, 1) == 1)
+            ;
+        _exit(0);
+    }
+    close(wake[0]);
+    lazy_setup();
+    for (long s = 0; s < calib_samples; s++) {
+        calib_pin(1);
+        if (write(wake[1], "x", 1) != 1) /* CPU 0 runs the child's mm meanwhile */
+            die("write");
+        full_flush(); /* CPU 0's ASID for this mm is now stale */
+        calib_pin(0); /* the switch back makes the root anew */
+        double lazy = time_slots();
+        full_flush(); /* local: the root stays, the TLB and walk caches go */
+        double miss = time_slots();
+        calib_report("lazy_touch", lazy, "ns");
+        calib_report("tlb_miss_touch", miss, "ns");
+    }
+    close(wake[1]);
+    waitpid(child, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     calib_samples = 5;
     parse_opts("calib_fault", "Page faults on first touch (write, read, minor) and page zeroing.",
                opts, argc, argv);
+    if (strcmp(bench, "lazy") == 0) {
+        if (online_cpus() < 2)
+            die("calib_fault: --bench lazy needs 2 CPUs (%ld online)", online_cpus());
+        lazy_samples();
+        return 0;
+    }
     calib_pin(0);
     char *buf = NULL;
     long next = 0;
@@ -105,7 +206,8 @@ int main(int argc, char **argv)
         buf = calib_map((size_t)buffer_pages * PAGE);
         touch_write(buf, buffer_pages, 1);
     } else if (strcmp(bench, "write") && strcmp(bench, "read") && strcmp(bench, "minor")) {
-        fprintf(stderr, "calib_fault: unknown --bench '%s': use write, read, minor or zero\n",
+        fprintf(stderr,
+                "calib_fault: unknown --bench '%s': use write, read, minor, zero or lazy\n",
                 bench);
         return 2;
     }
