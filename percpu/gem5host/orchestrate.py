@@ -168,7 +168,9 @@ def run_info(workload: str, wl_params: dict[str, Any], scheme: str, seed: int, m
         "guest": {"booted": boot.get("booted", {}), "selftest_passed": boot.get("selftest_passed"),
                   "selftest_failed": boot.get("selftest_failed"),
                   "selftest_skipped": boot.get("selftest_skipped"),
-                  "summary": rep.summary_lines[-1] if rep.summary_lines else None},
+                  "summary": rep.summary_lines[-1] if rep.summary_lines else None,
+                  # The percpu kernel's /proc/percpu_roots over the region of interest.
+                  "kernel_roots": rep.kernel_roots},
         "stats_dump": "the region of interest (reset and dumped by the guest program's m5 ops)",
         "host_seconds": round(result.host_seconds, 1),
         "versions": {"percpu": __version__, "python": platform.python_version()},
