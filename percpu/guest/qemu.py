@@ -99,6 +99,9 @@ def qemu_command(bzimage: Path, *, cpus: int = 2, memory_mb: int = 512, cpu: str
             "-append", append]
 
 
+ROOTS_WRITTEN = "percpu-guest: roots options written"
+
+
 def roots_options(extra_args: str) -> set[str]:
     """The options of the kernel's percpu_roots=on|off[,nocheck][,time] in a command line."""
     options: set[str] = set()
@@ -201,8 +204,15 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
         for name in programs:
             if name not in result.smoke:
                 problems.append(f"guest program {name} did not run")
-            elif result.smoke[name] != 0:
-                problems.append(f"guest program {name} exited with status {result.smoke[name]}")
+        for name, status in result.smoke.items():
+            if status != 0:
+                problems.append(f"guest program {name} exited with status {status}")
+        if percpu_kernel and not gem5_path:
+            # /init writes the run-time options before the programs, timing on.
+            if result.roots and not any(ROOTS_WRITTEN in line for line in lines):
+                problems.append("/proc/percpu_roots refused the run-time options "
+                                f"(no '{ROOTS_WRITTEN}' line)")
+            timing = True
     if selftest:
         if result.selftest_skipped is None and result.selftest_summary is None:
             problems.append("the self-test printed no summary line")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from percpu.guest.qemu import parse_output, qemu_command, roots_options
+from percpu.guest.qemu import ROOTS_WRITTEN, parse_output, qemu_command, roots_options
 
 PROGRAMS = ["ctxmix", "hotplug"]
 GOOD = [
@@ -87,7 +87,13 @@ ROOTS = {"enabled": 1, "rootAllocs::firstUse": 0, "rootAllocs::evicted": 0,
          "rootAllocs::total": 5120, "lazyFaults": 11873, "rootCopyBytes": 10485760,
          "rootEntriesDropped": 312, "kernelSyncs": 0, "rootPoolPeakBytes": 8192,
          "rootPoolBoundBytes": 49152, "maxLazyFaultsPerRoot": 6, "lazyFaultBound": 256,
-         "checkerViolations": 0}
+         "checkerViolations": 0,
+         # percpu_roots=time (patch 9), which /init's smoke run writes to /proc/percpu_roots
+         "timing": 1, "rootMakeCycles": 9_000_000, "lazyFaultFixupCycles": 4_000_000,
+         "timedSwitches::newRoot": 5120, "switchCycles::newRoot": 20_000_000,
+         "timedSwitches::keptRoot": 0, "switchCycles::keptRoot": 0,
+         "timedSwitches::noRoot": 40, "switchCycles::noRoot": 90_000,
+         "timedSwitches::noLoad": 300, "switchCycles::noLoad": 150_000}
 
 
 def roots_lines(roots: dict[str, int]) -> list[str]:
@@ -95,7 +101,8 @@ def roots_lines(roots: dict[str, int]) -> list[str]:
 
 
 def percpu_console(roots: dict[str, int], extra: list[str] | None = None) -> list[str]:
-    return GOOD[:-1] + (extra or []) + roots_lines(roots) + GOOD[-1:]
+    return ([*GOOD[:2], ROOTS_WRITTEN, *GOOD[2:-1]] + (extra or []) + roots_lines(roots)
+            + GOOD[-1:])
 
 
 def test_percpu_kernel_counters_are_parsed_and_checked() -> None:
@@ -128,20 +135,20 @@ def test_percpu_kernel_without_counters_or_roots_that_never_ran() -> None:
 
 def test_percpu_roots_off_must_make_no_roots() -> None:
     off = {**ROOTS, "enabled": 0, "rootAllocs::total": 0, "rootAllocs::noPcid": 0,
-           "lazyFaults": 0}
+           "lazyFaults": 0, "rootMakeCycles": 0, "lazyFaultFixupCycles": 0,
+           "timedSwitches::newRoot": 0, "switchCycles::newRoot": 0}
     problems, _ = parse_output(percpu_console(off), cpus=2, smoke=True, selftest=True,
                                programs=PROGRAMS, percpu_kernel=True, roots_off=True)
     assert problems == []
     problems, _ = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
                                programs=PROGRAMS, percpu_kernel=True, roots_off=True)
-    assert problems == ["percpu_roots=off: the roots still ran (enabled 1, 5120 made)"]
+    assert problems == [
+        ("percpu_roots=off,time: switches timed as {'newRoot': 5120, 'keptRoot': 0, "
+         "'noRoot': 40, 'noLoad': 300}, expected only noRoot and noLoad"),
+        "percpu_roots=off: the roots still ran (enabled 1, 5120 made)"]
 
 
-TIMED = {**ROOTS, "timing": 1, "rootMakeCycles": 9_000_000, "lazyFaultFixupCycles": 4_000_000,
-         "timedSwitches::newRoot": 5120, "switchCycles::newRoot": 20_000_000,
-         "timedSwitches::keptRoot": 0, "switchCycles::keptRoot": 0,
-         "timedSwitches::noRoot": 40, "switchCycles::noRoot": 90_000,
-         "timedSwitches::noLoad": 300, "switchCycles::noLoad": 150_000}
+TIMED = ROOTS
 
 
 def test_percpu_roots_options_are_read_from_the_command_line() -> None:
@@ -199,3 +206,15 @@ def test_the_stress_must_report_no_errors() -> None:
     problems, _ = parse_output(percpu_console(ROOTS), cpus=2, smoke=True, selftest=True,
                                programs=PROGRAMS, percpu_kernel=True, stress=True)
     assert problems == ["the stress printed no summary or status"]
+
+
+def test_percpu_kernel_must_take_run_time_options_and_failing_smoke_is_named() -> None:
+    console = [line for line in percpu_console(ROOTS) if line != ROOTS_WRITTEN]
+    problems, _ = parse_output(console, cpus=2, smoke=True, selftest=True, programs=PROGRAMS,
+                               percpu_kernel=True)
+    assert problems == [("/proc/percpu_roots refused the run-time options "
+                         f"(no '{ROOTS_WRITTEN}' line)")]
+    lazy = ["percpu-guest: smoke calib_fault_lazy status=1"]
+    problems, _ = parse_output(percpu_console(ROOTS, lazy), cpus=2, smoke=True, selftest=True,
+                               programs=PROGRAMS, percpu_kernel=True)
+    assert problems == ["guest program calib_fault_lazy exited with status 1"]
