@@ -41,7 +41,7 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
     and a tornado plot per point. See docs/sensitivity.md.
     """
     from percpu.analysis import sensitivity as sens
-    from percpu.cli import _parse_params, machine_overrides
+    from percpu.run_request import machine_overrides, parse_params
 
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in ("md", "html")]
@@ -59,7 +59,7 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
         from percpu.workloads import find_workload
 
         wl = find_workload(workload)
-        point_params = _parse_params(params)
+        point_params = parse_params(params)
         wl.resolve(dict(point_params))  # checks them now
         over = machine_overrides(cpus, no_pcid, pti, None, None, (), None)
         label = " ".join([workload, *(f"{k}={v}" for k, v in point_params.items()),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from percpu.gem5host.plan import default_root_costs
 from percpu.gem5host.run import headline
+from percpu.run_request import default_root_costs
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"ctxmix": ["rounds=50", "pages=4", "work_cycles=2000"],
