@@ -256,13 +256,10 @@ class RunRequest:
 
     def gem5_options(self) -> Gem5Options:
         """The gem5 host's options, checked (check_gem5_options)."""
-        binary = self.gem5_path or os.environ.get(GEM5_ENV)
-        if not binary:
-            raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set "
-                             f"{GEM5_ENV} (docs/gem5.md)")
+        binary = gem5_binary(self.gem5_path)
         # The binary first: a missing one is said before a missing guest build.
-        check_gem5_binary(Path(binary))
-        opts = Gem5Options(gem5=Path(binary), kernel=guest_kernel(self.kernel),
+        check_gem5_binary(binary)
+        opts = Gem5Options(gem5=binary, kernel=guest_kernel(self.kernel),
                            cpu_type=self.cpu_type, caches=self.caches, mem_mib=self.mem_mib,
                            timeout_s=self.timeout_s, max_sim_s=self.max_sim_s)
         if self.checkpoint_dir:
@@ -471,6 +468,15 @@ def guest_kernel(kernel: str | None) -> Path:
         raise UsageError("no --kernel given and this percpu has no guest builder: pass "
                          "--kernel PATH/vmlinux") from None
     return Path(default_kernel(kernel=kernel or GUEST_KERNELS[0]))
+
+
+def gem5_binary(path: str | None) -> Path:
+    """--gem5, else $PERCPU_GEM5."""
+    binary = path or os.environ.get(GEM5_ENV)
+    if not binary:
+        raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set "
+                         f"{GEM5_ENV} (docs/gem5.md)")
+    return Path(binary)
 
 
 def check_gem5_binary(gem5: Path) -> None:

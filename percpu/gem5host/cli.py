@@ -9,7 +9,6 @@ interest, the caches and where checkpoints live.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import click
 
 from percpu import __version__
 from percpu.calibrate.guest_script import DEFAULT_SCALE as GUEST_SCALE
-from percpu.errors import UsageError
-from percpu.run_request import GEM5_ENV, RunRequest, gem5_flags, run_flags
+from percpu.run_request import GEM5_ENV, RunRequest, gem5_binary, gem5_flags, run_flags
 
 
 @click.group("gem5")
@@ -52,21 +50,17 @@ def gem5_run_command(ctx: click.Context, **flags) -> None:
               help=f"the gem5 binary to check [default: ${GEM5_ENV}]")
 def gem5_check_command(gem5_path: str | None) -> None:
     """Say in one line whether a gem5 binary has percpu's patches and plugin."""
-    from percpu.gem5host.probe_run import probe
+    from percpu.gem5host.probe_run import lacks_plugin, probe
 
-    gem5 = gem5_path or os.environ.get(GEM5_ENV)
-    if not gem5:
-        raise UsageError(f"no gem5 binary: pass --gem5 PATH/build/X86/gem5.opt or set {GEM5_ENV} "
-                         "(docs/gem5.md)")
-    result = probe(Path(gem5))
+    gem5 = gem5_binary(gem5_path)
+    result = probe(gem5)
     missing = [name for name, ok in result["objects"].items() if not ok]
     where = f"{gem5} (gem5 {result['gem5_version']})"
     if not result["x86"]:
         click.echo(f"{where}: not an X86 build: build build/X86/gem5.opt (docs/gem5.md)")
         sys.exit(1)
     if missing:
-        click.echo(f"{where}: lacks percpu's plugin ({', '.join(missing)}): apply src_patches/ "
-                   "and build with EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
+        click.echo(lacks_plugin(where, missing))
         sys.exit(1)
     click.echo(f"{where}: has percpu's patches and plugin ({', '.join(result['objects'])})")
 

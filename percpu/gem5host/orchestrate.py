@@ -32,7 +32,7 @@ def _program(workload: str) -> str:
 
 def run_gem5(run: Run, argv: list[str]) -> int:
     """Run a validated gem5 run request (RunRequest.validate("gem5"))."""
-    from percpu.gem5host.probe_run import probe
+    from percpu.gem5host.probe_run import lacks_plugin, probe
 
     opts: Gem5Options = run.gem5
     wl, wl_params, schemes, outdir = run.workload, run.params, run.schemes, run.outdir
@@ -40,8 +40,7 @@ def run_gem5(run: Run, argv: list[str]) -> int:
     machine = Machine(cpus=run.cpus, pcid=not run.request.no_pcid, pti=run.request.pti)
     missing = [name for name, ok in probe(opts.gem5)["objects"].items() if not ok]
     if missing:
-        raise UsageError(f"{opts.gem5} lacks percpu's plugin ({', '.join(missing)}): build gem5 "
-                         "with src_patches/ and EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
+        raise UsageError(lacks_plugin(opts.gem5, missing))
     seed_value = run.seed
     script = wl.render("gem5", wl_params, cpus=machine.cpus, seed=seed_value)
 

@@ -37,7 +37,8 @@ Frame GuestTableMemory::alloc_table(TableKind) {
     f = m_next++;
   } else {
     throw std::runtime_error("the root pool (" + std::to_string((m_end - m_first) * 4) +
-                             " KiB) is full: the plan's root_pool must be at least the proposal's bound");
+                             " KiB) is full: it must hold the proposal's bound (the plan's "
+                             "root_pool, percpu/gem5host/plan.py)");
   }
   zero_table(f);
   if (++m_live > m_peak) m_peak = m_live;
