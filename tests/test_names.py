@@ -291,3 +291,21 @@ def test_every_flag_the_docs_name_exists():
     named = {m for doc in DOCS for m in re.findall(r"`(--[a-z][a-z0-9-]*)[ =`]", doc.read_text())}
     assert len(named) > 30
     assert not named - known_flags(), sorted(named - known_flags())
+
+
+def test_every_stat_name_the_python_reads_exists():
+    """The analysis, the comparison tables and the gem5 host's figures read stats by name:
+    each name a string of percpu/ spells (percpu.lazyFaults, system.percpu.rootPoolPeakBytes)
+    is one that a host prints."""
+    import ast
+
+    read = []
+    for path in sorted((ROOT / "percpu").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(
+                    r"(system\.)?percpu\.[a-z][A-Za-z]+(::[A-Za-z]+)?", node.value):
+                read.append((path.name, node.value))
+    assert len(read) > 10
+    missing = [f"{name}: {value}" for name, value in read
+               if _stat_token(value) and not _exists(value)]
+    assert not missing, missing
