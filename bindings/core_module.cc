@@ -16,7 +16,7 @@
 #include "engine/engine.h"
 #include "engine/errors.h"
 #include "linux/asid.h"
-#include "root/bounds.h"
+#include "root/names.h"
 #include "root/registry.h"
 
 namespace nb = nanobind;
@@ -226,7 +226,14 @@ NB_MODULE(_core, m) {
   m.attr("OP_CODES") = nb::tuple(op_codes);
   m.attr("CYCLE_CATEGORIES") = nb::tuple(categories);
   m.attr("ROOT_ALLOC_CAUSES") = nb::tuple(causes);
-  // The proposal's bounds (root/bounds.h).
+  // The root stats' names, as every host spells them (root/names.h).
+  nb::list root_stats;
+#define PERCPU_ROOT_STAT_NAME(id) root_stats.append(stat::k##id);
+  PERCPU_ROOT_STATS(PERCPU_ROOT_STAT_NAME)
+#undef PERCPU_ROOT_STAT_NAME
+  m.attr("ROOT_STAT_GROUP") = stat::kGroup;
+  m.attr("ROOT_STAT_NAMES") = nb::tuple(root_stats);
+  // The proposal's bounds (root/bounds.h, through root/names.h).
   m.attr("LAZY_FAULT_BOUND") = kLazyFaultBound;
   m.def("root_pool_bound_bytes", &root_pool_bound_bytes, nb::arg("ncpus"), nb::arg("pti"),
         "the proposal's bound on root pool bytes: 4 KiB x cpus x 6, x2 with PTI");

@@ -61,7 +61,7 @@ def figures(run_dir: Path) -> dict[str, float]:
     out["rootCopyCycles"] = h.get("percpu.rootCopyCycles", 0.0)
     # The engine has no instruction count; gem5's is the guest's, summed over CPUs.
     out["instructions"] = h.get("commitStats0.numInsts", 0.0)
-    out["checkerViolations"] = h.get("percpu.checkerViolations", h.get("checker.violations", 0.0))
+    out["checkerViolations"] = h.get("percpu.checkerViolations", 0.0)
     return out
 
 
@@ -137,8 +137,8 @@ def main() -> int:
     # root model's three; gem5 simulates the rest of the machine itself).
     gem5_hosts = {"gem5": []}
     if args.engine_config:
-        from percpu.gem5host.plan import ROOT_MODEL_COSTS
         from percpu.params import load_toml
+        from percpu.run_request import ROOT_MODEL_COSTS
 
         profile = load_toml(args.engine_config)
         gem5_hosts[f"gem5+{args.engine_config.stem}"] = [

@@ -102,9 +102,9 @@ def bench_command(rounds: int, scheme: str, as_json: bool) -> None:
     Targets: 25 M references/s with the full model, 80 M with the cache model off, peak
     RSS within 64 MiB + 100 B per touched page (README, Performance).
     """
-    from percpu.cli import _schemes
+    from percpu.run_request import check_schemes
 
-    _schemes(scheme)
+    check_schemes(scheme)
     results = []
     for cache in (True, False):
         results.append(run_child(rounds, cache, scheme))

@@ -16,75 +16,7 @@ import click
 
 from percpu import __version__
 from percpu.errors import UsageError
-
-DEFAULT_SCHEMES = "shared,percpu"
-DEFAULT_WORKLOAD = "ctxmix"
-
-
-def _fail(message: str) -> None:
-    raise UsageError(message)
-
-
-def _parse_params(items: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            _fail(f"--param takes key=value, got '{item}' (e.g. --param procs_per_cpu=8)")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _schemes(text: str) -> list[str]:
-    from percpu.params import core
-
-    known = [name for name, _ in core().scheme_names()]
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
-        _fail("--scheme needs at least one scheme, e.g. --scheme shared,percpu")
-    for name in names:
-        if name not in known:
-            _fail(f"unknown scheme '{name}': choose from {', '.join(known)}")
-    if len(set(names)) != len(names):
-        _fail(f"--scheme lists a scheme twice: {text}")
-    return names
-
-
-def machine_overrides(cpus, no_pcid, pti, paging, seed, sets, config_file) -> dict[str, float]:
-    """Every parameter the command line overrides: --config files in order, then --set, then
-    the machine flags. A flag and a --set of the same parameter must agree (the one would
-    silently win over the other); the geometry must be one the engine can build."""
-    from percpu.params import check_geometry, load_toml, parse_set_options, specs
-
-    values: dict[str, float] = {}
-    # --config is repeatable: later files override earlier ones (a geometry profile,
-    # then a cost profile), and --set overrides them all.
-    files = [config_file] if isinstance(config_file, str) else list(config_file or ())
-    for path in files:
-        values.update(load_toml(Path(path)))
-    set_values = parse_set_options(list(sets))
-    values.update(set_values)
-    if cpus is not None:
-        spec = specs()["machine.cpus"]  # the range lives once, in core/config/params.cc
-        if not spec.min <= cpus <= spec.max:
-            _fail(f"--cpus {cpus} is out of range: use {spec.min:g}..{spec.max:g}")
-    if seed is not None and seed < 0:
-        _fail("--seed must be a non-negative integer")
-    flags = (("--cpus", cpus, "machine.cpus", cpus),
-             ("--no-pcid", None, "machine.pcid", 0 if no_pcid else None),
-             ("--pti", None, "machine.pti", 1 if pti else None),
-             ("--paging", paging, "machine.paging_levels", paging),
-             ("--seed", seed, "machine.seed", seed))
-    for flag, shown, key, value in flags:
-        if value is None:
-            continue
-        if key in set_values and set_values[key] != value:
-            given = flag if shown is None else f"{flag} {shown}"
-            _fail(f"{given} and --set {key}={set_values[key]:g} disagree: give it once "
-                  f"({flag} or --set {key})")
-        values[key] = value
-    check_geometry(values)
-    return values
+from percpu.run_request import RunRequest, parse_params, run_flags, write_run_report
 
 
 def comparison_table(results: list, baseline: str | None) -> str:
@@ -203,50 +135,12 @@ def main_group(ctx: click.Context) -> None:
         ctx.invoke(run_command)
 
 
-RUN_OPTIONS = [
-    click.option("--workload", "-w", default=DEFAULT_WORKLOAD, show_default=True,
-                 help="workload to run (percpu workloads list), a workload directory or op-program "
-                      "file by path (docs/op-program.md), or trace:FILE to replay a trace"),
-    click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
-                 help="workload parameter (repeatable), e.g. procs_per_cpu=8"),
-    click.option("--scheme", "-s", "scheme_text", default=DEFAULT_SCHEMES, show_default=True,
-                 help="comma-separated root schemes (percpu schemes)"),
-    click.option("--cpus", type=int, default=None, help="number of CPUs, 1..256  [default: 4]"),
-    click.option("--no-pcid", is_flag=True, help="a CPU without PCID: every mm switch flushes"),
-    click.option("--pti", is_flag=True, help="page-table isolation (user/kernel pgd pair)"),
-    click.option("--paging", type=click.Choice(["4", "5"]), default=None,
-                 help="paging levels  [default: 4]"),
-    click.option("--seed", type=int, default=None, help="random seed  [default: 1]"),
-    click.option("--outdir", "-o", type=click.Path(file_okay=False), default="m5out",
-                 show_default=True, help="output directory: one subdirectory per scheme"),
-    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                 help="override any cost or geometry parameter (percpu params), repeatable"),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False), multiple=True,
-                 help="TOML file of parameter overrides ([cost] invlpg = 300); repeatable, "
-                      "later files override earlier ones"),
-    click.option("--check", is_flag=True,
-                 help="check every translation against the canonical page table, and the bounds"),
-    click.option("--quiet", "-q", is_flag=True, help="print only errors and violations"),
-    click.option("--no-report", is_flag=True, help="skip writing report.md/report.html"),
-    click.option("--force", is_flag=True,
-                 help="replace OUTDIR/<scheme>/ even if it is not a previous percpu run"),
-]
-
-
-def run_options(func):
-    for option in reversed(RUN_OPTIONS):
-        func = option(func)
-    return func
-
-
 @main_group.command("run", context_settings={"help_option_names": ["-h", "--help"],
                                              "max_content_width": 110})
-@run_options
+@run_flags
 @click.version_option(__version__, prog_name="percpu")
-def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=None,
-                no_pcid=False, pti=False, paging=None, seed=None, outdir="m5out", sets=(),
-                config_file=(), check=False, quiet=False, no_report=False,
-                force=False) -> None:
+@click.pass_context
+def run_command(ctx: click.Context, **flags) -> None:
     """Run a workload under each scheme on the embedded engine and compare them.
 
     This is the embedded engine, the C++ model run in this process: `percpu run` and
@@ -260,17 +154,11 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
     0 done, 1 checker violation, 2 bad input, 3 internal error, 130 interrupted.
     """
     from percpu.runner import prepare_program, run_engine, write_point
-    from percpu.workloads import find_workload
 
-    wl = find_workload(workload)
-    wl_params = wl.resolve(_parse_params(params))
-    schemes = _schemes(scheme_text)
-    overrides = machine_overrides(cpus, no_pcid, pti, int(paging) if paging else None, seed, sets,
-                                  config_file)
-    if not outdir.strip():
-        _fail("--outdir is empty: name the output directory (e.g. --outdir m5out)")
-    out = Path(outdir)
-    _check_outdir(out, schemes, force)
+    run = RunRequest.from_click(ctx, flags).validate("engine")
+    wl, wl_params, schemes, overrides, out = (run.workload, run.params, run.schemes,
+                                              run.overrides, run.outdir)
+    check, quiet = run.request.check, run.request.quiet
     # Render and parse once, before any scheme runs: a bad trace or template fails here.
     prepared = prepare_program(wl, wl_params, overrides)
     values = prepared[0]
@@ -307,7 +195,7 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
         results.append(result)
     if not quiet:
         click.echo(f"wrote {', '.join(str(out / r.scheme) for r in results)}", err=True)
-    baseline = "shared" if "shared" in schemes else schemes[0]
+    baseline = run.baseline
     if not quiet:
         shown = ", ".join(f"{k}={v}" for k, v in wl_params.items())
         click.echo(f"\nworkload {wl.name}{f' ({shown})' if shown else ''} on "
@@ -317,8 +205,9 @@ def run_command(workload="ctxmix", params=(), scheme_text=DEFAULT_SCHEMES, cpus=
                    f"{int(values['machine.seed'])}, noise "
                    f"{'on' if values.get('noise.enabled') else 'off'}\n")
         click.echo(comparison_table(results, baseline))
+    no_report = run.request.no_report
     if not no_report:
-        _write_report([r.outdir for r in results], baseline, out, quiet)
+        write_run_report([r.outdir for r in results], baseline, out, quiet)
     tidied = _leave_one_run(out, {r.scheme for r in results} | ({"report"} if not no_report
                                                                  else set()))
     if tidied and not quiet:
@@ -404,47 +293,6 @@ def _leave_one_run(out: Path, written: set[str]) -> str:
     return "; ".join(said)
 
 
-def _check_outdir(out: Path, schemes: list[str], force: bool) -> None:
-    """Fail before any simulation if the output directory could not be written, or if
-    writing it would replace a directory percpu did not write (unless --force)."""
-    from percpu.runner import foreign_entries
-
-    if out.exists() and not out.is_dir():
-        _fail(f"--outdir {out} exists and is not a directory: choose another path")
-    _check_writable(out)
-    for scheme in schemes:
-        sub = out / scheme
-        if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
-            _fail(f"--outdir {out}: {sub} exists and is not a run directory: move it away or "
-                  "choose another --outdir")
-        foreign = foreign_entries(sub) if sub.is_dir() else []
-        if foreign and not force:
-            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-            _fail(f"--outdir {out}: {sub} is not a previous percpu run (it holds {shown}), and "
-                  "writing this run would replace it: choose another --outdir, or pass --force "
-                  "to replace it")
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any simulation if the output directory could not be written
-    (without creating anything: an interrupted or failed run leaves no trace)."""
-    from percpu.paths import check_writable_dir
-
-    check_writable_dir(out, "--outdir")
-
-
-def _write_report(dirs: list[Path], baseline: str, out: Path, quiet: bool) -> None:
-    try:
-        from percpu.analysis.report import write_report
-    except ImportError as exc:  # the analysis package is optional at this stage
-        click.echo(f"percpu: report skipped ({exc})", err=True)
-        return
-    written = write_report(dirs, baseline=baseline, out=out / "report", formats=("md", "html"))
-    if not quiet:
-        for path in written:
-            click.echo(f"report: {path}", err=True)
-
-
 @main_group.command("params")
 @click.option("--markdown", is_flag=True, help="print docs/parameters.md")
 def params_command(markdown: bool) -> None:
@@ -518,7 +366,7 @@ def workloads_render(name: str, target: str, params: tuple[str, ...], cpus: int,
     from percpu.workloads.program import parse_program
 
     wl = find_workload(name)
-    values = wl.resolve(_parse_params(params))
+    values = wl.resolve(parse_params(params))
     text = wl.render(target, values, cpus=cpus, seed=seed)
     if target == "engine":
         parse_program(text, cpus, source=wl.program_source())  # validate

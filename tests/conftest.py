@@ -22,3 +22,16 @@ def built(tmp_path_factory):
     from percpu.calibrate.build import build_programs
 
     return build_programs(tmp_path_factory.mktemp("calib-bin"))
+
+
+@pytest.fixture()
+def stand_in_gem5(tmp_path, monkeypatch):
+    """(gem5.opt, vmlinux): an executable and a kernel file that pass the gem5 host's
+    checks of its options, with the cache (checkpoints, the placeholder disk) in tmp_path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    gem5 = tmp_path / "gem5.opt"
+    gem5.write_text("#!/bin/sh\n")
+    gem5.chmod(0o755)
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(b"\x7fELF kernel")
+    return gem5, kernel

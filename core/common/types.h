@@ -31,7 +31,7 @@ constexpr int kEntriesPerTable = 512;
 constexpr int kMaxCpus = 256;
 constexpr Frame kNoFrame = 0;  // frame 0 is never handed out
 
-// Linux constants (shared/reference/linux-x86-mm.md, "Constants").
+// Linux constants (docs/references.md, "Linux's TLB and ASID rules").
 constexpr int kTlbNrDynAsids = 6;           // TLB_NR_DYN_ASIDS
 constexpr Pcid kPtiUserPcidBit = 1u << 11;  // user_pcid() = kern_pcid() | bit 11
 constexpr int kTlbSingleFlushCeiling = 33;  // tlb_single_page_flush_ceiling

@@ -6,9 +6,9 @@
 namespace percpu {
 
 namespace {
-constexpr const char* kLinuxRef = "shared/reference/linux-x86-mm.md";
+constexpr const char* kLinuxRef = "docs/references.md, Linux's TLB and ASID rules";
 constexpr const char* kSkylake =
-    "Skylake, Intel optimization manual (shared/reference/linux-x86-mm.md, TLB geometry)";
+    "Skylake, Intel optimization manual (docs/references.md, Linux's TLB and ASID rules)";
 constexpr const char* kEstimate = "estimate (no measurement cited; override with --set)";
 }  // namespace
 
@@ -17,7 +17,7 @@ const std::vector<ParamSpec>& param_specs() {
       // Machine.
       {"machine.cpus", 4, 1, 256, "cpus", "number of CPUs", "issue 2: default 4 CPUs"},
       {"machine.pcid", 1, 0, 1, "bool", "CPU supports PCID (0: every mm switch flushes)",
-       "PCID since Westmere (shared/reference/proposal.md)"},
+       "PCID since Westmere (docs/references.md, The proposal)"},
       {"machine.pti", 0, 0, 1, "bool", "page-table isolation (user/kernel pgd pair)",
        kLinuxRef},
       {"machine.paging_levels", 4, 4, 5, "levels", "4- or 5-level paging", kLinuxRef},
@@ -25,7 +25,7 @@ const std::vector<ParamSpec>& param_specs() {
        "kernel generation whose TLB rules the engine follows: 6.1 (Linux 6.1, dynamic ASIDs "
        "and flush IPIs) or 6.15 (the 2025 rules: global ASIDs and INVLPGB broadcast flushes, "
        "when machine.invlpgb and machine.pcid are on; docs/linux-2025.md)",
-       "Linux 6.1 (shared/reference/linux-x86-mm.md); 6.15: Rik van Riel, 'x86/mm: Enable "
+       "Linux 6.1 (docs/references.md, Linux's TLB and ASID rules); 6.15: Rik van Riel, 'x86/mm: Enable "
        "broadcast TLB invalidation for multi-threaded processes', tip x86/mm f37ff575b1fe, "
        "Mar 2025, merged for 6.15"},
       {"machine.invlpgb", 1, 0, 1, "bool",
@@ -48,10 +48,10 @@ const std::vector<ParamSpec>& param_specs() {
       {"tlb.stlb.entries", 1536, 16, 65536, "entries", "shared second-level TLB entries", kSkylake},
       {"tlb.stlb.ways", 12, 1, 64, "ways", "STLB associativity", kSkylake},
       {"tlb.stlb.hit_cycles", 12, 0, 1000, "cycles", "an L1 TLB miss that hits the STLB",
-       "Haswell measurement, shared/reference/linux-x86-mm.md"},
+       "Haswell measurement, docs/references.md, Linux's TLB and ASID rules"},
       {"walk.base_cycles", 16, 0, 1000, "cycles",
        "walker overhead on top of its memory reads (a PSC-hit walk whose read hits L1D: 16+4=20)",
-       "derived: STLB miss with PSC hits about 20 cycles, shared/reference/linux-x86-mm.md"},
+       "derived: STLB miss with PSC hits about 20 cycles, docs/references.md, Linux's TLB and ASID rules"},
       // Paging-structure caches (PML4E, PDPTE, PDE); sizes are not documented by Intel.
       {"psc.top.entries", 4, 0, 1024, "entries",
        "PSC entries caching top-level (PML4E/PML5E) entries", kEstimate},
@@ -73,10 +73,10 @@ const std::vector<ParamSpec>& param_specs() {
       {"cache.dram.latency", 200, 0, 10000, "cycles", "DRAM access (about 67 ns at 3 GHz)", kEstimate},
       // Costs of operations (cycles).
       {"cost.cr3_flush", 96, 0, 1e6, "cycles", "CR3 write that flushes the PCID's non-global entries",
-       "Ingo Molnar, linux-mm, Jun 2015 (shared/reference/linux-x86-mm.md)"},
+       "Ingo Molnar, linux-mm, Jun 2015 (docs/references.md, Linux's TLB and ASID rules)"},
       {"cost.cr3_noflush", 30, 0, 1e6, "cycles", "CR3 write with the no-flush bit (bit 63)", kEstimate},
       {"cost.invlpg", 260, 0, 1e6, "cycles", "INVLPG of one page",
-       "Ingo Molnar, linux-mm, Jun 2015 (shared/reference/linux-x86-mm.md)"},
+       "Ingo Molnar, linux-mm, Jun 2015 (docs/references.md, Linux's TLB and ASID rules)"},
       {"cost.flush_ipi_send", 1016, 0, 1e6, "cycles",
        "sender's cost of a remote flush request (IPIs sent and acknowledged)",
        "derived: flush_tlb_mm_range of 1 page 1276 avg (Dave Hansen, Feb 2014) minus one INVLPG (260)"},
@@ -84,7 +84,7 @@ const std::vector<ParamSpec>& param_specs() {
        kEstimate},
       {"cost.invlpgb", 260, 0, 1e6, "cycles",
        "INVLPGB of one page or one PCID, issued by the flushing CPU (no remote handler runs)",
-       "estimate: as one INVLPG (shared/reference/linux-x86-mm.md); no public measurement"},
+       "estimate: as one INVLPG (docs/references.md, Linux's TLB and ASID rules); no public measurement"},
       {"cost.tlbsync", 1000, 0, 1e6, "cycles",
        "TLBSYNC: the flushing CPU waits until every CPU has done its INVLPGBs",
        "estimate: the order of flush_ipi_send (1016), a round trip to every CPU ('it has to go "
@@ -127,12 +127,12 @@ const std::vector<ParamSpec>& param_specs() {
        "Linux arch/x86/include/asm/pgtable_32_areas.h (1024; 512 with PAE)"},
       {"kmap.private", 1, 0, 1, "bool",
        "percpu schemes: kmap_local/kmap use root-private mappings (0: the stock fixmap/pkmap)",
-       "shared/DESIGN.md, what a per-(cpu, asid) root changes"},
+       "docs/references.md, The model (what a per-(cpu, asid) root changes)"},
       {"root.fill_at_fault", 1, 0, 1, "bool",
        "percpu: a page fault that adds a user top-level entry writes it into the faulting "
        "CPU's root (0: the next walk takes a lazy fault for it, as on the gem5 host, whose "
        "guest kernel does not know the roots)",
-       "shared/reference/proposal.md (faulted in lazily); issue 9, engine against gem5"},
+       "docs/references.md, The proposal (faulted in lazily); The gem5 host (0: as gem5 sees it)"},
       {"root.broadcast_fix", 2, 0, 2, "",
        "percpu under machine.linux=6.15 with global ASIDs: how roots learn of freed tables a "
        "broadcast flush cannot tell them (0: not at all, the proposal as written; 1: freed-"

@@ -64,6 +64,7 @@
 #include "paging/page_table.h"
 #include "psc/psc.h"
 #include "root/i_root_scheme.h"
+#include "root/names.h"
 #include "tlb/tlb.h"
 
 namespace percpu {
@@ -362,7 +363,7 @@ class Engine {
     "Count")                                                                                 \
   X(m_kernel_slot_pgd_writes, "kernelPgd.pgdWrites",                                        \
     "mm pgds the new kernel entries were written into", "Count")                             \
-  X(m_kernel_slot_root_writes, "kernelPgd.rootWrites",                                      \
+  X(m_kernel_slot_root_writes, PERCPU_ROOT_STAT(KernelSyncs),                              \
     "per-(cpu, asid) roots the new kernel entries were written into", "Count")               \
   X(m_offlines, "hotplug.offlines", "CPUs taken offline", "Count")                          \
   X(m_hotplug_wait_cycles, "hotplug.waitCycles",                                            \
@@ -373,7 +374,8 @@ class Engine {
     "migrations refused because the target CPU was offline", "Count")                        \
   X(m_affinity_broken, "sched.affinityBroken", "tasks whose allowed CPUs all went offline", \
     "Count")                                                                                 \
-  X(m_violation_count, "checker.violations", "invariant violations found by the checker",   \
+  X(m_violation_count, PERCPU_ROOT_STAT(CheckerViolations),                                 \
+    "invariant violations found by the checker",                                             \
     "Count")                                                                                 \
   X(m_global_asids_assigned, "globalAsid.assigned",                                         \
     "global ASIDs handed out (Linux 6.15, use_global_asid)", "Count")                        \

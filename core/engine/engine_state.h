@@ -39,10 +39,10 @@ namespace percpu {
   X(kernel_refs, "kernelRefs", "kernel-mode memory references", "Count")
 // (then percpu.rootAllocs::<cause>, one per NewAsidCause)
 #define PERCPU_CPU_COUNTERS_C(X)                                                               \
-  X(lazy_faults, "percpu.lazyFaults", "lazy top-level fault-ins", "Count")                    \
-  X(root_copy_bytes, "percpu.rootCopyBytes", "bytes of page table copied into roots", "Byte") \
-  X(root_copy_cycles, "percpu.rootCopyCycles", "cycles allocating and copying roots", "Cycle") \
-  X(stale_root_drops, "percpu.staleEntriesDropped",                                           \
+  X(lazy_faults, PERCPU_ROOT_STAT(LazyFaults), "lazy top-level fault-ins", "Count")                    \
+  X(root_copy_bytes, PERCPU_ROOT_STAT(RootCopyBytes), "bytes of page table copied into roots", "Byte") \
+  X(root_copy_cycles, PERCPU_ROOT_STAT(RootCopyCycles), "cycles allocating and copying roots", "Cycle") \
+  X(root_entries_dropped, PERCPU_ROOT_STAT(RootEntriesDropped),                                           \
     "root entries dropped by flushes that freed page tables", "Count")                        \
   X(private_tables, "percpu.privateTablesAllocated",                                          \
     "page tables allocated for root-private kmap areas", "Count")                             \

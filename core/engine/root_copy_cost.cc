@@ -1,4 +1,4 @@
-// What a root allocation costs (DESIGN.md, "The model"): a fixed allocation
+// What a root allocation costs (docs/references.md, "The model"): a fixed allocation
 // cost plus the copy the scheme reports (its kernel half, and under
 // percpu-eager the user entries), read from the source and written into the
 // root through this CPU's caches; and the root pool against its bound.

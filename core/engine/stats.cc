@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "engine/engine_state.h"
-#include "root/bounds.h"
+#include "root/names.h"
 
 namespace percpu {
 
@@ -62,10 +62,10 @@ std::vector<Stat> Engine::stats() const {
     uint64_t allocs_total = 0;
     for (int k = 1; k < kNumNewAsidCauses; ++k) {  // every cause but None
       allocs_total += n.root_allocs[k];
-      add(p + "percpu.rootAllocs::" + kNewAsidCauseNames[k], u(n.root_allocs[k]),
+      add(p + PERCPU_ROOT_STAT(RootAllocs) "::" + kNewAsidCauseNames[k], u(n.root_allocs[k]),
           "per-(cpu, asid) roots allocated, by cause", "Count");
     }
-    add(p + "percpu.rootAllocs::total", u(allocs_total), "per-(cpu, asid) roots allocated, by cause",
+    add(p + PERCPU_ROOT_STAT(RootAllocs) "::total", u(allocs_total), "per-(cpu, asid) roots allocated, by cause",
         "Count");
     PERCPU_CPU_COUNTERS_C(PERCPU_ADD_COUNTER)
     PERCPU_CPU_COUNTERS_D(PERCPU_ADD_COUNTER)
@@ -75,15 +75,15 @@ std::vector<Stat> Engine::stats() const {
   add_cache(std::string("system.") + name, *member, label, note, reported);
   PERCPU_SYSTEM_CACHES(PERCPU_ADD_SYSTEM_CACHE)
 #undef PERCPU_ADD_SYSTEM_CACHE
-  add("system.percpu.rootPoolPeakBytes", u(m_root_pool_peak_pages * kPageSize),
+  add("system." PERCPU_ROOT_STAT(RootPoolPeakBytes), u(m_root_pool_peak_pages * kPageSize),
       "peak bytes of per-(cpu, asid) root pages", "Byte");
-  add("system.percpu.rootPoolBoundBytes", u(root_pool_bound_bytes(m_ncpus, m_pti)),
+  add("system." PERCPU_ROOT_STAT(RootPoolBoundBytes), u(root_pool_bound_bytes(m_ncpus, m_pti)),
       "the proposal's bound: 4 KiB x cpus x 6 (x2 with PTI)", "Byte");
   add("system.percpu.privateTablePeakBytes", u(m_private_tables_peak * kPageSize),
       "peak bytes of root-private kmap page tables", "Byte");
-  add("system.percpu.maxLazyFaultsPerRoot", u(m_scheme->max_lazy_faults_per_generation()),
+  add("system." PERCPU_ROOT_STAT(MaxLazyFaultsPerRoot), u(m_scheme->max_lazy_faults_per_generation()),
       "most lazy faults in one root generation", "Count");
-  add("system.percpu.lazyFaultBound", u(kLazyFaultBound),
+  add("system." PERCPU_ROOT_STAT(LazyFaultBound), u(kLazyFaultBound),
       "the proposal's bound on lazy faults per root generation", "Count");
   PERCPU_SYSTEM_COUNTERS_B(PERCPU_ADD_SYSTEM_COUNTER)
 #undef PERCPU_ADD_SYSTEM_COUNTER

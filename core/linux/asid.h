@@ -1,5 +1,5 @@
 // Follows arch/x86/mm/tlb.c: Linux's per-CPU ASID bookkeeping (cpu_tlbstate)
-// and choose_new_asid(), as summarised in shared/reference/linux-x86-mm.md.
+// and choose_new_asid(), as summarised in docs/references.md, "Linux's TLB and ASID rules".
 // Pure logic with no hardware state, so hand-worked switch sequences can test it.
 #pragma once
 #include <cstdint>
@@ -10,7 +10,7 @@
 namespace percpu {
 
 // Why a (cpu, asid) got a fresh generation: with per-CPU roots, why a root was
-// allocated (the causes the proposal names, shared/reference/proposal.md).
+// allocated (the causes the proposal names, docs/references.md, "The proposal").
 // The one list of them: the stats (percpu.rootAllocs::<name>) and Python
 // (percpu._core.ROOT_ALLOC_CAUSES) take the names from here.
 #define PERCPU_NEW_ASID_CAUSES(X)                                                    \
@@ -94,5 +94,11 @@ class CpuTlbState {
 // kern_pcid(asid) = asid + 1; PCID 0 is for PCID-unaware code.
 inline Pcid kern_pcid(Asid asid) { return static_cast<Pcid>(asid + 1); }
 inline Pcid user_pcid(Asid asid) { return kern_pcid(asid) | kPtiUserPcidBit; }
+// The inverse, for what sees only PCIDs (the gem5 plugin): the dynamic ASID whose
+// kern_pcid or user_pcid this is, or -1 for a PCID Linux does not hand out as one.
+inline int asid_of_pcid(Pcid pcid) {
+  const int kern = pcid & ~kPtiUserPcidBit;
+  return kern >= kern_pcid(0) && kern <= kern_pcid(kTlbNrDynAsids - 1) ? kern - kern_pcid(0) : -1;
+}
 
 }  // namespace percpu

@@ -33,7 +33,7 @@ void Engine::flush_tlb_func(Cpu& c, Mm& mm, uint64_t new_gen, VirtAddr start, Vi
     // The root must not keep a freed table past this flush, whatever the generations say.
     // A real implementation learns the slots from the flush request: one read each.
     int dropped = m_scheme->on_flush(c.id, asid, mm.view(), cleared_slots);
-    c.n.stale_root_drops += dropped;
+    c.n.root_entries_dropped += dropped;
     Cycles spent = dropped * m_cost.pte_write;
     if (m_scheme->has_private_slots())
       for (int slot : cleared_slots)

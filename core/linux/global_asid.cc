@@ -135,14 +135,14 @@ Cycles Engine::fix_roots_after_broadcast(Cpu& self, Mm& mm, const std::vector<in
       c.n.ipis_received++;
       if (c.current == nullptr) idle_until(c, self.clock);
       int dropped = m_scheme->on_flush(c.id, asid, mm.view(), cleared_slots);
-      c.n.stale_root_drops += dropped;
+      c.n.root_entries_dropped += dropped;
       charge(c, Cat::Ipi, m_cost.ipi_receive + dropped * m_cost.pte_write);
       continue;
     }
     // Cleared here: the local root, an offline CPU's, or every root under variant 2.
     for (int slot : cleared_slots) spent += self.path.access((root << kPageShift) + slot * 8);
     int dropped = m_scheme->on_flush(c.id, asid, mm.view(), cleared_slots);
-    c.n.stale_root_drops += dropped;
+    c.n.root_entries_dropped += dropped;
     if (&c != &self) self.n.root_fix_remote_drops += dropped;
     spent += dropped * m_cost.pte_write;
   }

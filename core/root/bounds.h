@@ -1,4 +1,4 @@
-// The proposal's bounds (shared/reference/proposal.md, DESIGN.md "The model"):
+// The proposal's bounds (docs/references.md, "The proposal" and "The model"):
 // the one place they are computed. The checker tests them, the stats report
 // them (system.percpu.*Bound*) and the report reads them from the binding.
 #pragma once

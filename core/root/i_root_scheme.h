@@ -82,7 +82,7 @@ struct RootEnv {
   bool fill_at_fault = true;
 };
 
-// Top-level kernel slots that per-CPU roots own privately (DESIGN.md): one maps
+// Top-level kernel slots that per-CPU roots own privately (docs/references.md, "The model"): one maps
 // this CPU's per-CPU data at a fixed address, one holds the root's private kmaps.
 constexpr int kPercpuDataSlot = 508;
 constexpr int kPrivateKmapSlot = 509;
@@ -91,7 +91,7 @@ class IRootScheme {
  public:
   virtual ~IRootScheme() = default;
   virtual std::string name() const = 0;
-  // Per-CPU data at one virtual address and private kmaps (DESIGN.md).
+  // Per-CPU data at one virtual address and private kmaps (docs/references.md, "The model").
   virtual bool has_private_slots() const { return false; }
 
   virtual RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm,

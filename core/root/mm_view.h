@@ -1,5 +1,5 @@
 // An address space as a root scheme sees it: what hardware and a CR3 write
-// reveal (DESIGN.md, "The gem5 host"), nothing of the kernel's own state.
+// reveal (docs/references.md, "The gem5 host"), nothing of the kernel's own state.
 #pragma once
 #include <cstdint>
 

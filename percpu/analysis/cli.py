@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from percpu.errors import UsageError
+from percpu.run_request import PREFERRED_BASELINE
 
 __all__ = ["report_command"]
 
@@ -15,7 +16,7 @@ __all__ = ["report_command"]
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--baseline",
-    default="shared",
+    default=PREFERRED_BASELINE,
     show_default=True,
     help="Scheme every other scheme is compared with (one of the runs' schemes).",
 )

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from percpu.errors import UsageError
+from percpu.run_request import DEFAULT_WORKLOAD
 
 
 @click.command("sensitivity")
-@click.option("--workload", "-w", default="ctxmix", show_default=True, help="workload of the point")
+@click.option("--workload", "-w", default=DEFAULT_WORKLOAD, show_default=True, help="workload of the point")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="workload parameter of the point (repeatable)")
 @click.option("--cpus", type=int, default=None, help="CPUs  [default: 4]")
@@ -41,7 +42,7 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
     and a tornado plot per point. See docs/sensitivity.md.
     """
     from percpu.analysis import sensitivity as sens
-    from percpu.cli import _parse_params, machine_overrides
+    from percpu.run_request import machine_overrides, parse_params
 
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in ("md", "html")]
@@ -51,7 +52,7 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
     scale = sens.parse_factors(factors)
     base = machine_overrides(None, False, False, None, None, sets, config_file)
     if preset:
-        if params or cpus is not None or no_pcid or pti or workload != "ctxmix":
+        if params or cpus is not None or no_pcid or pti or workload != DEFAULT_WORKLOAD:
             raise UsageError("--preset readme names its own points: drop -w, -p, --cpus, "
                              "--no-pcid and --pti")
         points = list(sens.README_POINTS)
@@ -59,7 +60,7 @@ def sensitivity_command(workload, params, cpus, no_pcid, pti, preset, keys, fact
         from percpu.workloads import find_workload
 
         wl = find_workload(workload)
-        point_params = _parse_params(params)
+        point_params = parse_params(params)
         wl.resolve(dict(point_params))  # checks them now
         over = machine_overrides(cpus, no_pcid, pti, None, None, (), None)
         label = " ".join([workload, *(f"{k}={v}" for k, v in point_params.items()),

@@ -24,9 +24,9 @@ from percpu.gem5host.plan import (
     Gem5Options,
     Machine,
     roi_plan,
-    validate,
 )
 from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_phase
+from percpu.run_request import check_gem5_options, check_machine_flags
 
 # The caches the guest script describes (and sizes its pointer chases by): system.py's
 # cache_hierarchy, the same sizes under classic and ruby; the 1 MiB L2 is the last level.
@@ -53,7 +53,8 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     from percpu.calibrate.profile import write_profile
     from percpu.paths import check_writable_dir
 
-    validate(opts, machine)
+    check_gem5_options(opts)
+    check_machine_flags(machine.cpus, None, "gem5")
     if opts.caches not in GUEST_CACHES:
         raise UsageError(f"--caches {opts.caches}: the calibration measures cache latencies; "
                          f"choose {' or '.join(GUEST_CACHES)}")

@@ -13,14 +13,7 @@ from typing import Any
 from percpu import __version__
 from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
-from percpu.gem5host.plan import (
-    CLK_MHZ,
-    Gem5Options,
-    Machine,
-    default_root_costs,
-    roots_plan,
-    validate,
-)
+from percpu.gem5host.plan import CLK_MHZ, Gem5Options, Machine, roots_plan
 from percpu.gem5host.run import (
     GuestFailure,
     ensure_checkpoint,
@@ -29,8 +22,7 @@ from percpu.gem5host.run import (
     run_scheme,
     write_scheme_dir,
 )
-
-DEFAULT_CPUS = 2  # a boot takes minutes per CPU on the atomic model
+from percpu.run_request import Run, write_run_report
 
 
 def _program(workload: str) -> str:
@@ -38,64 +30,18 @@ def _program(workload: str) -> str:
     return workload.replace("-", "_")
 
 
-GUEST_KERNELS = ("stock", "percpu")  # percpu.guest.cache.KERNELS: the guest builds
+def run_gem5(run: Run, argv: list[str]) -> int:
+    """Run a validated gem5 run request (RunRequest.validate("gem5"))."""
+    from percpu.gem5host.probe_run import lacks_plugin, probe
 
-
-def _kernel(kernel: str | None) -> Path:
-    """--kernel: a vmlinux path, or the name of a guest build (GUEST_KERNELS)."""
-    if kernel and kernel not in GUEST_KERNELS:
-        return Path(kernel)
-    try:
-        from percpu.guest import default_kernel
-    except ImportError:
-        raise UsageError("no --kernel given and this percpu has no guest builder: pass "
-                         "--kernel PATH/vmlinux") from None
-    return Path(default_kernel(kernel=kernel or GUEST_KERNELS[0]))
-
-
-def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: int | None,
-             no_pcid: bool, pti: bool, seed: int | None, outdir: Path, quiet: bool,
-             no_report: bool, costs: dict[str, float] | None = None, check: bool = False, gem5: Path, kernel: str | None, cpu_type: str, caches: str,
-             mem_mib: int, checkpoint_dir: str | None, timeout_s: float, max_sim_s: float,
-             argv: list[str]) -> int:
-    from percpu.cli import _check_writable, _parse_params, _write_report
-    from percpu.gem5host.cli import GEM5_SCHEMES
-    from percpu.workloads import find_workload
-
-    if workload.startswith("trace:"):
-        raise UsageError("traces replay on the engine only: the gem5 host runs the workloads' "
-                         "guest programs (percpu workloads list)")
-    wl = find_workload(workload)
-    wl_params = wl.resolve(_parse_params(params))
-    schemes = [s.strip() for s in scheme_text.split(",") if s.strip()]
-    if not schemes:
-        raise UsageError("--scheme needs at least one scheme, e.g. --scheme shared")
-    for s in schemes:
-        if s not in GEM5_SCHEMES:
-            raise UsageError(f"unknown scheme '{s}' for the gem5 host: choose from "
-                             f"{', '.join(GEM5_SCHEMES)} (percpu schemes)")
-    costs = costs or default_root_costs()
-    machine = Machine(cpus=cpus or DEFAULT_CPUS, pcid=not no_pcid, pti=pti)
-    opts = Gem5Options(gem5=gem5, kernel=_kernel(kernel), cpu_type=cpu_type, caches=caches,
-                       mem_mib=mem_mib, timeout_s=timeout_s, max_sim_s=max_sim_s)
-    if checkpoint_dir:
-        opts.checkpoint_dir = Path(checkpoint_dir)
-    validate(opts, machine)
-    from percpu.gem5host.probe_run import probe
-
+    opts: Gem5Options = run.gem5
+    wl, wl_params, schemes, outdir = run.workload, run.params, run.schemes, run.outdir
+    quiet, check, costs = run.request.quiet, run.request.check, run.overrides
+    machine = Machine(cpus=run.cpus, pcid=not run.request.no_pcid, pti=run.request.pti)
     missing = [name for name, ok in probe(opts.gem5)["objects"].items() if not ok]
     if missing:
-        raise UsageError(f"{opts.gem5} lacks percpu's plugin ({', '.join(missing)}): build gem5 "
-                         "with src_patches/ and EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"--outdir {outdir} exists and is not a directory: choose another path")
-    _check_writable(outdir)
-    for scheme in schemes:  # a run replaces OUTDIR/<scheme>/: never a directory it did not write
-        sub = outdir / scheme
-        if sub.is_dir() and any(sub.iterdir()) and not (sub / "stats.txt").is_file():
-            raise UsageError(f"--outdir {outdir}: {sub} is not a previous run (no stats.txt) and "
-                             "this run would replace it: move it away or choose another --outdir")
-    seed_value = 1 if seed is None else seed
+        raise UsageError(lacks_plugin(opts.gem5, missing))
+    seed_value = run.seed
     script = wl.render("gem5", wl_params, cpus=machine.cpus, seed=seed_value)
 
     try:
@@ -134,9 +80,8 @@ def run_gem5(*, workload: str, params: tuple[str, ...], scheme_text: str, cpus: 
             sys.stderr.write(f"    {result.host_seconds:.0f} s; wrote {final}\n")
     if not quiet:
         print_comparison(wl.name, wl_params, machine, opts, done)
-    if not no_report:
-        baseline = "shared" if "shared" in schemes else schemes[0]
-        _write_report([p for _, p, _ in done], baseline, outdir, quiet)
+    if not run.request.no_report:
+        write_run_report([p for _, p, _ in done], run.baseline, outdir, quiet)
     violations = {scheme: h.get("percpu.checkerViolations", 0) for scheme, _, h in done}
     if check and any(violations.values()):
         bad = ", ".join(f"{s} {v:.0f}" for s, v in violations.items() if v)

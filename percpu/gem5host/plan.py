@@ -12,16 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from percpu.errors import UsageError
-
-CPU_TYPES = ("timing", "o3", "minor")
-CACHES = ("classic", "ruby", "none")
-# The X86Board's I/O hole caps memory at 3 GiB (gem5 stdlib x86_board.py).
-MAX_MEM_MIB = 3072
+from percpu.run_request import ROOT_MODEL_COSTS, Gem5Options, cache_root, default_root_costs
 
 # gem5 x86 boots Linux with these (the stdlib's X86Board defaults, minus the disk):
 # lpj skips the delay-loop calibration, which takes long in simulation.
@@ -37,31 +32,6 @@ CLK_FREQ = f"{CLK_MHZ / 1000:g}GHz"  # as gem5 params spell it: "3GHz"
 # map: at least the proposal's bound (4 KiB x CPUs x 6 ASIDs, x2 with PTI), in whole MiB.
 # Every boot reserves it, whatever the scheme, so one checkpoint serves every scheme.
 MIB = 1 << 20
-# The cost-table entries the gem5 root model charges (percpu params): what an
-# allocation and a lazy fault cost beyond the memory traffic gem5 simulates. An
-# allocation's copy is not among them: the walk after it reads the source lines and
-# writes the root's through the caches (src_patches/0010), as the engine does through
-# its own.
-ROOT_MODEL_COSTS = {"cost.root_alloc": "root_alloc_cycles",
-                    "cost.lazy_fault": "lazy_fault_cycles"}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "percpu"
-
-
-@dataclass
-class Gem5Options:
-    """The gem5 host's own flags (beside the engine's common ones)."""
-
-    gem5: Path
-    kernel: Path
-    cpu_type: str = "timing"
-    caches: str = "classic"
-    mem_mib: int = 512
-    checkpoint_dir: Path = field(default_factory=lambda: cache_root() / "checkpoints")
-    timeout_s: float = 4 * 3600.0
-    max_sim_s: float = 20.0
 
 
 @dataclass
@@ -120,7 +90,7 @@ def checkpoint_key(inputs: dict[str, Any]) -> str:
 
 def placeholder_disk() -> Path:
     """X86Board wants a disk image although the guest runs from its initramfs: any small
-    file does (shared/reference/gem5-x86-mmu.md)."""
+    file does (docs/references.md, "gem5's X86Board")."""
     path = cache_root() / "gem5" / "empty-disk.img"
     if not path.is_file() or path.stat().st_size != 1 << 20:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,42 +136,6 @@ def roi_plan(opts: Gem5Options, machine: Machine, checkpoint: Path, readfile: Pa
             "cpu_type": opts.cpu_type, "caches": opts.caches, "restore": str(checkpoint),
             "readfile": str(readfile), "max_ticks": int(opts.max_sim_s * 1e12),
             "roots": roots or roots_plan(scheme, default_root_costs(), False)}
-
-
-def default_root_costs() -> dict[str, float]:
-    from percpu.params import specs
-
-    table = specs()
-    return {key: table[key].default for key in ROOT_MODEL_COSTS}
-
-
-def validate(opts: Gem5Options, machine: Machine) -> None:
-    if not opts.gem5.is_file() or not os.access(opts.gem5, os.X_OK):
-        raise UsageError(f"gem5 binary {opts.gem5} not found or not executable: pass --gem5 "
-                         "PATH/build/X86/gem5.opt or set PERCPU_GEM5 (docs/gem5.md)")
-    if not opts.kernel.is_file():
-        raise UsageError(f"kernel {opts.kernel} not found: run 'percpu guest build' or pass "
-                         "--kernel PATH/vmlinux")
-    if opts.cpu_type not in CPU_TYPES:
-        raise UsageError(f"--cpu-type {opts.cpu_type}: choose from {', '.join(CPU_TYPES)} "
-                         "(the boot always runs on the atomic CPU)")
-    if opts.cpu_type == "minor":
-        # Seen here (2026-12-02): a restore onto MinorCPU segfaults in X86ISA::Decoder::process
-        # at its first fetch; gem5 v24 does not support MinorCPU for X86.
-        raise UsageError("--cpu-type minor: gem5 v24's MinorCPU does not run x86 (a restore "
-                         "onto it crashes in the x86 decoder); use --cpu-type timing or o3")
-    if opts.caches not in CACHES:
-        raise UsageError(f"--caches {opts.caches}: choose from {', '.join(CACHES)}")
-    if opts.caches == "ruby" and opts.cpu_type != "timing" and opts.cpu_type != "o3":
-        raise UsageError("--caches ruby needs --cpu-type timing or o3")
-    if not 128 <= opts.mem_mib <= MAX_MEM_MIB:
-        raise UsageError(f"--mem {opts.mem_mib} MiB is out of range: use 128..{MAX_MEM_MIB} "
-                         "(the X86Board's I/O hole)")
-    if not 1 <= machine.cpus <= 16:
-        raise UsageError(f"--cpus {machine.cpus} is out of range for the gem5 host: use 1..16 "
-                         "(the guest kernel's NR_CPUS; boot time grows with CPUs)")
-    if opts.timeout_s <= 0 or opts.max_sim_s <= 0:
-        raise UsageError("--timeout and --max-sim-seconds must be positive")
 
 
 def as_json(obj: Any) -> str:

@@ -27,3 +27,9 @@ def probe(gem5: Path, timeout_s: float = 300) -> dict:
     last = (res.stderr.strip().splitlines() or ["no output"])[-1]
     raise UsageError(f"{gem5} did not run percpu's probe (exit {res.returncode}: {last}): is it a "
                      "gem5 binary?")
+
+
+def lacks_plugin(gem5: Path | str, missing: list[str]) -> str:
+    """What to say of a gem5 binary without (part of) percpu's plugin."""
+    return (f"{gem5} lacks percpu's plugin ({', '.join(missing)}): apply src_patches/ and "
+            "build gem5 with EXTRAS=.../src_patches/percpu_gem5 (docs/gem5.md)")

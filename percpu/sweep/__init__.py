@@ -1,4 +1,4 @@
-"""Sweeps: a TOML spec expands to points, run locally or as Slurm job arrays (DESIGN.md).
+"""Sweeps: a TOML spec expands to points, run locally or as Slurm job arrays (README, Sweeps).
 
 spec.py reads and validates the spec; point.py names a point by a hash of its config;
 claim.py claims, commits and reads a point's files (exactly one result per point);

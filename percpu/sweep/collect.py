@@ -30,7 +30,7 @@ class Collected:
 def slurm_state_for(root: Path, sweep: dict):
     if sweep.get("backend") != "slurm":
         return None
-    from percpu.sweep.backends.slurm import SlurmTracker
+    from percpu.sweep.backends.slurm_state import SlurmTracker
 
     return SlurmTracker(root).state_of
 
@@ -66,7 +66,11 @@ def collect(root: Path, *, report: bool | None = None, tables: bool = True) -> C
         from percpu.analysis.report import write_report
 
         schemes = set(done["scheme"])
-        baseline = sweep["baseline"] if sweep["baseline"] in schemes else min(schemes)
+        from percpu.run_request import baseline as choose_baseline
+
+        # The spec's baseline, unless none of its points finished.
+        baseline = choose_baseline(sorted(schemes), sweep["baseline"] if sweep["baseline"]
+                                   in schemes else None)
         out.report = write_report(run_dirs, baseline=baseline, out=root / REPORT_DIR,
                                   formats=("md", "html"))
     return out

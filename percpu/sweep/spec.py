@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from percpu import run_request as rr
 from percpu.errors import UsageError
 from percpu.sweep.point import Point
 
@@ -49,8 +50,6 @@ SLURM_KEYS = {"partition", "time", "mem", "account", "qos", "throttle", "points_
               "sbatch_options"}
 TABLES = {"sweep", "fixed", "grid", "zip", "gem5", "slurm"}
 PLAIN_AXES = ("workload", "cpus", "seed", "no_pcid", "pti", "paging")
-# Engine-only axes the gem5 host refuses (percpu/gem5host/cli.py says why).
-GEM5_REFUSED = {"paging": "the guest kernel uses 4-level paging"}
 MAX_POINTS = 1_000_000
 
 
@@ -142,8 +141,8 @@ def load_spec(path: str | os.PathLike[str], *, outdir: str | None = None,
     out = Path(out_text)
     if out.exists() and not out.is_dir():
         _fail(f"{where}: sweep.outdir", f"{out} exists and is not a directory: choose another")
-    schemes = _schemes(where, host, sweep.get("schemes", ["shared", "percpu"]))
-    baseline = sweep.get("baseline", "shared" if "shared" in schemes else schemes[0])
+    schemes = _schemes(where, sweep.get("schemes", rr.DEFAULT_SCHEMES.split(",")))
+    baseline = rr.baseline(schemes, sweep.get("baseline"))
     if baseline not in schemes:
         _fail(f"{where}: sweep.baseline", f"'{baseline}' is not among the schemes "
               f"{', '.join(schemes)}: add it to sweep.schemes (the report pairs every point "
@@ -172,16 +171,10 @@ def load_spec(path: str | os.PathLike[str], *, outdir: str | None = None,
     for name, table in (("fixed", fixed), ("grid", grid), *(("zip", z) for z in zips)):
         for key in table:
             _check_axis(f"{where}: {name}", key)
-            if host == "gem5" and key.split(".")[0] in GEM5_REFUSED:
-                _fail(f"{where}: {name}.{key}", f"has no meaning on the gem5 host: "
-                      f"{GEM5_REFUSED[key.split('.')[0]]}; remove it or use host = \"engine\"")
             if host == "gem5" and key.startswith("set."):
-                from percpu.gem5host.plan import ROOT_MODEL_COSTS
-
-                if key[len("set."):] not in ROOT_MODEL_COSTS:
-                    _fail(f"{where}: {name}.{key}", "has no meaning on the gem5 host: gem5 "
-                          "models that hardware itself; only set." +
-                          ", set.".join(ROOT_MODEL_COSTS) + " (the root model's costs)")
+                why = rr.gem5_refuses_set(key[len("set."):])
+                if why:
+                    _fail(f"{where}: {name}.{key}", why)
 
     # Expand: the grid's product times each zip group's rows, over the fixed values.
     axes_order: list[str] = []
@@ -261,23 +254,10 @@ def load_spec(path: str | os.PathLike[str], *, outdir: str | None = None,
                 axes=axes, varying=varying, slurm=dict(slurm), duplicates=duplicates)
 
 
-def _schemes(where: str, host: str, value: Any) -> list[str]:
-    names = _as_list(f"{where}: sweep.schemes", value)
-    if host == "gem5":
-        from percpu.gem5host.cli import GEM5_SCHEMES
-
-        known = list(GEM5_SCHEMES)
-    else:
-        from percpu.params import core
-
-        known = [n for n, _ in core().scheme_names()]
-    for n in names:
-        if n not in known:
-            _fail(f"{where}: sweep.schemes", f"unknown scheme '{n}' for host {host}: "
-                  f"choose from {', '.join(known)}")
-    if len(set(names)) != len(names):
-        _fail(f"{where}: sweep.schemes", "lists a scheme twice")
-    return [str(n) for n in names]
+def _schemes(where: str, value: Any) -> list[str]:
+    """sweep.schemes: the registry's schemes, each once (either host runs every one)."""
+    return rr.check_scheme_list(_as_list(f"{where}: sweep.schemes", value),
+                                where=f"{where}: sweep.schemes")
 
 
 def _gem5_options(where: str, host: str, table: Any) -> dict[str, Any]:
@@ -288,12 +268,14 @@ def _gem5_options(where: str, host: str, table: Any) -> dict[str, Any]:
     if table is None:
         table = {}
     _check_keys(f"{where}: gem5", table, GEM5_KEYS)
-    path = table.get("path") or os.environ.get("PERCPU_GEM5")
+    path = table.get("path") or os.environ.get(rr.GEM5_ENV)
     if not path:
         _fail(f"{where}: gem5.path", "missing: the gem5 host needs the gem5.opt built with "
-              "src_patches/ (path = \"/.../build/X86/gem5.opt\", or set PERCPU_GEM5)")
+              "src_patches/ (path = \"/.../build/X86/gem5.opt\", or set " + rr.GEM5_ENV + ")")
     gem5 = Path(str(path)).expanduser()
-    if not gem5.is_file() or not os.access(gem5, os.X_OK):
+    try:
+        rr.check_gem5_binary(gem5)
+    except UsageError:
         _fail(f"{where}: gem5.path", f"{gem5} is not an executable file: build gem5 "
               "(docs/gem5.md) and give the path of build/X86/gem5.opt")
     out: dict[str, Any] = {"path": str(gem5.resolve())}
@@ -303,13 +285,13 @@ def _gem5_options(where: str, host: str, table: Any) -> dict[str, Any]:
             _fail(f"{where}: gem5.kernel", f"{kernel} is not a file: give a guest vmlinux "
                   "('percpu guest build') or leave the key out for the newest build")
         out["kernel"] = str(kernel.resolve())
-    choices = {"cpu_type": ("timing", "o3", "minor"), "caches": ("classic", "ruby", "none")}
+    choices = {"cpu_type": rr.GEM5_CPU_TYPES, "caches": rr.GEM5_CACHES}
     for key, allowed in choices.items():
         if key in table:
             if table[key] not in allowed:
                 _fail(f"{where}: gem5.{key}", f"'{table[key]}': use one of {', '.join(allowed)}")
             out[key] = table[key]
-    ranges = {"mem": (128, 3072), "timeout": (1, 1e7), "max_sim_seconds": (0.001, 1e4)}
+    ranges = {"mem": rr.GEM5_MEM_MIB, "timeout": (1, 1e7), "max_sim_seconds": (0.001, 1e4)}
     for key, (low, high) in ranges.items():
         if key in table:
             v = table[key]
@@ -372,7 +354,7 @@ class _Resolver:
     def point(self, values: dict[str, Any], scheme: str, label: tuple[str, ...]) -> Point:
         from percpu.params import check_geometry, parse_value
 
-        wl = self._workload(values.get("workload", "ctxmix"))
+        wl = self._workload(values.get("workload", rr.DEFAULT_WORKLOAD))
         params = wl.defaults()
         for key, value in values.items():
             if not key.startswith("param."):
@@ -386,16 +368,19 @@ class _Resolver:
                 params[name] = wl.params[name].parse(text, wl.name)
             except UsageError as exc:
                 _fail(self.key(key), str(exc))
-        if self.host == "engine":
-            cpus_max = self.specs["machine.cpus"].max
-        else:
-            cpus_max = 16
-        cpus = self._int("cpus", values.get("cpus", 4 if self.host == "engine" else 2), 1,
-                         cpus_max)
-        seed = self._int("seed", values.get("seed", 1), 0, 10**18)
+        # The defaults and ranges of a single run's flags (percpu/run_request.py).
+        cpus = self._int("cpus", values.get("cpus", int(rr.model_default("machine.cpus"))),
+                         *rr.cpus_range(self.host))
+        seed = self._int("seed", values.get("seed", int(rr.model_default("machine.seed"))), 0,
+                         10**18)
         no_pcid = self._bool("no_pcid", values.get("no_pcid", False))
         pti = self._bool("pti", values.get("pti", False))
-        paging = self._int("paging", values.get("paging", 4), 4, 5)
+        paging = self._int("paging", values.get("paging",
+                                                int(rr.model_default("machine.paging_levels"))),
+                           4, 5)
+        if self.host == "gem5" and rr.gem5_refuses_paging(paging):
+            _fail(self.key("paging"), f"{paging} {rr.gem5_refuses_paging(paging)}; remove it or "
+                  "use host = \"engine\"")
         sets: dict[str, float] = {}
         for key, value in values.items():
             if key.startswith("set."):

@@ -98,12 +98,12 @@ def replay_command(trace_file: str, cpus: int, snapshot_file: str | None,
                    params: tuple[str, ...], max_ops: int | None, no_timing: bool,
                    no_others: bool, freq_mhz: float | None) -> None:
     """Print the op program (docs/op-program.md) that replays TRACE_FILE."""
-    from percpu.cli import _parse_params
+    from percpu.run_request import parse_params
     from percpu.trace.replay import trace_to_program
     from percpu.workloads.definition import trace_workload
     from percpu.workloads.program import parse_program
 
-    given = _parse_params(params)
+    given = parse_params(params)
     if max_ops is not None:
         given.setdefault("max_ops", str(max_ops))
     unknown = set(given) - {"max_ops"}

@@ -1,6 +1,6 @@
 """An independent model of Linux's ASID and tlb_gen logic (arch/x86/mm/tlb.c: cpu_tlbstate,
 choose_new_asid, switch_mm_irqs_off, flush_tlb_mm_range and flush_tlb_func), written from
-shared/reference/linux-x86-mm.md and the kernel source, sharing no code with core/.
+docs/references.md ("Linux's TLB and ASID rules") and the kernel source, sharing no code with core/.
 
 Two users:
 - tests/core/test_asid_oracle.py feeds it the engine's ASID event log

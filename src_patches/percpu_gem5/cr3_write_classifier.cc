@@ -22,15 +22,15 @@ AddressSpace Cr3WriteClassifier::address_space(uint64_t cr3, bool pcide, bool pt
 Cr3Write Cr3WriteClassifier::classify(uint64_t old_cr3, uint64_t new_cr3, bool pcide,
                                       bool pti) {
   Cr3Write w;
-  w.no_flush = pcide && (new_cr3 & kNoFlushBit);
+  w.no_flush = pcide && (new_cr3 & kCr3NoFlushBit);
   w.pcid = pcid_of(new_cr3, pcide);
   w.nonzero_pcid = w.pcid != 0;
   w.from = address_space(old_cr3, pcide, pti);
   w.to = address_space(new_cr3, pcide, pti);
-  const uint64_t loaded = new_cr3 & ~kNoFlushBit;
+  const uint64_t loaded = new_cr3 & ~kCr3NoFlushBit;
   if (w.from != w.to)
     w.kind = Cr3WriteKind::MmSwitch;
-  else if ((old_cr3 & ~kNoFlushBit) != loaded)
+  else if ((old_cr3 & ~kCr3NoFlushBit) != loaded)
     w.kind = Cr3WriteKind::PtiSwitch;
   else
     w.kind = Cr3WriteKind::Reload;

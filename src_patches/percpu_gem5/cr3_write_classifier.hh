@@ -18,6 +18,8 @@
 #pragma once
 #include <cstdint>
 
+#include "root/names.h"
+
 namespace percpu {
 
 struct AddressSpace {
@@ -43,10 +45,7 @@ struct Cr3Write {
 
 class Cr3WriteClassifier {
  public:
-  static constexpr uint64_t kNoFlushBit = uint64_t(1) << 63;
-  static constexpr uint64_t kPtiUserPgdBit = uint64_t(1) << 12;
-  static constexpr uint16_t kPtiUserPcidBit = 1 << 11;
-
+  // The bits (kCr3NoFlushBit, kPtiUserPgdBit, kPtiUserPcidBit): core/root/names.h.
   // The PCID a CR3 value loads: CR3[11:0] with PCIDE, else 0 (SDM 4.10.1).
   static uint16_t pcid_of(uint64_t cr3, bool pcide);
   // pti: the guest runs with page-table isolation (the pair's halves fold).

@@ -54,7 +54,7 @@ void PercpuCr3Monitor::on_cr3_write(const X86ISA::Cr3WriteEvent& e) {
   if (!m_roots) return;
   const percpu::Cr3Outcome out = m_roots->cr3Write(e.tc->contextId(), e);
   if (out.allocated) {
-    m_stats.rootAllocs[static_cast<int>(out.cause)]++;
+    m_stats.rootAllocs[static_cast<int>(out.cause) - 1]++;  // bucket 0 is firstUse
     m_stats.rootCopyBytes += out.copy_bytes;
   }
   m_stats.rootEntriesDropped += out.entries_dropped;
@@ -109,16 +109,16 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
       ADD_STAT(reloads, statistics::units::Count::get(), "CR3 writes of the value it held"),
       ADD_STAT(invlpg, statistics::units::Count::get(), "INVLPG instructions"),
       ADD_STAT(invpcid, statistics::units::Count::get(), "INVPCID instructions by type"),
-      ADD_STAT(rootAllocs, statistics::units::Count::get(),
+      rootAllocs(this, percpu::stat::kRootAllocs, statistics::units::Count::get(),
                "root allocations by cause (inferred from the (cpu, pcid, pgd) history)"),
-      ADD_STAT(rootCopyBytes, statistics::units::Byte::get(),
+      rootCopyBytes(this, percpu::stat::kRootCopyBytes, statistics::units::Byte::get(),
                "page-table bytes root allocations copied"),
-      ADD_STAT(lazyFaults, statistics::units::Count::get(),
+      lazyFaults(this, percpu::stat::kLazyFaults, statistics::units::Count::get(),
                "walks that found a root's user top-level entry empty where the guest's pgd "
                "has one"),
-      ADD_STAT(rootEntriesDropped, statistics::units::Count::get(),
+      rootEntriesDropped(this, percpu::stat::kRootEntriesDropped, statistics::units::Count::get(),
                "root user entries flushes dropped (they no longer matched the guest's pgd)"),
-      ADD_STAT(kernelSyncs, statistics::units::Count::get(),
+      kernelSyncs(this, percpu::stat::kKernelSyncs, statistics::units::Count::get(),
                "root kernel entries synced from the guest's pgd on a walk"),
       ADD_STAT(rootEntriesPushed, statistics::units::Count::get(),
                "percpu-eager: new guest pgd entries pushed to the mm's roots when first seen"),
@@ -127,7 +127,7 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
                "cycles charged to walks for root allocations and lazy faults (cost table)"),
       ADD_STAT(rootCopies, statistics::units::Count::get(),
                "walks that made root copies as memory traffic (timing walks)"),
-      ADD_STAT(rootCopyCycles, statistics::units::Cycle::get(),
+      rootCopyCycles(this, percpu::stat::kRootCopyCycles, statistics::units::Cycle::get(),
                "cycles allocating and copying roots: cost.root_alloc charged, plus the "
                "copies' reads and writes") {
   invpcid.init(4);
@@ -135,9 +135,10 @@ PercpuCr3Monitor::Stats::Stats(statistics::Group* parent)
   invpcid.subname(1, "singleContext");
   invpcid.subname(2, "allContextsGlobal");
   invpcid.subname(3, "allContexts");
-  rootAllocs.init(percpu::kNumAllocCauses).flags(statistics::total);
-  for (int c = 0; c < percpu::kNumAllocCauses; ++c)
-    rootAllocs.subname(c, percpu::to_string(static_cast<percpu::AllocCause>(c)));
+  // One bucket per cause but none (core/linux/asid.h), in its order.
+  rootAllocs.init(percpu::kNumNewAsidCauses - 1).flags(statistics::total);
+  for (int c = 1; c < percpu::kNumNewAsidCauses; ++c)
+    rootAllocs.subname(c - 1, percpu::kNewAsidCauseNames[c]);
 }
 
 }  // namespace gem5

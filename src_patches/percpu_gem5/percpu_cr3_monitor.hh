@@ -1,5 +1,6 @@
-// A gem5 SimObject that counts the CR3 writes, INVLPGs and INVPCIDs of one
-// CPU, so that a run can report how often the guest switches mm and how many
+// The per-CPU one of the plugin's three SimObjects (with PercpuRootModel,
+// one per system, and PercpuWalker): it counts the CR3 writes, INVLPGs and
+// INVPCIDs of one CPU, so that a run can report how often the guest switches mm and how many
 // of those switches flush the TLB. It listens to the probe points that the
 // patched X86 ISA fires once each operation has taken effect
 // (arch/x86/tlb_events.hh); what a CR3 write means is decided by
@@ -59,7 +60,8 @@ class PercpuCr3Monitor : public SimObject {
     statistics::Scalar reloads;
     statistics::Scalar invlpg;
     statistics::Vector invpcid;
-    // The root model's, per CPU (0 without one), named as the engine's stats.
+    // The root model's, per CPU (0 without one), named as the engine's stats
+    // and /proc/percpu_roots (core/root/names.h gives the names).
     statistics::Vector rootAllocs;
     statistics::Scalar rootCopyBytes;
     statistics::Scalar lazyFaults;

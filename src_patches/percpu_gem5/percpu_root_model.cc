@@ -75,7 +75,7 @@ percpu::Cr3Outcome PercpuRootModel::cr3Write(ContextID cpu, const X86ISA::Cr3Wri
     for (const auto& [src, dst] : out.copy_lines)
       m_pending_copies[cpu].push_back({src, dst, unsigned(percpu::kLineSize)});
     DPRINTF(PercpuRoots, "cpu%d pcid %#x pgd %#x: root allocated (%s), %d bytes copied\n", cpu,
-            out.write.pcid, out.write.to.pgd, percpu::to_string(out.cause), out.copy_bytes);
+            out.write.pcid, out.write.to.pgd, percpu::cause_name(out.cause), out.copy_bytes);
   } else if (out.entries_dropped) {
     DPRINTF(PercpuRoots, "cpu%d CR3 %s: %d root entries dropped\n", cpu,
             percpu::to_string(out.write.kind), out.entries_dropped);
@@ -144,13 +144,14 @@ std::vector<X86ISA::Walker::WalkInfo::LineCopy> PercpuRootModel::takePendingCopi
 PercpuRootModel::Stats::Stats(PercpuRootModel* parent)
     : statistics::Group(parent),
       model(parent),
-      ADD_STAT(rootPoolPeakBytes, statistics::units::Byte::get(),
+      rootPoolPeakBytes(this, percpu::stat::kRootPoolPeakBytes, statistics::units::Byte::get(),
                "most root-pool bytes in use at once since the model started"),
-      ADD_STAT(rootPoolBoundBytes, statistics::units::Byte::get(),
+      rootPoolBoundBytes(this, percpu::stat::kRootPoolBoundBytes, statistics::units::Byte::get(),
                "the proposal's bound: 4 KiB x CPUs x 6 ASIDs (x2 with PTI)"),
-      ADD_STAT(maxLazyFaultsPerRoot, statistics::units::Count::get(),
-               "most lazy faults one root generation took (bound: 256)"),
-      ADD_STAT(checkerViolations, statistics::units::Count::get(),
+      maxLazyFaultsPerRoot(this, percpu::stat::kMaxLazyFaultsPerRoot, statistics::units::Count::get(),
+               "most lazy faults one root generation took (bound: one per user top-level slot, "
+               "lazyFaultBound in core/root/bounds.h)"),
+      checkerViolations(this, percpu::stat::kCheckerViolations, statistics::units::Count::get(),
                "root walks and flushes that disagreed with the guest's pgd (--check)") {}
 
 void PercpuRootModel::Stats::preDumpStats() {

@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "paging/pte.h"
-#include "root/bounds.h"
+#include "root/names.h"
 #include "root/registry.h"
 
 namespace percpu {
@@ -37,7 +37,8 @@ Frame GuestTableMemory::alloc_table(TableKind) {
     f = m_next++;
   } else {
     throw std::runtime_error("the root pool (" + std::to_string((m_end - m_first) * 4) +
-                             " KiB) is full: reserve more with --root-pool");
+                             " KiB) is full: it must hold the proposal's bound (the plan's "
+                             "root_pool, percpu/gem5host/plan.py)");
   }
   zero_table(f);
   if (++m_live > m_peak) m_peak = m_live;
@@ -50,21 +51,10 @@ void GuestTableMemory::free_table(Frame table) {
   m_live--;
 }
 
-const char* to_string(AllocCause cause) {
-  switch (cause) {
-    case AllocCause::FirstUse: return "firstUse";
-    case AllocCause::Evicted: return "evicted";
-    case AllocCause::FlushedInactive: return "flushedInactive";
-    case AllocCause::NoPcid: return "noPcid";
-  }
-  return "?";
-}
-
 // --- RootModel --------------------------------------------------------------
 
 namespace {
 uint64_t masked(uint64_t e) { return e & ~RootModel::kWalkerSetBits; }
-constexpr PhysAddr kPtiUserPgdBit = PhysAddr(1) << 12;
 }  // namespace
 
 RootModel::RootModel(IGuestMemory& mem, const Config& config)
@@ -74,7 +64,7 @@ RootModel::RootModel(IGuestMemory& mem, const Config& config)
       m_has_roots(config.scheme != "shared"),
       m_cpus(config.ncpus) {
   // No init_mm and no private slots: hardware sees only CR3, and the guest
-  // owns its whole kernel half (DESIGN.md, "The gem5 host").
+  // owns its whole kernel half (docs/references.md, "The gem5 host").
   RootEnv env{m_tables, 4, config.pti, config.ncpus, kNoFrame, kNoFrame, {}, false};
   m_scheme = make_root_scheme(config.scheme, env);
 }
@@ -85,8 +75,7 @@ uint64_t RootModel::pool_bound_bytes() const {
 
 int RootModel::asid_of(uint16_t pcid, bool pcide) const {
   if (!pcide) return 0;  // choose_new_asid without PCID: slot 0, always flushed
-  const int kern = pcid & ~kPtiUserPcidBit;
-  return kern >= 1 && kern <= kTlbNrDynAsids ? kern - 1 : -1;  // kern_pcid(asid) = asid + 1
+  return asid_of_pcid(pcid);
 }
 
 MmView RootModel::view(const AddressSpace& pair) const {
@@ -110,14 +99,14 @@ Cr3Outcome RootModel::on_cr3_write(int cpu, uint64_t old_cr3, uint64_t new_cr3, 
   const AddressSpace& to = out.write.to;
   if (out.write.kind == Cr3WriteKind::MmSwitch || !s.used || s.pair != to) {
     // Why, from the history before this write changes it.
-    AllocCause cause = AllocCause::Evicted;
+    NewAsidCause cause = NewAsidCause::Evicted;
     auto seen = c.last_slot.find(to.pgd);
     if (!pcide)
-      cause = AllocCause::NoPcid;
+      cause = NewAsidCause::NoPcid;
     else if (seen == c.last_slot.end())
-      cause = AllocCause::FirstUse;
+      cause = NewAsidCause::FirstUse;
     else if (seen->second == asid && s.used && s.pair == to)
-      cause = AllocCause::FlushedInactive;
+      cause = NewAsidCause::FlushedInactive;
     RootSelection sel = m_scheme->select_root(cpu, asid, view(to), out.write.flushes());
     if (sel.allocated) {
       out.allocated = true;

@@ -5,8 +5,8 @@
 //
 // What it sees is what hardware sees: CR3 writes (classified by
 // Cr3WriteClassifier), INVLPG / INVPCID, and the walker's top-level reads.
-// From those it keeps, per CPU and per Linux ASID slot (pcid & 0x7ff minus 1,
-// Linux's kern_pcid), the root the core/root/ scheme allocated, and decides:
+// From those it keeps, per CPU and per Linux ASID slot (asid_of_pcid, the
+// inverse of Linux's kern_pcid in core/linux/asid.h), the root the core/root/ scheme allocated, and decides:
 //   - a CR3 write that changes the address space (the pgd pair) and flushes
 //     starts a new generation of that (cpu, asid): the scheme allocates (or
 //     re-copies) its root; one with bit 63 set reuses the root;
@@ -34,6 +34,7 @@
 #include "cr3_write_classifier.hh"
 #include "root/i_root_scheme.h"
 #include "root/i_table_memory.h"
+#include "root/names.h"
 
 namespace percpu {
 
@@ -68,17 +69,11 @@ class GuestTableMemory final : public ITableMemory {
   uint64_t m_live = 0, m_peak = 0;
 };
 
-// The causes, in the order and with the names of the engine's stats
-// (core/linux/asid.h, percpu.rootAllocs::<name>), "none" left out.
-enum class AllocCause : uint8_t { FirstUse, Evicted, FlushedInactive, NoPcid };
-constexpr int kNumAllocCauses = 4;
-const char* to_string(AllocCause cause);
-
 struct Cr3Outcome {
   Cr3Write write;
   bool tracked = false;      // the write loads a root the model keeps
   bool allocated = false;
-  AllocCause cause = AllocCause::FirstUse;
+  NewAsidCause cause = NewAsidCause::None;  // why (core/linux/asid.h), when allocated
   uint64_t copy_bytes = 0;   // page-table bytes the allocation copied
   // The allocation's copy line by line (source, destination), for the
   // walker to send to memory: the model itself copies functionally.

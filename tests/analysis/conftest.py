@@ -123,7 +123,7 @@ def engine_stats(
         Stat("system.percpu.maxLazyFaultsPerRoot", max_lazy_per_root if percpu_scheme else 0,
              "Most lazy faults in one root generation", "Count"),
         Stat("system.percpu.lazyFaultBound", 256, "Lazy fault bound per root", "Count"),
-        Stat("system.checker.violations", 0, "Invariant violations", "Count"),
+        Stat("system.percpu.checkerViolations", 0, "Invariant violations", "Count"),
     ]  # fmt: skip
     return stats
 

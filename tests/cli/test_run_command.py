@@ -25,7 +25,7 @@ PER_CPU = [
     "percpu.rootCopyBytes",
 ]
 SYSTEM = ["system.percpu.rootPoolPeakBytes", "system.percpu.maxLazyFaultsPerRoot",
-          "system.checker.violations", "simTicks", "hostSeconds"]
+          "system.percpu.checkerViolations", "simTicks", "hostSeconds"]
 
 
 def percpu(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -177,7 +177,7 @@ def test_a_recorded_trace_replays_through_run(tmp_path):
     assert config["workload"] == "trace:perf-bench-pipe.trace.gz"
     assert config["params"]["max_ops"] == 5000
     stats = parse_stats_txt(tmp_path / "m5out" / "percpu" / "stats.txt")[-1]
-    assert stats["system.checker.violations"] == 0
+    assert stats["system.percpu.checkerViolations"] == 0
     assert sum(v for k, v in stats.items() if k.endswith(".ctxSwitches")) > 100
     program = (tmp_path / "m5out" / "percpu" / "program.ops").read_text()
     assert program.startswith("percpu-ops 1")

@@ -1,5 +1,5 @@
 """Linux's choose_new_asid on switch sequences worked out by hand from arch/x86/mm/tlb.c
-(shared/reference/linux-x86-mm.md): 6 dynamic slots, round-robin, init_mm in slot 0."""
+(docs/references.md, "Linux's TLB and ASID rules"): 6 dynamic slots, round-robin, init_mm in slot 0."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The invariant checker catches a scheme that keeps a freed page table reachable.
 
 fault.skip_root_invalidate makes the per-CPU roots ignore the flush that follows
-freeing page tables (the use-after-free DESIGN.md warns about); the checker must
+freeing page tables (the use-after-free docs/references.md, "The model", warns about); the checker must
 report it, and must stay silent for the correct schemes on the same program.
 """
 
@@ -71,8 +71,8 @@ def test_stale_entries_are_dropped_by_the_flush():
     out = run("percpu")
     stats = {name: value for name, value, _, _ in out["stats"]}
     # Slot 1 is dropped by munmap's flush IPI and again (y's PUD) by exit_mmap's flush.
-    assert stats["system.cpu1.percpu.staleEntriesDropped"] == 2
+    assert stats["system.cpu1.percpu.rootEntriesDropped"] == 2
     assert stats["system.cpu1.percpu.lazyFaults"] == 2  # x, then y after the drop
     faulty = run("percpu", **{"fault.skip_root_invalidate": 1.0})
     faulty_stats = {name: value for name, value, _, _ in faulty["stats"]}
-    assert faulty_stats["system.cpu1.percpu.staleEntriesDropped"] == 0
+    assert faulty_stats["system.cpu1.percpu.rootEntriesDropped"] == 0

@@ -38,4 +38,4 @@ def test_kernel_pgd_add_reaches_every_pgd_and_root(scheme, roots):
     # init_mm, a and b are alive at that point: three pgds per entry.
     assert s["system.kernelPgd.pgdWrites"] == 2 * 3
     # Live roots then: init_mm's on both CPUs, a's on CPU 0, b's on CPUs 0 and 1.
-    assert s["system.kernelPgd.rootWrites"] == 2 * 5 * roots
+    assert s["system.percpu.kernelSyncs"] == 2 * 5 * roots

@@ -184,7 +184,7 @@ def test_checker_catches_unfixed_roots_and_passes_the_fixes(workload, params):
         assert out["violation_count"] == 0, (fix, out["violations"][:3])
         stats = stats_of(out)
         assert stats["system.globalAsid.assigned"] == 1
-        assert total(stats, "percpu.staleEntriesDropped", 4) > 0
+        assert total(stats, "percpu.rootEntriesDropped", 4) > 0
         # 1 IPIs every CPU holding a root of the mm; 2 clears the entries itself.
         assert (total(stats, "percpu.broadcastFix.ipis", 4) > 0) == (fix == 1.0)
         if fix == 1.0:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from percpu.gem5host.plan import default_root_costs
 from percpu.gem5host.run import headline
+from percpu.run_request import default_root_costs
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"ctxmix": ["rounds=50", "pages=4", "work_cycles=2000"],
@@ -24,8 +24,11 @@ SMALL = {"ctxmix": ["rounds=50", "pages=4", "work_cycles=2000"],
 def run_gem5(gem5: Path, kernel: Path, checkpoints: Path, out: Path, workload: str,
              *args: str) -> subprocess.CompletedProcess:
     params = [a for p in SMALL.get(workload, []) for a in ("-p", p)]
+    # 2 CPUs and stock Linux unless a test says otherwise: a boot takes minutes per CPU.
+    small = [*(["--cpus", "2"] if "--cpus" not in args else []),
+             *(["--scheme", "shared"] if "--scheme" not in args else [])]
     return subprocess.run(
-        [str(gem5), str(ROOT / "configs" / "percpu.py"), "-w", workload, *params, *args,
+        [str(gem5), str(ROOT / "configs" / "percpu.py"), "-w", workload, *params, *small, *args,
          "--kernel", str(kernel), "--checkpoint-dir", str(checkpoints), "-o", str(out),
          "--no-report"],
         check=False, capture_output=True, text=True, timeout=3 * 3600,

@@ -82,7 +82,7 @@ void test_first_use_allocates_and_copies_the_kernel_half() {
   Guest g;
   RootModel m = g.model("percpu");
   Cr3Outcome o = m.on_cr3_write(1, kPgdB | 2, kPgdA | 1, true);
-  EXPECT(o.tracked && o.allocated && o.cause == AllocCause::FirstUse);
+  EXPECT(o.tracked && o.allocated && o.cause == NewAsidCause::FirstUse);
   EXPECT(o.copy_bytes == 2048);
   PhysAddr root = m.walk_root(1, 1, kPgdA);
   EXPECT(root != kPgdA && in_pool(root) && root % kPageSize == 0);
@@ -135,7 +135,7 @@ void test_noflush_reuses_and_flush_reallocates() {
   m.on_cr3_write(0, kPgdC | 3, kPgdA | 1, true);
   PhysAddr root_a = m.walk_root(0, 1, kPgdA);
   m.top_level_entry(0, 1, kPgdA, root_a, kUserSlot, 0);
-  EXPECT(m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true).cause == AllocCause::FirstUse);
+  EXPECT(m.on_cr3_write(0, kPgdA | 1, kPgdB | 2, true).cause == NewAsidCause::FirstUse);
   // Back to A with bit 63: Linux kept A's TLB generation, so the root stays whole.
   Cr3Outcome kept = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1 | kNoFlush, true);
   EXPECT(!kept.allocated && m.walk_root(0, 1, kPgdA) == root_a);
@@ -143,7 +143,7 @@ void test_noflush_reuses_and_flush_reallocates() {
   m.on_cr3_write(0, kPgdA | 1, kPgdB | 2 | kNoFlush, true);
   // Back to A without it: A was flushed while inactive; a new generation.
   Cr3Outcome fresh = m.on_cr3_write(0, kPgdB | 2, kPgdA | 1, true);
-  EXPECT(fresh.allocated && fresh.cause == AllocCause::FlushedInactive);
+  EXPECT(fresh.allocated && fresh.cause == NewAsidCause::FlushedInactive);
   EXPECT(m.walk_root(0, 1, kPgdA) == root_a && g.mem.entry(root_a, kUserSlot) == 0);
 }
 
@@ -156,21 +156,21 @@ void test_round_robin_eviction() {
   EXPECT(m.walk_root(0, 1, kPgdA) == kPgdA);
   // A comes back in another slot: it had one on this CPU, so it was evicted.
   Cr3Outcome o = m.on_cr3_write(0, kPgdB | 1, kPgdA | 2, true);
-  EXPECT(o.allocated && o.cause == AllocCause::Evicted);
+  EXPECT(o.allocated && o.cause == NewAsidCause::Evicted);
   // And into its old slot again, after another mm held it: evicted as well.
   m.on_cr3_write(0, kPgdA | 2, kPgdB | 1, true);
   m.on_cr3_write(0, kPgdB | 1, kPgdC | 2, true);
-  EXPECT(m.on_cr3_write(0, kPgdC | 2, kPgdA | 1, true).cause == AllocCause::Evicted);
+  EXPECT(m.on_cr3_write(0, kPgdC | 2, kPgdA | 1, true).cause == NewAsidCause::Evicted);
 }
 
 void test_no_pcid_allocates_on_every_switch() {
   Guest g;
   RootModel m = g.model("percpu");
   Cr3Outcome o = m.on_cr3_write(0, kPgdB, kPgdA, false);
-  EXPECT(o.allocated && o.cause == AllocCause::NoPcid && o.write.pcid == 0);
+  EXPECT(o.allocated && o.cause == NewAsidCause::NoPcid && o.write.pcid == 0);
   PhysAddr root = m.walk_root(0, 0, kPgdA);
   EXPECT(in_pool(root));
-  EXPECT(m.on_cr3_write(0, kPgdA, kPgdB, false).cause == AllocCause::NoPcid);
+  EXPECT(m.on_cr3_write(0, kPgdA, kPgdB, false).cause == NewAsidCause::NoPcid);
   EXPECT(m.on_cr3_write(0, kPgdB, kPgdA, false).allocated);
   // A reload of the loaded value (flush_tlb_local) flushes but keeps the root.
   m.top_level_entry(0, 0, kPgdA, root, kUserSlot, 0);
@@ -266,7 +266,7 @@ void test_without_pti_neighbouring_pgds_are_different_mms() {
   RootModel m = g.model("percpu");
   m.on_cr3_write(0, kPgdC | 3, kPgdA | 1, true);
   Cr3Outcome o = m.on_cr3_write(0, kPgdA | 1, (kPgdA + 0x1000) | 1, true);
-  EXPECT(o.allocated && o.write.kind == Cr3WriteKind::MmSwitch && o.cause == AllocCause::FirstUse);
+  EXPECT(o.allocated && o.write.kind == Cr3WriteKind::MmSwitch && o.cause == NewAsidCause::FirstUse);
 }
 
 void test_a_full_pool_is_an_error() {

@@ -20,14 +20,14 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--paging", "5"], "--paging has no meaning on the gem5 host"),
+    (["--paging", "5"], "--paging 5 has no meaning on the gem5 host"),
     (["--set", "cost.invlpg=1"], "--set cost.invlpg has no meaning on the gem5 host"),
     (["--set", "cost.lazy_fault=fast"], "the value must be a number"),
     (["--config", "/nonexistent/x.toml"], "cannot read --config /nonexistent/x.toml"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux",
-      "--scheme", "nosuch"], "unknown scheme 'nosuch' for the gem5 host"),
+      "--scheme", "nosuch"], "--scheme: unknown scheme 'nosuch': choose from"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux",
-      "-w", "trace:x.trace"], "traces replay on the engine only"),
+      "-w", "trace:x.trace"], "--workload trace: replays on the engine only"),
     (["--gem5", "/nonexistent/gem5.opt", "--kernel", "/nonexistent/vmlinux"],
      "gem5 binary /nonexistent/gem5.opt not found"),
 ])

@@ -13,18 +13,13 @@ from percpu.gem5host.plan import (
     checkpoint_key,
     kernel_args,
     roi_plan,
-    validate,
 )
+from percpu.run_request import check_gem5_options, check_machine_flags
 
 
 @pytest.fixture()
-def opts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Gem5Options:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    gem5 = tmp_path / "gem5.opt"
-    gem5.write_text("#!/bin/sh\n")
-    gem5.chmod(0o755)
-    kernel = tmp_path / "vmlinux"
-    kernel.write_bytes(b"\x7fELF kernel")
+def opts(stand_in_gem5: tuple[Path, Path], tmp_path: Path) -> Gem5Options:
+    gem5, kernel = stand_in_gem5
     return Gem5Options(gem5=gem5, kernel=kernel, checkpoint_dir=tmp_path / "cpt")
 
 
@@ -69,16 +64,16 @@ def test_bad_options(opts: Gem5Options, change: dict, message: str) -> None:
     for k, v in change.items():
         setattr(opts, k, v)
     with pytest.raises(UsageError, match=message):
-        validate(opts, Machine(2, True, False))
+        check_gem5_options(opts)
 
 
 def test_missing_gem5_and_kernel(opts: Gem5Options, tmp_path: Path) -> None:
     opts.gem5 = tmp_path / "nope"
     with pytest.raises(UsageError, match="PERCPU_GEM5"):
-        validate(opts, Machine(2, True, False))
+        check_gem5_options(opts)
     opts.gem5, opts.kernel = tmp_path / "gem5.opt", tmp_path / "nokernel"
     with pytest.raises(UsageError, match="percpu guest build"):
-        validate(opts, Machine(2, True, False))
+        check_gem5_options(opts)
     with pytest.raises(UsageError, match="1..16"):
-        opts.kernel = tmp_path / "vmlinux"
-        validate(opts, Machine(32, True, False))
+        check_machine_flags(32, None, "gem5")
+    check_machine_flags(32, None, "engine")  # the engine runs up to machine.cpus's maximum

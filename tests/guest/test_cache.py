@@ -223,7 +223,8 @@ def test_an_empty_series_is_bad_input(tmp_path: Path) -> None:
 
 def test_gem5_runs_name_a_guest_build_or_a_vmlinux(cache: Path) -> None:
     """percpu gem5 run --kernel percpu boots the percpu guest; a path is a path."""
-    from percpu.gem5host.orchestrate import GUEST_KERNELS, _kernel
+    from percpu.run_request import GUEST_KERNELS
+    from percpu.run_request import guest_kernel as _kernel
 
     assert GUEST_KERNELS == gcache.KERNELS
     stock = _fake_entry(cache, gcache.current_inputs(), "2026-01-01T00:00:00+00:00")

@@ -1,8 +1,7 @@
 """A real single-node Slurm for the tests: munged, slurmctld and slurmd from Debian's
 packages, under one scratch directory, on free ports, stopped by PID.
 
-shared/reference/slurm.md records the configuration and start sequence seen working on
-these machines. find_or_install() says why the cluster cannot run when it cannot.
+docs/references.md ("A Slurm test cluster") says what it sets up and why. find_or_install() says why the cluster cannot run when it cannot.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from percpu.sweep.backends.slurm import log_state
+from percpu.sweep.backends.slurm_state import log_state
 from tests.sweep.helpers import assert_exactly_once, percpu, results, write_spec
 
 GRID = "param.procs_per_cpu = [2, 4, 7]\nseed = [1, 2]"  # 12 points with 2 schemes

@@ -75,7 +75,7 @@ def test_threads_munmap_exercises_freed_tables_under_active_roots():
     result, _, _ = run_engine(wl, wl.defaults(), "percpu", {}, check=True)
     s = result.stats
     assert cpu_sum(s, "ipi.sent") > 0
-    assert cpu_sum(s, "percpu.staleEntriesDropped") > 0
+    assert cpu_sum(s, "percpu.rootEntriesDropped") > 0
     # Each thread has a top-level slot of its own by default; sharing one, the other
     # threads' roots learn each new table through lazy faults.
     assert cpu_sum(s, "percpu.lazyFaults") == 0

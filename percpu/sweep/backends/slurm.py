@@ -35,7 +35,8 @@ from typing import Any
 import click
 
 from percpu.errors import UsageError
-from percpu.sweep.claim import PointPaths, read_json, read_result, write_json
+from percpu.sweep.backends.slurm_state import read_submissions, submissions_dir
+from percpu.sweep.claim import PointPaths, read_result, write_json
 from percpu.sweep.collect import finish
 from percpu.sweep.point import Point
 from percpu.sweep.progress import Progress
@@ -172,16 +173,10 @@ class Submissions:
 
     def __init__(self, root: Path):
         self.root = root
-        self.dir = root / "slurm" / "submissions"
+        self.dir = submissions_dir(root)
 
     def all(self) -> list[dict[str, Any]]:
-        subs = []
-        for path in sorted(self.dir.glob("*.json")):
-            data = read_json(path)
-            if data is not None:
-                data["file"] = str(path)
-                subs.append(data)
-        return sorted(subs, key=lambda s: s["seq"])
+        return read_submissions(self.root)
 
     def new(self, kind: str, run: str, **data: Any) -> dict[str, Any]:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -268,63 +263,6 @@ def submit_points(root: Path, points: list[Point], opts: SlurmOptions, run: str,
     sub["job"] = job
     subs.save(sub)
     return [*jobs, job]
-
-
-class SlurmTracker:
-    """What Slurm did to a sweep's tasks, from the task logs and the cancel record (no
-    sacct): the index asks it for the state of points that are not done."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.cancelled = read_json(root / "slurm" / "cancelled.json")
-        self.logs: dict[str, str | None] = {}
-        self.task_of: dict[str, tuple[str, float]] = {}  # point id -> (job_task, submitted)
-        for sub in Submissions(root).all():
-            if sub["kind"] != "array" or sub["job"] is None:
-                continue
-            for i, task in enumerate(sub["tasks"]):
-                for p in task:
-                    self.task_of[p["id"]] = (f"{sub['job']}_{i}", sub["time"])
-
-    def _log_state(self, job_task: str) -> str | None:
-        if job_task not in self.logs:
-            path = self.root / "slurm" / "logs" / f"{job_task}.out"
-            try:
-                text = path.read_text(errors="replace")
-            except OSError:
-                text = ""
-            self.logs[job_task] = log_state(text)
-        return self.logs[job_task]
-
-    def state_of(self, owner: dict[str, Any] | None, point_id: str) -> str | None:
-        if owner is not None and owner.get("job"):
-            job_task, since = owner["job"], float(owner.get("time", 0))
-        elif point_id in self.task_of:
-            job_task, since = self.task_of[point_id]
-        else:
-            return None
-        state = self._log_state(job_task)
-        if state:
-            return state
-        if self.cancelled and float(self.cancelled.get("time", 0)) >= since:
-            return "CANCELLED"
-        return None
-
-
-def log_state(text: str) -> str | None:
-    """TIMEOUT, OUT_OF_MEMORY or CANCELLED from what slurmstepd wrote into a task's log
-    (the last such line counts: a requeued task appends)."""
-    state = None
-    for line in text.splitlines():
-        if "slurmstepd" not in line:
-            continue
-        if "DUE TO TIME LIMIT" in line:
-            state = "TIMEOUT"
-        elif "oom" in line.lower() or "out of memory" in line.lower():
-            state = "OUT_OF_MEMORY"
-        elif "CANCELLED AT" in line:
-            state = "CANCELLED"
-    return state
 
 
 def _all_jobs(subs: list[dict[str, Any]]) -> list[str]:

@@ -1,7 +1,7 @@
 """Collects every statistic of the behaviour-identity matrix from the percpu on sys.path.
 
-Run as a script by regenerate.py against the pre-split engine (built from the base
-revision into a temporary directory) and imported by test_identity.py against the live
+Run as a script by regenerate.py against the engine of the base revision (built
+from it into a temporary directory) and imported by test_identity.py against the live
 engine, so both sides produce their numbers the same way. It uses only APIs that the
 base revision already had (percpu.workloads.find_workload, percpu.runner.run_engine).
 

@@ -1,10 +1,10 @@
 """Regenerates reference.json.gz: every statistic of the identity matrix (collect.py) as
-the pre-split engine produced it.
+the engine of the base revision produced it.
 
     python tests/core/identity/regenerate.py [--base REV] [--out PATH]
 
 It exports REV (default: BASE_REVISION, the last commit before the engine was split
-along shared/DESIGN.md's rooms) from this checkout's git history into a temporary
+into the directories of core/ (README, Layout)) from this checkout's git history into a temporary
 directory, installs that tree with pip into a private --target directory (the C++
 extension built from REV's own core/), and runs collect.py there with the editable
 install of the working tree hidden, so the numbers come from REV's engine and REV's
