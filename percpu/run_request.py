@@ -129,6 +129,10 @@ GEM5_FLAGS = [
                                  "'percpu guest build [--kernel percpu]' (the percpu kernel "
                                  "makes its own per-(cpu, asid) roots: docs/kernel.md) "
                                  "[default: stock]")),
+    click.option("--kernel-time", is_flag=True,
+                 help=_gem5_only("the percpu kernel times its root paths (percpu_roots=time, "
+                                 "docs/kernel.md): cycles land in stats.txt as "
+                                 "percpu.kernel.*")),
     click.option("--cpu-type", type=click.Choice(GEM5_CPU_TYPES),
                  default=GEM5_DEFAULTS["cpu_type"], show_default=True,
                  help=_gem5_only("CPU model of the region of interest (the boot runs on atomic "
@@ -149,7 +153,8 @@ GEM5_FLAGS = [
                  show_default=True,
                  help=_gem5_only("simulated seconds a phase may take before it counts as hung")),
 ]
-GEM5_FLAG_NAMES = {"gem5_path": "--gem5", "kernel": "--kernel", "cpu_type": "--cpu-type",
+GEM5_FLAG_NAMES = {"gem5_path": "--gem5", "kernel": "--kernel", "kernel_time": "--kernel-time",
+                   "cpu_type": "--cpu-type",
                    "caches": "--caches", "mem_mib": "--mem", "checkpoint_dir": "--checkpoint-dir",
                    "timeout_s": "--timeout", "max_sim_s": "--max-sim-seconds"}
 
@@ -195,6 +200,7 @@ class RunRequest:
     force: bool = False
     gem5_path: str | None = None
     kernel: str | None = None
+    kernel_time: bool = False
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -236,6 +242,7 @@ class RunRequest:
             overrides = root_costs(self.sets, self.config_file)
             check_machine_flags(self.cpus, self.seed, host)
             gem5 = self.gem5_options()
+            check_kernel_schemes(gem5, schemes)
         out = check_outdir(self.outdir, schemes, self.force)
         cpus = int(overrides.get("machine.cpus", self.cpus or model_default("machine.cpus")))
         seed = int(overrides.get("machine.seed", model_default("machine.seed")
@@ -259,7 +266,9 @@ class RunRequest:
         binary = gem5_binary(self.gem5_path)
         # The binary first: a missing one is said before a missing guest build.
         check_gem5_binary(binary)
-        opts = Gem5Options(gem5=binary, kernel=guest_kernel(self.kernel),
+        kernel = guest_kernel(self.kernel)
+        opts = Gem5Options(gem5=binary, kernel=kernel, kernel_kind=kernel_kind(kernel),
+                           kernel_time=self.kernel_time,
                            cpu_type=self.cpu_type, caches=self.caches, mem_mib=self.mem_mib,
                            timeout_s=self.timeout_s, max_sim_s=self.max_sim_s)
         if self.checkpoint_dir:
@@ -278,6 +287,10 @@ class Gem5Options:
 
     gem5: Path
     kernel: Path
+    # "percpu" for the percpu kernel's build, "stock" for the stock one, None for a
+    # vmlinux percpu did not build (kernel_kind).
+    kernel_kind: str | None = None
+    kernel_time: bool = False
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -456,6 +469,30 @@ def root_costs(sets: tuple[str, ...], config_file) -> dict[str, float]:
 
 
 GUEST_KERNELS = ("stock", "percpu")  # percpu.guest.cache.KERNELS: the guest builds
+
+
+def kernel_kind(vmlinux: Path) -> str | None:
+    """Which guest build a vmlinux is ("stock" or "percpu"), from the manifest.json
+    `percpu guest build` writes beside it; None for a kernel built elsewhere."""
+    import json
+
+    manifest = vmlinux.parent / "manifest.json"
+    try:
+        return str(json.loads(manifest.read_text()).get("kernel", "stock"))
+    except (OSError, ValueError):
+        return None
+
+
+def check_kernel_schemes(opts: Gem5Options, schemes: list[str]) -> None:
+    """The percpu kernel makes its own roots: gem5 must walk what it loads (shared)."""
+    if opts.kernel_kind == "percpu" and schemes != ["shared"]:
+        raise UsageError(f"--kernel percpu runs under --scheme shared only: the kernel makes "
+                         f"its own per-(cpu, asid) roots, and the plugin's "
+                         f"{', '.join(s for s in schemes if s != 'shared')} would make roots "
+                         "of them (docs/kernel.md)")
+    if opts.kernel_time and opts.kernel_kind != "percpu":
+        raise UsageError("--kernel-time needs the percpu kernel (--kernel percpu): only it "
+                         "times its root paths")
 
 
 def guest_kernel(kernel: str | None) -> Path:

@@ -139,6 +139,10 @@ def known_stats() -> frozenset[tuple[str, str, str]]:
         known.add(("percpu", stat, ""))
         for bucket in causes if stat == "rootAllocs" else invpcid if stat == "invpcid" else ():
             known.add(("percpu", stat, bucket))
+    # The percpu kernel's own timing, in a gem5 run's stats.txt (gem5host/kernel_stats.py).
+    for name in kernel_timing_names():
+        stat, _, bucket = name.partition("::")
+        known.add(("percpu.kernel", stat, bucket))
     return frozenset(known)
 
 

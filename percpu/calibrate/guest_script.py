@@ -68,4 +68,10 @@ def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int 
             args += ["--self", f"{bindir}/calib_proc"]
         cmd = " ".join(shlex.quote(a) for a in [f"{bindir}/{bench.program}", *args])
         lines.append(f"{cmd} $m5clock || echo 'calib-info failed {bench.key}'")
+    # The percpu kernel's own counts over the whole script (docs/kernel.md): with
+    # percpu_roots=time, the TSC cycles of its root paths.
+    lines += ["if [ -r /proc/percpu_roots ]; then",
+              ("    while read -r name value; do echo \"calib-roots $name $value\"; done "
+               "</proc/percpu_roots"),
+              "fi"]
     return "\n".join(lines) + "\n"

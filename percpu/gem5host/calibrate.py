@@ -46,6 +46,28 @@ def guest_cpu(opts: Gem5Options) -> tuple[str, str]:
             f"gem5 {version}")
 
 
+def kernel_roots_notes(console_text: str) -> list[str]:
+    """What the percpu kernel said of its roots over the calibration (calib-roots lines):
+    its own TSC cycles per root made and per lazy fault fix-up, with percpu_roots=time."""
+    roots = {}
+    for line in console_text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "calib-roots" and parts[2].isdigit():
+            roots[parts[1]] = int(parts[2])
+    if not roots:
+        return []
+    made, lazy = roots.get("rootAllocs::total", 0), roots.get("lazyFaults", 0)
+    notes = [(f"the percpu kernel made {made:,} roots and took {lazy:,} lazy faults "
+              f"(checker violations: {roots.get('checkerViolations', 0)})")]
+    if roots.get("timing"):
+        per = [(f"{roots['rootMakeCycles'] / made:,.0f} TSC cycles per root made"
+                if made else "no root made"),
+               (f"{roots['lazyFaultFixupCycles'] / lazy:,.0f} per lazy fault's fix-up"
+                if lazy else "no lazy fault")]
+        notes.append("the percpu kernel's own timing (percpu_roots=time): " + ", ".join(per))
+    return notes
+
+
 def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int, samples: int,
                    quiet: bool, command: str) -> int:
     from percpu.calibrate.calibrate import run_calibration
@@ -65,8 +87,15 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
         raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
     check_writable_dir(target.parent, "--out")
     cpu, simulator = guest_cpu(opts)
+    from percpu.gem5host.orchestrate import roots_prelude
+
     script = render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale, samples=samples,
                     cpu=cpu, dram_kib=DRAM_CHASE_KIB, simulator=simulator)
+    # The percpu kernel: its checker off, its timing as asked (--kernel-time).
+    prelude = roots_prelude(opts, check=False)
+    if prelude:
+        first, rest = script.split("\n", 1)  # after the #! line
+        script = f"{first}\n{prelude}{rest}"
     try:
         checkpoint, _boot = ensure_checkpoint(opts, machine, quiet)
     except GuestFailure as exc:
@@ -96,6 +125,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
         if guest_mhz is not None:
             cal.notes.append(f"converted at the board's clock ({CLK_MHZ:,} MHz); the "
                              f"guest's dependent-add chain read {guest_mhz.value:,.0f} MHz")
+        cal.notes += kernel_roots_notes(text)
         cal.notes.append(f"one gem5 run took {result.host_seconds:.0f} s of host time; the "
                          f"console log is {console.name}")
         cal.seconds = result.host_seconds  # the run's, not the fit's

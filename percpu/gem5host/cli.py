@@ -83,7 +83,7 @@ def gem5_check_command(gem5_path: str | None) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="print only errors")
 @gem5_flags
 def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, quiet, gem5_path, kernel,
-                           cpu_type, caches, mem_mib, checkpoint_dir, timeout_s,
+                           kernel_time, cpu_type, caches, mem_mib, checkpoint_dir, timeout_s,
                            max_sim_s) -> None:
     """Run `percpu calibrate`'s microbenchmarks in the gem5 guest and write a cost profile
     of the simulated machine, so engine and gem5 runs of one point can use the same
@@ -96,8 +96,9 @@ def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, quiet, gem5_
     from percpu.gem5host.calibrate import calibrate_gem5
     from percpu.gem5host.plan import Machine
 
-    opts = RunRequest(gem5_path=gem5_path, kernel=kernel, cpu_type=cpu_type, caches=caches,
-                      mem_mib=mem_mib, checkpoint_dir=checkpoint_dir, timeout_s=timeout_s,
+    opts = RunRequest(gem5_path=gem5_path, kernel=kernel, kernel_time=kernel_time,
+                      cpu_type=cpu_type, caches=caches, mem_mib=mem_mib,
+                      checkpoint_dir=checkpoint_dir, timeout_s=timeout_s,
                       max_sim_s=max_sim_s).gem5_options()
     command = "percpu gem5 " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
         "percpu gem5 calibrate"

@@ -26,6 +26,7 @@ from percpu.analysis.stats_txt import parse_stats_txt
 from percpu.atomic import make_temp_dir, replace_dir, write_atomic
 from percpu.errors import UsageError
 from percpu.gem5host import console
+from percpu.gem5host.kernel_stats import merge_kernel_roots
 from percpu.gem5host.plan import (
     Gem5Options,
     Machine,
@@ -248,6 +249,8 @@ def write_scheme_dir(result: PhaseResult, final: Path, info: dict[str, Any]) -> 
     """Give a finished scheme's gem5 directory its percpu files and move it into place.
     Returns its headline figures (stats.txt is parsed once, here)."""
     work = result.outdir
+    # The percpu kernel's counts, under the models' names (kernel_stats).
+    merge_kernel_roots(work / "stats.txt", result.report.kernel_roots)
     h = headline(work / "stats.txt")
     write_atomic(work / "percpu.json", json.dumps(info, indent=2) + "\n")
     write_atomic(work / "summary.txt", summary_text(h, info, result))

@@ -175,3 +175,54 @@ def test_report_shows_both_hosts_side_by_side(env: dict[str, str], tmp_path: Pat
     assert "host=engine" in text and "host=gem5" in text, text[:3000]
     # gem5's own dimensions (mode, cpu_type) label its points only, not the engine's as "?".
     assert "mode=fs" in text and "=?" not in text, text[:3000]
+
+
+def percpu_kernel(tmp_path: Path) -> str:
+    """A stand-in for `percpu guest build --kernel percpu`'s vmlinux and manifest."""
+    build = tmp_path / "percpu-build"
+    build.mkdir()
+    (build / "vmlinux").write_bytes(b"\x7fELF")
+    (build / "manifest.json").write_text(json.dumps({"kernel": "percpu"}))
+    return str(build / "vmlinux")
+
+
+def test_the_percpu_kernels_counts_land_in_stats_under_the_models_names(
+        env: dict[str, str], tmp_path: Path) -> None:
+    from percpu.gem5host.run import headline
+
+    env = {**env, "KERNEL": percpu_kernel(tmp_path)}
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-time")
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "out" / "shared"
+    script = (run / "workload.sh").read_text()
+    assert "echo nocheck,time >/proc/percpu_roots" in script  # the checker off, timed
+    h = headline(run / "stats.txt")
+    # The plugin's zeros under shared plus the kernel's system-wide counts.
+    assert h["percpu.rootAllocs::evicted"] == 12 and h["percpu.rootAllocs::total"] == 16
+    assert h["percpu.lazyFaults"] == 40 and h["percpu.rootPoolPeakBytes"] == 8192
+    assert h["percpu.kernel.rootMakeCycles"] == 16 * 900
+    stats = (run / "stats.txt").read_text()
+    assert stats.count("board.percpu.rootPoolPeakBytes") == 1  # replaced, not repeated
+    assert "board.percpu.enabled" not in stats
+    info = json.loads((run / "percpu.json").read_text())
+    assert info["guest"]["kernel_roots"]["rootAllocs::evicted"] == 12
+    assert re.search(r"^root allocs +16$", (run / "summary.txt").read_text(), re.MULTILINE)
+    # --check keeps the kernel's checker on; without --kernel-time it does not time.
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--check", "--force")
+    assert res.returncode == 0, res.stderr
+    assert "echo check,notime >/proc/percpu_roots" in (run / "workload.sh").read_text()
+
+
+def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path: Path) -> None:
+    res = gem5_run({**env, "KERNEL": percpu_kernel(tmp_path)}, tmp_path, "-w", "ctxmix",
+                   "-s", "shared,percpu")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "percpu: error: --kernel percpu runs under --scheme shared only: the kernel makes its "
+        "own per-(cpu, asid) roots, and the plugin's percpu would make roots of them "
+        "(docs/kernel.md)"]
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-time")
+    assert res.returncode == 2
+    assert "--kernel-time needs the percpu kernel" in res.stderr
+    assert calls(tmp_path) == []  # refused before anything ran
+    assert not (tmp_path / "out").exists()
