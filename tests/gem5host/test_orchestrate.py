@@ -218,9 +218,9 @@ def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path:
                    "-s", "shared,percpu")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "percpu: error: --kernel percpu runs under --scheme shared only: the kernel makes its "
+        ("percpu: error: --kernel percpu runs under --scheme shared only: the kernel makes its "
         "own per-(cpu, asid) roots, and the plugin's percpu would make roots of them "
-        "(docs/kernel.md)"]
+        "(docs/kernel.md)")]
     res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-time")
     assert res.returncode == 2
     assert "--kernel-time needs the percpu kernel" in res.stderr
