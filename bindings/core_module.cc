@@ -224,6 +224,23 @@ NB_MODULE(_core, m) {
   for (const char* name : kCatNames) categories.append(name);
   for (int k = 1; k < kNumNewAsidCauses; ++k) causes.append(kNewAsidCauseNames[k]);  // not "none"
   m.attr("OP_CODES") = nb::tuple(op_codes);
+  // Each op's operands, (field of the op tuple, name, kind), in the table's order
+  // (engine/program.h PERCPU_OPS): the Python encoder places them by name.
+  nb::dict op_operands;
+  for (const OpInfo& info : kOpInfo) {
+    nb::list operands;
+    for (const OperandInfo& o : info.operands)
+      if (o.name)
+        operands.append(nb::make_tuple(kOperandSlotNames[static_cast<int>(o.slot)], o.name,
+                                       kOperandKindNames[static_cast<int>(o.kind)]));
+    op_operands[info.name] = nb::tuple(operands);
+  }
+  m.attr("OP_OPERANDS") = op_operands;
+  m.attr("ACCESS_RANDOM") = kAccessRandom;
+  m.attr("VMA_AUTO") = kVmaAuto;
+  m.attr("MM_KERNEL") = kMmKernel;
+  m.attr("MM_FORK") = kMmFork;
+  m.attr("MAX_CPUS") = kMaxCpus;
   m.attr("CYCLE_CATEGORIES") = nb::tuple(categories);
   m.attr("ROOT_ALLOC_CAUSES") = nb::tuple(causes);
   // The proposal's bounds (root/bounds.h).
