@@ -81,7 +81,7 @@ std::vector<Stat> Engine::stats() const {
       "the proposal's bound: 4 KiB x cpus x 6 (x2 with PTI)", "Byte");
   add("system.percpu.privateTablePeakBytes", u(m_private_tables_peak * kPageSize),
       "peak bytes of root-private kmap page tables", "Byte");
-  add("system.percpu.maxLazyFaultsPerRoot", u(m_scheme->max_lazy_faults_per_generation()),
+  add("system.percpu.maxLazyFaultsPerRoot", u(m_scheme->inspector().max_lazy_faults_per_generation()),
       "most lazy faults in one root generation", "Count");
   add("system.percpu.lazyFaultBound", u(kLazyFaultBound),
       "the proposal's bound on lazy faults per root generation", "Count");

@@ -108,6 +108,8 @@ class RootModel {
   };
 
   RootModel(IGuestMemory& mem, const Config& config);
+  // What the scheme is built with under gem5 (RootEnv's gem5 case).
+  static RootEnv scheme_env(ITableMemory& tables, const Config& config);
 
   bool has_roots() const { return m_has_roots; }
   const std::string& scheme_name() const { return m_config.scheme; }
@@ -136,7 +138,7 @@ class RootModel {
 
   uint64_t pool_peak_bytes() const { return m_tables.peak_pages() * kPageSize; }
   uint64_t pool_bound_bytes() const;
-  uint64_t max_lazy_faults_per_root() const { return m_scheme->max_lazy_faults_per_generation(); }
+  uint64_t max_lazy_faults_per_root() const { return m_scheme->inspector().max_lazy_faults_per_generation(); }
 
   // Top-level entry bits the walker may set in either copy: Accessed, Dirty.
   static constexpr uint64_t kWalkerSetBits = (1ull << 5) | (1ull << 6);
