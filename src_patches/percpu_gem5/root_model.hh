@@ -1,7 +1,7 @@
 // Per-(cpu, pcid) roots for a guest that knows nothing of them: the gem5
 // side of core/root/, with no gem5 in it (gem5's SimObjects in
 // percpu_root_model.hh only feed it events), so the same code is unit-tested
-// in CI against a fake guest memory (tests/gem5host/test_root_model_core.py).
+// in CI against a fake guest memory (tests/cxx/root_model.test.cc).
 //
 // What it sees is what hardware sees: CR3 writes (classified by
 // Cr3WriteClassifier), INVLPG / INVPCID, and the walker's top-level reads.
