@@ -73,8 +73,9 @@ namespace percpu {
 enum class OpCode : uint16_t { Invalid = 0, PERCPU_OPS(PERCPU_OP_ENUM, PERCPU_OP_IGNORE) };
 #undef PERCPU_OP_ENUM
 #define PERCPU_OP_NAME(id, name, operands) name,
+// kOpCodeNames[code - 1]
 constexpr const char* kOpCodeNames[] = {PERCPU_OPS(PERCPU_OP_NAME, PERCPU_OP_IGNORE)};
-#undef PERCPU_OP_NAME  // kOpCodeNames[code - 1]
+#undef PERCPU_OP_NAME
 constexpr int kNumOpCodes = static_cast<int>(sizeof(kOpCodeNames) / sizeof(kOpCodeNames[0]));
 
 struct Op {

@@ -92,6 +92,25 @@ TEST(LinuxFlushRules, ARootRemadeAfterEvictionIsWalkedByKernelAccesses) {
   EXPECT_EQ(run.stat("system.cpu0.segfaults"), 0);
 }
 
+// The same with the stock kmap_local (kmap.private=0): its fixmap slot is in the shared
+// kernel half and kunmap_local flushes it, so each copy through a new kmap_local walks
+// the kernel half the re-made root was given.
+TEST(LinuxFlushRules, ARootRemadeAfterEvictionHasTheSharedKernelHalf) {
+  ProgramBuilder b;
+  const int x = b.vma("x");
+  for (int i = 0; i < kTlbNrDynAsids + 1; ++i) {
+    const int m = b.mm("m" + std::to_string(i), {{"x", kHeap, 4096}});
+    b.task("t" + std::to_string(i), m, {0},
+           {op(OpCode::Repeat, {{"count", 3}, {"end", 6}}), store(x),
+            op(OpCode::KmapLocal, {{"count", 1}}), op(OpCode::Kcopy, {{"bytes", 64}}),
+            op(OpCode::KunmapLocal, {{"count", 1}}), op(OpCode::Yield),
+            op(OpCode::End, {{"repeat", 0}})});
+  }
+  EngineRun run(b.p, 1, "percpu", {{"kmap.private", 0}});
+  ASSERT_GT(run.stat("system.cpu0.percpu.rootAllocs::evicted"), 0) << "no root was re-made";
+  EXPECT_EQ(run.engine->violation_count(), 0u) << run.violations();
+}
+
 // Two mms on one CPU map the same address to different frames: each must see its own
 // (the PCID tags of the TLB and paging-structure caches keep them apart).
 TEST(LinuxFlushRules, TwoMmsOnOneCpuSeeTheirOwnFramesAtTheSameAddress) {
