@@ -57,7 +57,7 @@ Program make_program(const std::vector<MmTuple>& mms, const std::vector<TaskTupl
       t.cpus.set(c);
     }
     t.start = start;
-    for (const auto& [code, flags, a, b, c, d] : ops) {
+    for (const auto& [code, flags, a, b, c, d] : ops) {  // code, then OP_FIELDS in order
       if (code < 1 || code > static_cast<int>(std::size(kOpCodeNames)))
         throw ProgramError("task '" + name + "': op code " + std::to_string(code) +
                            " is not one of percpu._core.OP_CODES");
@@ -236,6 +236,11 @@ NB_MODULE(_core, m) {
     op_operands[info.name] = nb::tuple(operands);
   }
   m.attr("OP_OPERANDS") = op_operands;
+  nb::list fields, access_kinds;
+  for (const char* name : kOperandSlotNames) fields.append(name);  // the op tuple after its code
+  for (const char* name : kAccessNames) access_kinds.append(name);  // the access mode's kind
+  m.attr("OP_FIELDS") = nb::tuple(fields);
+  m.attr("ACCESS_KINDS") = nb::tuple(access_kinds);
   m.attr("ACCESS_RANDOM") = kAccessRandom;
   m.attr("VMA_AUTO") = kVmaAuto;
   m.attr("MM_KERNEL") = kMmKernel;

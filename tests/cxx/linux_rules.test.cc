@@ -35,8 +35,10 @@ TEST(LinuxFlushRules, AFreedTablesFlushReachesLazyCpus) {
   EXPECT_EQ(run.engine->violation_count(), 0u) << run.violations();
 }
 
-// should_flush_tlb: a flush that freed no tables skips lazy CPUs...
-TEST(LinuxFlushRules, AFlushWithoutFreedTablesSkipsLazyCpus) {
+namespace {
+// b stores to x on CPU 1 and waits (CPU 1 idles lazily with the mm loaded) while a, on
+// CPU 0, takes write permission away from x's first page; then b stores again if asked.
+Program mprotect_while_lazy(bool store_after) {
   ProgramBuilder b;
   const int x = b.vma("x");
   const int m = b.mm("m", {{"x", kHeap, 2 * 4096}});
@@ -45,9 +47,17 @@ TEST(LinuxFlushRules, AFlushWithoutFreedTablesSkipsLazyCpus) {
                        op(OpCode::Mprotect, {{"vma", x}, {"offset", 0}, {"length", 4096},
                                              {"prot", kProtRead}}),
                        op(OpCode::Signal, {{"chan", done}, {"n", 1}})});
-  b.task("b", m, {1}, {store(x), op(OpCode::Signal, {{"chan", ready}, {"n", 1}}),
-                       op(OpCode::Wait, {{"chan", done}})});
-  EngineRun run(b.p, 2);
+  std::vector<Op> ops = {store(x), op(OpCode::Signal, {{"chan", ready}, {"n", 1}}),
+                         op(OpCode::Wait, {{"chan", done}})};
+  if (store_after) ops.push_back(store(x));
+  b.task("b", m, {1}, ops);
+  return b.p;
+}
+}  // namespace
+
+// should_flush_tlb: a flush that freed no tables skips lazy CPUs...
+TEST(LinuxFlushRules, AFlushWithoutFreedTablesSkipsLazyCpus) {
+  EngineRun run(mprotect_while_lazy(false), 2);
   EXPECT_EQ(run.stat("system.cpu0.ipi.skippedLazy"), 1);
   EXPECT_EQ(run.stat("system.cpu1.ipi.received"), 0);
 }
@@ -55,38 +65,38 @@ TEST(LinuxFlushRules, AFlushWithoutFreedTablesSkipsLazyCpus) {
 // ...so a lazy CPU that returns to the mm compares its tlb_gen and flushes
 // (switch_mm_irqs_off, prev == next): the write the mprotect took away must fault.
 TEST(LinuxFlushRules, ALazyCpuReturningToAnMmWhoseTlbGenMovedFlushes) {
-  ProgramBuilder b;
-  const int x = b.vma("x");
-  const int m = b.mm("m", {{"x", kHeap, 2 * 4096}});
-  const int ready = b.chan("ready"), done = b.chan("done");
-  b.task("a", m, {0}, {op(OpCode::Wait, {{"chan", ready}}),
-                       op(OpCode::Mprotect, {{"vma", x}, {"offset", 0}, {"length", 4096},
-                                             {"prot", kProtRead}}),
-                       op(OpCode::Signal, {{"chan", done}, {"n", 1}})});
-  b.task("b", m, {1}, {store(x), op(OpCode::Signal, {{"chan", ready}, {"n", 1}}),
-                       op(OpCode::Wait, {{"chan", done}}), store(x)});
-  EngineRun run(b.p, 2);
+  EngineRun run(mprotect_while_lazy(true), 2);
   EXPECT_EQ(run.stat("system.cpu1.segfaults"), 1)
       << "the store after the return used the TLB's stale writable entry";
   EXPECT_EQ(run.engine->violation_count(), 0u) << run.violations();
 }
 
-// A root evicted from its slot (a 7th mm past the 6 dynamic ASIDs) is re-made, zeroed
-// and re-copied, in its old frame: a kernel access through it (per-CPU data in the
-// root's private slot, a kmap_local, a copy through the direct map) must find the
-// kernel half whole.
-TEST(LinuxFlushRules, ARootRemadeAfterEvictionIsWalkedByKernelAccesses) {
+namespace {
+// Seven mms take turns on one CPU, one more than the dynamic ASIDs: each comes back to
+// a root evicted and re-made (zeroed and re-copied in its old frame), and runs, three
+// times, a store to its x, then `kernel` (kernel accesses through the re-made root).
+Program evicting_rounds(const std::vector<Op>& kernel) {
   ProgramBuilder b;
   const int x = b.vma("x");
-  for (int i = 0; i < kTlbNrDynAsids + 1; ++i) {
-    const int m = b.mm("m" + std::to_string(i), {{"x", kHeap, 4096}});
-    b.task("t" + std::to_string(i), m, {0},
-           {op(OpCode::Repeat, {{"count", 3}, {"end", 7}}), store(x),
-            op(OpCode::PercpuAccess, {{"count", 1}}), op(OpCode::KmapLocal, {{"count", 1}}),
-            op(OpCode::Kcopy, {{"bytes", 4096}}), op(OpCode::KunmapLocal, {{"count", 1}}),
-            op(OpCode::Yield), op(OpCode::End, {{"repeat", 0}})});
-  }
-  EngineRun run(b.p, 1);
+  std::vector<Op> ops = {op(OpCode::Repeat, {{"count", 3}, {"end", 0}}), store(x)};
+  ops.insert(ops.end(), kernel.begin(), kernel.end());
+  ops.push_back(op(OpCode::Yield));
+  ops[0] = op(OpCode::Repeat, {{"count", 3}, {"end", static_cast<int64_t>(ops.size())}});
+  ops.push_back(op(OpCode::End, {{"repeat", 0}}));
+  for (int i = 0; i < kTlbNrDynAsids + 1; ++i)
+    b.task("t" + std::to_string(i), b.mm("m" + std::to_string(i), {{"x", kHeap, 4096}}), {0},
+           ops);
+  return b.p;
+}
+}  // namespace
+
+// Per-CPU data in the root's private slot, a kmap_local, a copy through the direct map.
+TEST(LinuxFlushRules, ARootRemadeAfterEvictionIsWalkedByKernelAccesses) {
+  EngineRun run(evicting_rounds({op(OpCode::PercpuAccess, {{"count", 1}}),
+                                 op(OpCode::KmapLocal, {{"count", 1}}),
+                                 op(OpCode::Kcopy, {{"bytes", 4096}}),
+                                 op(OpCode::KunmapLocal, {{"count", 1}})}),
+                1);
   ASSERT_GT(run.stat("system.cpu0.percpu.rootAllocs::evicted"), 0) << "no root was re-made";
   EXPECT_EQ(run.engine->violation_count(), 0u) << run.violations();
   EXPECT_EQ(run.stat("system.cpu0.segfaults"), 0);
@@ -96,17 +106,10 @@ TEST(LinuxFlushRules, ARootRemadeAfterEvictionIsWalkedByKernelAccesses) {
 // kernel half and kunmap_local flushes it, so each copy through a new kmap_local walks
 // the kernel half the re-made root was given.
 TEST(LinuxFlushRules, ARootRemadeAfterEvictionHasTheSharedKernelHalf) {
-  ProgramBuilder b;
-  const int x = b.vma("x");
-  for (int i = 0; i < kTlbNrDynAsids + 1; ++i) {
-    const int m = b.mm("m" + std::to_string(i), {{"x", kHeap, 4096}});
-    b.task("t" + std::to_string(i), m, {0},
-           {op(OpCode::Repeat, {{"count", 3}, {"end", 6}}), store(x),
-            op(OpCode::KmapLocal, {{"count", 1}}), op(OpCode::Kcopy, {{"bytes", 64}}),
-            op(OpCode::KunmapLocal, {{"count", 1}}), op(OpCode::Yield),
-            op(OpCode::End, {{"repeat", 0}})});
-  }
-  EngineRun run(b.p, 1, "percpu", {{"kmap.private", 0}});
+  EngineRun run(evicting_rounds({op(OpCode::KmapLocal, {{"count", 1}}),
+                                 op(OpCode::Kcopy, {{"bytes", 64}}),
+                                 op(OpCode::KunmapLocal, {{"count", 1}})}),
+                1, "percpu", {{"kmap.private", 0}});
   ASSERT_GT(run.stat("system.cpu0.percpu.rootAllocs::evicted"), 0) << "no root was re-made";
   EXPECT_EQ(run.engine->violation_count(), 0u) << run.violations();
 }
