@@ -36,8 +36,10 @@ Frame GuestTableMemory::alloc_table(TableKind) {
   } else if (m_next < m_end) {
     f = m_next++;
   } else {
+    // The host sizes the pool to the proposal's bound (root/bounds.h): more live roots
+    // than that is a model bug, not a setting.
     throw std::runtime_error("the root pool (" + std::to_string((m_end - m_first) * 4) +
-                             " KiB) is full: reserve more with --root-pool");
+                             " KiB, the proposal's bound on live roots) is full");
   }
   zero_table(f);
   if (++m_live > m_peak) m_peak = m_live;
