@@ -57,7 +57,7 @@ Program make_program(const std::vector<MmTuple>& mms, const std::vector<TaskTupl
       t.cpus.set(c);
     }
     t.start = start;
-    for (const auto& [code, flags, a, b, c, d] : ops) {
+    for (const auto& [code, flags, a, b, c, d] : ops) {  // code, then OP_FIELDS in order
       if (code < 1 || code > static_cast<int>(std::size(kOpCodeNames)))
         throw ProgramError("task '" + name + "': op code " + std::to_string(code) +
                            " is not one of percpu._core.OP_CODES");
@@ -224,6 +224,28 @@ NB_MODULE(_core, m) {
   for (const char* name : kCatNames) categories.append(name);
   for (int k = 1; k < kNumNewAsidCauses; ++k) causes.append(kNewAsidCauseNames[k]);  // not "none"
   m.attr("OP_CODES") = nb::tuple(op_codes);
+  // Each op's operands, (field of the op tuple, name, kind), in the table's order
+  // (engine/program.h PERCPU_OPS): the Python encoder places them by name.
+  nb::dict op_operands;
+  for (const OpInfo& info : kOpInfo) {
+    nb::list operands;
+    for (const OperandInfo& o : info.operands)
+      if (o.name)
+        operands.append(nb::make_tuple(kOperandSlotNames[static_cast<int>(o.slot)], o.name,
+                                       kOperandKindNames[static_cast<int>(o.kind)]));
+    op_operands[info.name] = nb::tuple(operands);
+  }
+  m.attr("OP_OPERANDS") = op_operands;
+  nb::list fields, access_kinds;
+  for (const char* name : kOperandSlotNames) fields.append(name);  // the op tuple after its code
+  for (const char* name : kAccessNames) access_kinds.append(name);  // the access mode's kind
+  m.attr("OP_FIELDS") = nb::tuple(fields);
+  m.attr("ACCESS_KINDS") = nb::tuple(access_kinds);
+  m.attr("ACCESS_RANDOM") = kAccessRandom;
+  m.attr("VMA_AUTO") = kVmaAuto;
+  m.attr("MM_KERNEL") = kMmKernel;
+  m.attr("MM_FORK") = kMmFork;
+  m.attr("MAX_CPUS") = kMaxCpus;
   m.attr("CYCLE_CATEGORIES") = nb::tuple(categories);
   m.attr("ROOT_ALLOC_CAUSES") = nb::tuple(causes);
   // The root stats' names, as every host spells them (root/names.h).

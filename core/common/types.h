@@ -39,5 +39,6 @@ constexpr int kKmapMaxIdx = 16;             // KM_MAX_IDX (kmap_local slots per 
 
 // Kinds of memory reference; the TLB that serves them follows from the kind.
 enum class Access : uint8_t { Load, Store, Fetch };
+constexpr const char* kAccessNames[] = {"load", "store", "fetch"};  // the op-program words
 
 }  // namespace percpu

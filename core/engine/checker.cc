@@ -56,7 +56,7 @@ void Engine::check_translation(Cpu& c, VirtAddr va, const Translation& got) {
 
 // (cpu, asid)'s root must agree with mm's pgd on every user entry it holds.
 void Engine::check_root_matches_pgd(Cpu& c, Asid asid, const Mm& mm, const char* when) {
-  if (m_check && m_scheme->stale_user_slots(c.id, asid, mm.view()) > 0) violation(c, when, 0);
+  if (m_check && m_scheme->inspector().stale_user_slots(c.id, asid, mm.view()) > 0) violation(c, when, 0);
 }
 
 // A proposal bound (root/bounds.h): counted always, a violation under --check.

@@ -20,11 +20,12 @@ bool Engine::run_op(Cpu& c, Task* t) {
       workload_error(t, "invalid op code");
     case OpCode::Access:
       op_access(c, t, op, c.clock + kStepCycles);
-      if (t->progress < op.c) return true;  // the rest in a later step
+      if (t->progress < op_args::Access::count(op)) return true;  // the rest in a later step
       t->progress = 0;
       break;
     case OpCode::Compute: {
-      Cycles work = m_noise.jittered(static_cast<Cycles>(op.a), t->key, t->computes++);
+      Cycles work = m_noise.jittered(static_cast<Cycles>(op_args::Compute::cycles(op)), t->key,
+                                    t->computes++);
       m_noise_work_cycles += work;
       charge(c, Cat::User, work);
       break;
@@ -34,7 +35,8 @@ bool Engine::run_op(Cpu& c, Task* t) {
       charge(c, Cat::Syscall, m_cost.syscall);
       kernel_entry_exit(c, Cat::Syscall);
       {
-        Cycles work = m_noise.jittered(static_cast<Cycles>(op.a), t->key, t->computes++);
+        Cycles work = m_noise.jittered(static_cast<Cycles>(op_args::Syscall::cycles(op)), t->key,
+                                       t->computes++);
         m_noise_work_cycles += work;
         charge(c, Cat::Kernel, work);
       }
@@ -52,11 +54,11 @@ bool Engine::run_op(Cpu& c, Task* t) {
       do_brk(c, t, op);
       break;
     case OpCode::Repeat:
-      if (op.a <= 0) {
-        t->pc = static_cast<size_t>(op.b) + 1;
+      if (op_args::Repeat::count(op) <= 0) {
+        t->pc = static_cast<size_t>(op_args::Repeat::end(op)) + 1;
         return true;
       }
-      t->loops.emplace_back(t->pc, op.a);
+      t->loops.emplace_back(t->pc, op_args::Repeat::count(op));
       break;
     case OpCode::End: {
       auto& top = t->loops.back();
@@ -77,7 +79,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
     case OpCode::Sleep:
       t->pc++;
       charge(c, Cat::Syscall, m_cost.syscall);
-      t->wake_time = c.clock + static_cast<Cycles>(op.a);
+      t->wake_time = c.clock + static_cast<Cycles>(op_args::Sleep::cycles(op));
       if (m_noise.slack()) {  // hrtimer slack: the wake-up comes up to timer_slack_ns late
         auto late = static_cast<Cycles>(m_noise.unit(Noise::Sleep, t->key, t->sleeps++) *
                                         m_noise.slack_us() * static_cast<double>(m_cycles_per_second) / 1e6);
@@ -88,7 +90,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
       schedule_next(c);
       return false;
     case OpCode::Wait: {
-      Chan& ch = *m_chans[op.a];
+      Chan& ch = *m_chans[op_args::Wait::chan(op)];
       charge(c, Cat::Syscall, m_cost.syscall);
       t->pc++;
       if (ch.count > 0) {
@@ -101,9 +103,9 @@ bool Engine::run_op(Cpu& c, Task* t) {
       return false;
     }
     case OpCode::Signal: {
-      Chan& ch = *m_chans[op.a];
+      Chan& ch = *m_chans[op_args::Signal::chan(op)];
       charge(c, Cat::Syscall, m_cost.syscall);
-      ch.count += op.b;
+      ch.count += op_args::Signal::n(op);
       while (ch.count > 0 && !ch.waiters.empty()) {
         Task* w = ch.waiters.front();
         ch.waiters.pop_front();
@@ -115,39 +117,41 @@ bool Engine::run_op(Cpu& c, Task* t) {
     }
     case OpCode::Spawn:
       t->pc++;
-      do_spawn(c, t, static_cast<int>(op.a), op.b == 1);
+      do_spawn(c, t, static_cast<int>(op_args::Spawn::task(op)), op_args::Spawn::waiting(op) == 1);
       return true;
     case OpCode::Fork:
       t->pc++;
-      do_fork(c, t, static_cast<int>(op.a));
+      do_fork(c, t, static_cast<int>(op_args::Fork::task(op)));
       return true;
     case OpCode::Exec:
-      do_exec(c, t, static_cast<int>(op.a));
+      do_exec(c, t, static_cast<int>(op_args::Exec::mm(op)));
       break;
     case OpCode::Exit:
       do_exit(c, t);
       return false;
     case OpCode::KmapLocal:
-      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kmap_local_page(c, t);
+      for (int64_t i = 0; i < std::max<int64_t>(op_args::KmapLocal::count(op), 1); ++i)
+        kmap_local_page(c, t);
       break;
     case OpCode::KunmapLocal:
-      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kunmap_local(c, t);
+      for (int64_t i = 0; i < std::max<int64_t>(op_args::KunmapLocal::count(op), 1); ++i)
+        kunmap_local(c, t);
       break;
     case OpCode::Kmap:
-      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kmap(c, t);
+      for (int64_t i = 0; i < std::max<int64_t>(op_args::Kmap::count(op), 1); ++i) kmap(c, t);
       break;
     case OpCode::Kunmap:
-      for (int64_t i = 0; i < std::max<int64_t>(op.a, 1); ++i) kunmap(c, t);
+      for (int64_t i = 0; i < std::max<int64_t>(op_args::Kunmap::count(op), 1); ++i) kunmap(c, t);
       break;
     case OpCode::Kcopy:
-      kcopy(c, t, static_cast<uint64_t>(op.a));
+      kcopy(c, t, static_cast<uint64_t>(op_args::Kcopy::bytes(op)));
       break;
     case OpCode::PercpuAccess:
-      this_cpu_read(c, static_cast<uint64_t>(std::max<int64_t>(op.a, 1)));
+      this_cpu_read(c, static_cast<uint64_t>(std::max<int64_t>(op_args::PercpuAccess::count(op), 1)));
       break;
     case OpCode::Migrate:
       t->pc++;
-      return sched_migrate(c, t, static_cast<int>(op.a));
+      return sched_migrate(c, t, static_cast<int>(op_args::Migrate::cpu(op)));
     case OpCode::Affinity:
       if (!sched_setaffinity(c, t, op)) return false;
       break;
@@ -159,9 +163,9 @@ bool Engine::run_op(Cpu& c, Task* t) {
       break;
     case OpCode::CpuOffline:
       t->pc++;
-      return cpu_offline(c, t, static_cast<int>(op.a));
+      return cpu_offline(c, t, static_cast<int>(op_args::CpuOffline::cpu(op)));
     case OpCode::CpuOnline:
-      cpu_online(c, t, static_cast<int>(op.a));
+      cpu_online(c, t, static_cast<int>(op_args::CpuOnline::cpu(op)));
       break;
     case OpCode::KernelPgdAdd:
       sync_global_pgds(c, t);
@@ -173,25 +177,27 @@ bool Engine::run_op(Cpu& c, Task* t) {
 
 // access: count references into a VMA from an offset, strided or at random.
 void Engine::op_access(Cpu& c, Task* t, const Op& op, Cycles budget_end) {
-  const Vma& v = vma_of(t, op.a);
+  namespace arg = op_args::Access;
+  const Vma& v = vma_of(t, arg::vma(op));
   uint64_t size = v.end - v.start;
   if (size == 0)  // brk shrank it to nothing: no offset exists in it
-    workload_error(t, "access to VMA '" + m_program.vma_names[op.a] +
+    workload_error(t, "access to VMA '" + m_program.vma_names[arg::vma(op)] +
                           "', which brk shrank to 0 bytes: grow it with brk first");
-  Access kind = static_cast<Access>(op.flags & 3);
-  bool random = op.flags & kAccessRandom;
-  uint64_t stride = static_cast<uint64_t>(op.d);
+  Access kind = static_cast<Access>(arg::mode(op) & 3);
+  bool random = arg::mode(op) & kAccessRandom;
+  uint64_t stride = static_cast<uint64_t>(arg::stride(op));
+  const int64_t count = arg::count(op);
   uint64_t lines = size >> kLineShift;
-  uint64_t next_off = (static_cast<uint64_t>(op.b) + static_cast<uint64_t>(t->progress) * stride) % size;
+  uint64_t next_off = (static_cast<uint64_t>(arg::offset(op)) + static_cast<uint64_t>(t->progress) * stride) % size;
   uint64_t step = stride % size;
   bool runs = !random && step > 0 && step < kPageSize;
-  while (t->progress < op.c && c.clock < budget_end) {
+  while (t->progress < count && c.clock < budget_end) {
     uint64_t off = random ? t->rng.below(lines) << kLineShift : next_off;
     uint64_t n = 1;
     if (runs) {
       // Every reference left in this page (and before the VMA's end) in one go.
       uint64_t in_page = kPageSize - ((v.start + off) & (kPageSize - 1));
-      n = std::min<uint64_t>({static_cast<uint64_t>(op.c - t->progress), (in_page - 1) / step + 1,
+      n = std::min<uint64_t>({static_cast<uint64_t>(count - t->progress), (in_page - 1) / step + 1,
                               (size - off - 1) / step + 1});
     }
     bool segv = false;

@@ -13,7 +13,6 @@ namespace percpu {
 namespace {
 
 constexpr int64_t kUserTop = int64_t{1} << 47;  // VMAs live below the 4-level user half's top
-constexpr int kNumOpCodes = static_cast<int>(std::size(kOpCodeNames));
 
 bool page_aligned(int64_t v) { return (v & 4095) == 0; }
 bool valid_prot(int64_t p) { return p == 1 || p == 3 || p == 5 || p == 7; }
@@ -106,116 +105,119 @@ class Checker {
       fail("CPU " + std::to_string(v) + " does not exist on this " + std::to_string(m_ncpus) +
            "-CPU machine");
   }
-  void task_target(int64_t v, bool fork) const {
-    if (v < 0 || static_cast<size_t>(v) >= m_p.tasks.size())
-      fail("task " + std::to_string(v) + " is not a task index (" +
-           std::to_string(m_p.tasks.size()) + " tasks)");
-    const TaskTemplate& target = m_p.tasks[v];
-    if (fork && target.mm != kMmFork)
-      fail("fork target '" + target.name + "' must be declared with mm=fork");
-    if (!fork && target.mm == kMmFork)
-      fail("spawn target '" + target.name + "' has mm=fork: use fork");
-  }
 
+  // Each operand by its kind (engine/program.h, PERCPU_OPS), then what ties operands
+  // or ops together.
   void check_op(const Op& op, int64_t index, std::vector<int64_t>& loops) const {
     int code = static_cast<int>(op.code);
     if (code < 1 || code > kNumOpCodes)
       fail("op code " + std::to_string(code) + " is not one of percpu._core.OP_CODES (1.." +
            std::to_string(kNumOpCodes) + ")");
-    if (op.code != OpCode::Access && op.flags != 0)
+    bool takes_flags = false;
+    for (const OperandInfo& o : op_info(op.code).operands) {
+      if (!o.name) break;
+      takes_flags |= o.slot == OperandSlot::flags;
+      check_operand(op, o, operand_value(op, o.slot));
+    }
+    if (!takes_flags && op.flags != 0)
       fail("flags " + std::to_string(op.flags) + " on an op that takes none");
     switch (op.code) {
-      case OpCode::Invalid:
-        break;
       case OpCode::Mmap:
-        vma(op.a);
-        if (op.b != -1 && (!page_aligned(op.b) || op.b < 0 || op.b >= kUserTop))
-          fail("address must be -1 (auto) or page aligned below 2^47");
-        if (op.c < 1 || op.c > kUserTop / 2) fail("size must be 1 byte to 2^46 bytes");
-        if (op.b != -1 && op.b + op.c > kUserTop) fail("the mapping would end above 2^47");
-        if (!valid_prot(op.d)) fail("protection must be r, rw, rx or rwx (1, 3, 5, 7)");
+        if (op_args::Mmap::addr(op) != -1 &&
+            op_args::Mmap::addr(op) + op_args::Mmap::size(op) > kUserTop)
+          fail("the mapping would end above 2^47");
         break;
-      case OpCode::Munmap:
-      case OpCode::Mprotect:
-        vma(op.a);
-        in_user_half(op.b, "offset");
-        if (op.c != -1) in_user_half(op.c, "length");
-        if (!page_aligned(op.b) || (op.c != -1 && !page_aligned(op.c)))
-          fail("offset and length must be page aligned");
-        if (op.code == OpCode::Mprotect && !valid_prot(op.d))
-          fail("protection must be r, rw, rx or rwx (1, 3, 5, 7)");
-        break;
-      case OpCode::Brk:
-        vma(op.a);
-        in_user_half(op.c, "size");
-        break;
-      case OpCode::Access: {
-        vma(op.a);
-        if ((op.flags & 3) == 3 || (op.flags & ~(3 | kAccessRandom)))
-          fail("flags " + std::to_string(op.flags) + ": expected kind 0..2 (load, store, fetch) "
-               "plus 16 for random");
-        non_negative(op.b, "offset");
-        non_negative(op.c, "count");
-        non_negative(op.d, "stride");
-        break;
-      }
-      case OpCode::Compute:
-      case OpCode::Sleep:
-      case OpCode::Syscall:
-        non_negative(op.a, "cycles");
-        break;
-      case OpCode::Repeat:
-        non_negative(op.a, "count");
-        if (op.b <= index || static_cast<size_t>(op.b) >= m_task->ops.size() ||
-            m_task->ops[op.b].code != OpCode::End || m_task->ops[op.b].a != index)
+      case OpCode::Repeat: {
+        const int64_t end = op_args::Repeat::end(op);
+        if (end <= index || static_cast<size_t>(end) >= m_task->ops.size() ||
+            m_task->ops[end].code != OpCode::End || op_args::End::repeat(m_task->ops[end]) != index)
           fail("'repeat' must name its 'end' (b) and that 'end' this repeat (a)");
         loops.push_back(index);
         break;
+      }
       case OpCode::End:
         if (loops.empty()) fail("'end' without 'repeat'");
-        if (loops.back() != op.a) fail("'end' does not close the innermost 'repeat'");
+        if (loops.back() != op_args::End::repeat(op)) fail("'end' does not close the innermost 'repeat'");
         loops.pop_back();
         break;
-      case OpCode::Wait:
-      case OpCode::Signal:
-        if (op.a < 0 || static_cast<size_t>(op.a) >= m_p.chan_names.size())
-          fail("channel " + std::to_string(op.a) + " is not an index of chan_names (" +
-               std::to_string(m_p.chan_names.size()) + " channels)");
-        if (op.code == OpCode::Signal) non_negative(op.b, "n");
-        break;
       case OpCode::Spawn:
-      case OpCode::Fork:
-        task_target(op.a, op.code == OpCode::Fork);
-        if (op.code == OpCode::Fork || op.b == 0) break;
-        if (op.b != 1) fail("spawn's waiting operand b must be 0 or 1");
-        if (m_p.tasks[op.a].ops.empty() || m_p.tasks[op.a].ops[0].code != OpCode::Wait)
-          fail("spawn " + m_p.tasks[op.a].name + " waiting: the task's program must begin "
-               "with 'wait CHAN'");
+      case OpCode::Fork: {
+        const TaskTemplate& target = m_p.tasks[op.code == OpCode::Fork ? op_args::Fork::task(op)
+                                                                       : op_args::Spawn::task(op)];
+        if (op.code == OpCode::Fork && target.mm != kMmFork)
+          fail("fork target '" + target.name + "' must be declared with mm=fork");
+        if (op.code == OpCode::Spawn && target.mm == kMmFork)
+          fail("spawn target '" + target.name + "' has mm=fork: use fork");
+        if (op.code == OpCode::Spawn && op_args::Spawn::waiting(op) &&
+            (target.ops.empty() || target.ops[0].code != OpCode::Wait))
+          fail("spawn " + target.name + " waiting: the task's program must begin with 'wait CHAN'");
         break;
-      case OpCode::Exec:
-        if (op.a < 0 || static_cast<size_t>(op.a) >= m_p.mms.size())
-          fail("mm " + std::to_string(op.a) + " is not an mm template index (" +
+      }
+      default:
+        break;
+    }
+  }
+
+  void check_operand(const Op& op, const OperandInfo& o, int64_t v) const {
+    const std::string name = o.name;
+    switch (o.kind) {
+      case OperandKind::Vma:
+        vma(v);
+        break;
+      case OperandKind::Chan:
+        if (v < 0 || static_cast<size_t>(v) >= m_p.chan_names.size())
+          fail("channel " + std::to_string(v) + " is not an index of chan_names (" +
+               std::to_string(m_p.chan_names.size()) + " channels)");
+        break;
+      case OperandKind::Task:
+        if (v < 0 || static_cast<size_t>(v) >= m_p.tasks.size())
+          fail("task " + std::to_string(v) + " is not a task index (" +
+               std::to_string(m_p.tasks.size()) + " tasks)");
+        break;
+      case OperandKind::MmTemplate:
+        if (v < 0 || static_cast<size_t>(v) >= m_p.mms.size())
+          fail("mm " + std::to_string(v) + " is not an mm template index (" +
                std::to_string(m_p.mms.size()) + " mms)");
         break;
-      case OpCode::KmapLocal:
-      case OpCode::KunmapLocal:
-      case OpCode::Kmap:
-      case OpCode::Kunmap:
-      case OpCode::PercpuAccess:
-      case OpCode::Kcopy:
-        non_negative(op.a, op.code == OpCode::Kcopy ? "bytes" : "count");
+      case OperandKind::Cpu:
+        cpu(v);
         break;
-      case OpCode::Migrate:
-      case OpCode::CpuOffline:
-      case OpCode::CpuOnline:
-        cpu(op.a);
+      case OperandKind::NonNegative:
+        non_negative(v, o.name);
         break;
-      case OpCode::Yield:
-      case OpCode::Exit:
-      case OpCode::Affinity:  // a 256-bit mask: every value is one; no CPU of this machine is
-      case OpCode::MigrateDisable:  // a workload error at run time
-      case OpCode::MigrateEnable:
-      case OpCode::KernelPgdAdd:
+      case OperandKind::Prot:
+        if (!valid_prot(v)) fail("protection must be r, rw, rx or rwx (1, 3, 5, 7)");
+        break;
+      case OperandKind::MmapAddr:
+        if (v != -1 && (!page_aligned(v) || v < 0 || v >= kUserTop))
+          fail("address must be -1 (auto) or page aligned below 2^47");
+        break;
+      case OperandKind::MmapSize:
+        if (v < 1 || v > kUserTop / 2) fail("size must be 1 byte to 2^46 bytes");
+        break;
+      case OperandKind::UserLength:
+        if (v == -1) break;
+        [[fallthrough]];
+      case OperandKind::UserOffset:
+        in_user_half(v, o.name);
+        if (!page_aligned(v)) fail(name + " must be page aligned");
+        break;
+      case OperandKind::UserSize:
+        in_user_half(v, o.name);
+        break;
+      case OperandKind::Flag:
+        if (v != 0 && v != 1)
+          fail(std::string(op_info(op.code).name) + "'s " + name + " operand " +
+               kOperandSlotNames[static_cast<int>(o.slot)] + " must be 0 or 1");
+        break;
+      case OperandKind::AccessMode:
+        if ((v & 3) == 3 || (v & ~int64_t{3 | kAccessRandom}))
+          fail("flags " + std::to_string(v) + ": expected kind 0..2 (load, store, fetch) "
+               "plus 16 for random");
+        break;
+      case OperandKind::Word:       // every value is a mask word
+      case OperandKind::LoopEnd:    // checked with the op (check_op)
+      case OperandKind::LoopStart:
         break;
     }
   }

@@ -21,11 +21,11 @@ void Engine::charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cau
   });
   c.n.root_copy_cycles += spent;
   charge(c, Cat::RootCopy, spent);
-  uint64_t live = m_scheme->root_pages_live();
+  uint64_t live = m_scheme->inspector().root_pages_live();
   m_root_pool_peak_pages = std::max(m_root_pool_peak_pages, live);
   // Linux 6.15: roots of global ASIDs come on top of the proposal's 6 per CPU, at most
   // one per (cpu, global asid in use) (docs/linux-2025.md, "The pool bound").
-  uint64_t global = m_scheme->global_root_pages_live();
+  uint64_t global = m_scheme->inspector().global_root_pages_live();
   m_global_root_pages_peak = std::max(m_global_root_pages_peak, global);
   check_bound(c, live - global <= root_pool_bound_pages(m_ncpus, m_pti),
               "root pool exceeds ncpus x 6 pages (x2 with PTI)", 0);

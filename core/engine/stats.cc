@@ -81,7 +81,8 @@ std::vector<Stat> Engine::stats() const {
       "the proposal's bound: 4 KiB x cpus x 6 (x2 with PTI)", "Byte");
   add("system.percpu.privateTablePeakBytes", u(m_private_tables_peak * kPageSize),
       "peak bytes of root-private kmap page tables", "Byte");
-  add("system." PERCPU_ROOT_STAT(MaxLazyFaultsPerRoot), u(m_scheme->max_lazy_faults_per_generation()),
+  add("system." PERCPU_ROOT_STAT(MaxLazyFaultsPerRoot),
+      u(m_scheme->inspector().max_lazy_faults_per_generation()),
       "most lazy faults in one root generation", "Count");
   add("system." PERCPU_ROOT_STAT(LazyFaultBound), u(kLazyFaultBound),
       "the proposal's bound on lazy faults per root generation", "Count");

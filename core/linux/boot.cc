@@ -52,9 +52,14 @@ void Engine::boot() {
   // a per-CPU pkmap pool (used only by schemes with private slots).
   // PTI's user tables map no kernel data (the entry trampoline is not modelled).
   Frame init_user_pgd = m_pti ? m_mem.alloc(FrameUse::PageTable) : kNoFrame;
-  RootEnv env{m_table_mem, m_levels, m_pti, m_ncpus, m_init_mm->pgd, init_user_pgd, {},
-              m_params.get_bool("fault.skip_root_invalidate"),
-              m_params.get_bool("root.fill_at_fault")};
+  RootEnv env{.mem = m_table_mem,
+              .levels = m_levels,
+              .pti = m_pti,
+              .ncpus = m_ncpus,
+              .init_pgd = m_init_mm->pgd,
+              .init_user_pgd = init_user_pgd,
+              .fault_skip_root_invalidate = m_params.get_bool("fault.skip_root_invalidate"),
+              .fill_at_fault = m_params.get_bool("root.fill_at_fault")};
   for (int cpu = 0; cpu < m_ncpus; ++cpu) {
     Frame scratch = m_mem.alloc(FrameUse::PageTable);
     m_percpu_scratch_roots.push_back(scratch);
@@ -83,7 +88,7 @@ void Engine::boot() {
     m_init_mm->ever_on_cpu.set(c.id);
     start_in_init_mm(c);
   }
-  m_root_pool_peak_pages = m_scheme->root_pages_live();
+  m_root_pool_peak_pages = m_scheme->inspector().root_pages_live();
 }
 
 // A CPU coming up (boot or cpu_online): init_mm loaded in ASID slot 0, idle (lazy).

@@ -64,7 +64,7 @@ bool Engine::lazy_top_level_fault(Cpu& c, VirtAddr va, int slot, PhysAddr entry_
   m_max_mm_lazy_faults = std::max(m_max_mm_lazy_faults, mm.lazy_faults);
   charge(c, Cat::LazyFault, m_cost.lazy_fault + m_cost.pte_write + c.path.access(entry_pa));
   kernel_entry_exit(c, Cat::LazyFault);
-  check_bound(c, m_scheme->max_lazy_faults_per_generation() <= kLazyFaultBound,
+  check_bound(c, m_scheme->inspector().max_lazy_faults_per_generation() <= kLazyFaultBound,
               "more lazy faults in one root generation than 256 user slots", va);
   return true;
 }

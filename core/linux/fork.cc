@@ -101,7 +101,7 @@ Engine::Task* Engine::new_task(int template_id, Mm* mm, Cpu* parent_cpu, Task* p
 // one), so the new task blocks on CHAN without a run, a switch or a syscall of its own.
 void Engine::start_waiting(Cpu& c, Task* t) {
   const Op& wait = m_program.tasks[t->tmpl].ops[0];  // program_check: a Wait
-  Chan& ch = *m_chans[wait.a];
+  Chan& ch = *m_chans[op_args::Wait::chan(wait)];
   t->pc = 1;
   if (ch.count > 0) {  // already signalled: the wait returns at once
     ch.count--;

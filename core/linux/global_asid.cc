@@ -128,7 +128,7 @@ Cycles Engine::fix_roots_after_broadcast(Cpu& self, Mm& mm, const std::vector<in
   int targets = 0;
   for (auto& cp : m_cpus) {
     Cpu& c = *cp;
-    Frame root = m_scheme->root_table(c.id, asid);
+    Frame root = m_scheme->inspector().root_table(c.id, asid);
     if (root == kNoFrame || m_broadcast_fix == 0) continue;
     if (m_broadcast_fix == 1 && &c != &self && c.online) {
       targets++;

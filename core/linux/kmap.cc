@@ -38,10 +38,10 @@ void Engine::install_kmap_local(Cpu& c, Task* t, size_t idx) {
     int allocated = 0;
     table = m_scheme->private_kmap_table(c.id, c.tlbstate.loaded_asid(), &allocated);
     c.n.private_tables += allocated;
-    m_private_tables_peak = std::max(m_private_tables_peak, m_scheme->private_table_pages_live());
+    m_private_tables_peak = std::max(m_private_tables_peak, m_scheme->inspector().private_table_pages_live());
     charge(c, Cat::Kmap, allocated * (m_cost.zero_page + m_cost.pte_write));
     slot.asid = c.tlbstate.loaded_asid();
-    slot.root_gen = m_scheme->root_generation(c.id, slot.asid);
+    slot.root_gen = m_scheme->inspector().root_generation(c.id, slot.asid);
   } else {
     table = m_pt.leaf_table(m_init_mm->pgd, va, nullptr);
     if (!m_pti) flags |= pte::kGlobal;
@@ -118,7 +118,7 @@ void Engine::kmap_local_sched_out(Cpu& c, Task* prev) {
 
 void Engine::claim_private_kmaps(Cpu& c, Task* t) {
   Asid asid = c.tlbstate.loaded_asid();
-  uint64_t gen = m_scheme->root_generation(c.id, asid);
+  uint64_t gen = m_scheme->inspector().root_generation(c.id, asid);
   Task*& owner = c.kmap_owner[asid];
   if (owner && owner != t) {
     for (size_t i = owner->kmap_local.size(); i-- > 0;) {
@@ -143,7 +143,7 @@ void Engine::kmap_local_sched_in(Cpu& c, Task* next) {
     if (m_private_kmaps && slot.installed) {
       // Still there if the root has not been reallocated since.
       Asid asid = c.tlbstate.loaded_asid();
-      if (slot.asid == asid && slot.root_gen == m_scheme->root_generation(c.id, asid)) continue;
+      if (slot.asid == asid && slot.root_gen == m_scheme->inspector().root_generation(c.id, asid)) continue;
       slot.installed = false;
     }
     if (slot.installed) continue;

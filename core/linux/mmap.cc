@@ -15,14 +15,14 @@ uint64_t page_align(int64_t bytes) {
 }
 
 // The range [start, end) a munmap or mprotect op names inside VMA v: from
-// offset b, c bytes or to the VMA's end when c < 0, clipped to the VMA (empty
-// when start >= end).
+// offset, length bytes or to the VMA's end when length < 0, clipped to the VMA
+// (empty when start >= end).
 struct OpRange {
   VirtAddr start, end;
 };
-OpRange op_range(const Vma& v, const Op& op) {
-  VirtAddr s = v.start + static_cast<uint64_t>(op.b);
-  VirtAddr e = op.c < 0 ? v.end : std::min(v.end, s + static_cast<uint64_t>(op.c));
+OpRange op_range(const Vma& v, int64_t offset, int64_t length) {
+  VirtAddr s = v.start + static_cast<uint64_t>(offset);
+  VirtAddr e = length < 0 ? v.end : std::min(v.end, s + static_cast<uint64_t>(length));
   return {s, e};
 }
 }  // namespace
@@ -37,37 +37,40 @@ Vma& Engine::vma_of(Task* t, int64_t name) {
   return m.vmas.at(it->second);
 }
 
-// mmap: a=vma name, b=address or -1 (auto), c=size, d=prot.
+// mmap: the VMA at an address or placed top-down (addr -1).
 void Engine::do_mmap(Cpu& c, Task* t, const Op& op) {
+  namespace arg = op_args::Mmap;
   if (!t->mm) workload_error(t, "a kernel thread has no address space for this op");
   Mm& m = *t->mm;
-  uint64_t size = page_align(op.c);
-  VirtAddr start = static_cast<VirtAddr>(op.b);
-  if (op.b < 0) {  // auto: the highest free range below mmap_base, as Linux's top-down mmap
+  const int name = static_cast<int>(arg::vma(op));
+  const uint8_t prot = prot_of(arg::prot(op));
+  uint64_t size = page_align(arg::size(op));
+  VirtAddr start = static_cast<VirtAddr>(arg::addr(op));
+  if (arg::addr(op) < 0) {  // auto: the highest free range below mmap_base, as Linux's top-down mmap
     start = m.top_down_start(size);
     if (start == 0)
-      workload_error(t, "mmap of '" + m_program.vma_names[op.a] + "': no free range of " +
+      workload_error(t, "mmap of '" + m_program.vma_names[name] + "': no free range of " +
                             std::to_string(size) + " bytes below the mmap base");
   }
-  if (m.vma_by_name.count(static_cast<int>(op.a)))
-    workload_error(t, "VMA '" + m_program.vma_names[op.a] + "' is already mapped");
+  if (m.vma_by_name.count(name))
+    workload_error(t, "VMA '" + m_program.vma_names[name] + "' is already mapped");
   for (const auto& [s, v] : m.vmas)
     if (start < v.end && v.start < start + size)
-      workload_error(t, "mmap of '" + m_program.vma_names[op.a] + "' overlaps VMA '" +
+      workload_error(t, "mmap of '" + m_program.vma_names[name] + "' overlaps VMA '" +
                             m_program.vma_names[v.name] + "'");
-  m.vmas[start] = Vma{start, start + size, prot_of(op.d), static_cast<int>(op.a)};
-  m.vma_by_name[static_cast<int>(op.a)] = start;
-  log_vma(LogRecord::MapVma, m, start, start + size, prot_of(op.d));
+  m.vmas[start] = Vma{start, start + size, prot, name};
+  m.vma_by_name[name] = start;
+  log_vma(LogRecord::MapVma, m, start, start + size, prot);
   charge(c, Cat::Syscall, m_cost.syscall);
 }
 
-// munmap: a=vma, b=offset, c=length or -1 (to the VMA's end). The VMA keeps
-// its name on the part below the hole, else on the part above it.
+// munmap: the VMA keeps its name on the part below the hole, else on the part above it.
 void Engine::do_munmap_vma(Cpu& c, Task* t, const Op& op) {
-  Vma copy = vma_of(t, op.a);
+  namespace arg = op_args::Munmap;
+  Vma copy = vma_of(t, arg::vma(op));
   Mm& m = *t->mm;
   charge(c, Cat::Syscall, m_cost.syscall);
-  auto [s, e] = op_range(copy, op);
+  auto [s, e] = op_range(copy, arg::offset(op), arg::length(op));
   if (s >= e) return;
   m.vmas.erase(copy.start);
   m.vma_by_name.erase(copy.name);
@@ -83,35 +86,37 @@ void Engine::do_munmap_vma(Cpu& c, Task* t, const Op& op) {
   do_munmap(c, m, s, e);
 }
 
-// mprotect: a=vma, b=offset, c=length or -1, d=prot. The VMA splits into up to
-// three parts so that protections stay exact; the name goes with the changed part.
+// mprotect: the VMA splits into up to three parts so that protections stay
+// exact; the name goes with the changed part.
 void Engine::do_mprotect(Cpu& c, Task* t, const Op& op) {
-  Vma copy = vma_of(t, op.a);
+  namespace arg = op_args::Mprotect;
+  Vma copy = vma_of(t, arg::vma(op));
   Mm& m = *t->mm;
+  const uint8_t prot = prot_of(arg::prot(op));
   charge(c, Cat::Syscall, m_cost.syscall);
-  auto [s, e] = op_range(copy, op);
+  auto [s, e] = op_range(copy, arg::offset(op), arg::length(op));
   if (s >= e) return;
   m.vmas.erase(copy.start);
   if (copy.start < s) m.vmas[copy.start] = Vma{copy.start, s, copy.prot, -1};
-  m.vmas[s] = Vma{s, e, prot_of(op.d), copy.name};
+  m.vmas[s] = Vma{s, e, prot, copy.name};
   if (e < copy.end) m.vmas[e] = Vma{e, copy.end, copy.prot, -1};
   m.vma_by_name[copy.name] = s;
-  log_vma(LogRecord::ProtectVma, m, s, e, prot_of(op.d));
+  log_vma(LogRecord::ProtectVma, m, s, e, prot);
   uint64_t flags = pte::kUser;
-  if (op.d & kProtWrite) flags |= pte::kWritable;
-  if (!(op.d & kProtExec)) flags |= pte::kNoExec;
+  if (prot & kProtWrite) flags |= pte::kWritable;
+  if (!(prot & kProtExec)) flags |= pte::kNoExec;
   uint64_t changed = m_pt.protect(m.pgd, s, e, flags);
   charge(c, Cat::Kernel, changed * m_cost.pte_write);
   if (changed) flush_tlb_mm_range(c, m, s, e, false);
 }
 
-// brk: a=vma, c=new size. Growing only moves the end; shrinking unmaps the tail.
+// brk: growing only moves the end; shrinking unmaps the tail.
 void Engine::do_brk(Cpu& c, Task* t, const Op& op) {
-  Vma& v = vma_of(t, op.a);
+  Vma& v = vma_of(t, op_args::Brk::vma(op));
   Vma copy = v;
   Mm& m = *t->mm;
   charge(c, Cat::Syscall, m_cost.syscall);
-  VirtAddr new_end = copy.start + page_align(op.c);
+  VirtAddr new_end = copy.start + page_align(op_args::Brk::size(op));
   if (new_end > (1ull << 47)) workload_error(t, "brk would grow the VMA past the user half (2^47)");
   if (new_end >= copy.end) {
     for (const auto& [vs, other] : m.vmas)

@@ -61,20 +61,21 @@ struct RootSelection {
   std::vector<EntryCopy> copies; // what the allocation copied
 };
 
-// What a scheme is built with (the host fills it in once, at boot).
+// What a scheme is built with (the host fills it in once, at boot), by field
+// name (RootEnv{.mem = ..., .pti = ...}): each host differs in which fields it sets.
 struct RootEnv {
   ITableMemory& mem;
-  int levels;     // 4 or 5
-  bool pti;
-  int ncpus;
+  int levels = 4;  // 4 or 5
+  bool pti = false;
+  int ncpus = 1;
   // init_mm's top level, the kernel half's source; kNoFrame: copy it from the
   // mm's own pgd (the gem5 host, which sees only CR3; every pgd's kernel half
   // is init_mm's).
-  Frame init_pgd;
-  Frame init_user_pgd;  // PTI: the user tables' kernel half (entry code only)
+  Frame init_pgd = kNoFrame;
+  Frame init_user_pgd = kNoFrame;  // PTI: the user tables' kernel half (entry code only)
   // Per CPU: the table its private per-CPU slot points to. Empty: no private
   // slots (the gem5 host, where the guest kernel owns its whole kernel half).
-  std::vector<Frame> percpu_data_top;
+  std::vector<Frame> percpu_data_top = {};
   bool fault_skip_root_invalidate = false;  // fault injection for checker tests
   // A page fault's new user top-level entry reaches the faulting CPU's root at
   // once (on_pgd_populated); false: a lazy fault on the next walk fetches it,
@@ -87,12 +88,36 @@ struct RootEnv {
 constexpr int kPercpuDataSlot = 508;
 constexpr int kPrivateKmapSlot = 509;
 
+// What the engine's stats and checker (and the gem5 model's) read of a scheme's
+// roots; nothing here changes a root.
+class IRootInspector {
+ public:
+  virtual ~IRootInspector() = default;
+  virtual uint64_t root_pages_live() const { return 0; }
+  // Of those, the pages of roots of global ASIDs (Linux 6.15: asid >= 6).
+  virtual uint64_t global_root_pages_live() const { return 0; }
+  // (cpu, asid)'s top-level table, kNoFrame if it has none (what a flushing CPU
+  // writes into when it clears another CPU's root itself).
+  virtual Frame root_table(CpuId /*cpu*/, Asid /*asid*/) const { return kNoFrame; }
+  virtual uint64_t private_table_pages_live() const { return 0; }
+  virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
+  // Checker: user top-level entries of (cpu, asid)'s root that differ from mm's
+  // canonical table (0 when the root is not mm's or the scheme has no roots).
+  virtual int stale_user_slots(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/) const {
+    return 0;
+  }
+  // Generation counter of (cpu, asid)'s root: changes on every allocation.
+  virtual uint64_t root_generation(CpuId /*cpu*/, Asid /*asid*/) const { return 0; }
+};
+
+// The hooks the host calls (see the top of this file), and the scheme's inspector.
 class IRootScheme {
  public:
   virtual ~IRootScheme() = default;
   virtual std::string name() const = 0;
   // Per-CPU data at one virtual address and private kmaps (docs/references.md, "The model").
   virtual bool has_private_slots() const { return false; }
+  virtual const IRootInspector& inspector() const = 0;
 
   virtual RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm,
                                     bool new_generation) = 0;
@@ -120,22 +145,6 @@ class IRootScheme {
   virtual Frame private_kmap_table(CpuId /*cpu*/, Asid /*asid*/, int* /*allocated*/) {
     return kNoFrame;
   }
-  // Per-root state the checker and stats read.
-  virtual uint64_t root_pages_live() const { return 0; }
-  // Of those, the pages of roots of global ASIDs (Linux 6.15: asid >= 6).
-  virtual uint64_t global_root_pages_live() const { return 0; }
-  // (cpu, asid)'s top-level table, kNoFrame if it has none (what a flushing CPU
-  // writes into when it clears another CPU's root itself).
-  virtual Frame root_table(CpuId /*cpu*/, Asid /*asid*/) const { return kNoFrame; }
-  virtual uint64_t private_table_pages_live() const { return 0; }
-  virtual uint64_t max_lazy_faults_per_generation() const { return 0; }
-  // Checker: user top-level entries of (cpu, asid)'s root that differ from mm's
-  // canonical table (0 when the root is not mm's or the scheme has no roots).
-  virtual int stale_user_slots(CpuId /*cpu*/, Asid /*asid*/, const MmView& /*mm*/) const {
-    return 0;
-  }
-  // Generation counter of (cpu, asid)'s root: changes on every allocation.
-  virtual uint64_t root_generation(CpuId /*cpu*/, Asid /*asid*/) const { return 0; }
 };
 
 }  // namespace percpu

@@ -27,11 +27,13 @@ bool Engine::sched_migrate(Cpu& c, Task* t, int cpu) {
   return false;
 }
 
-// affinity: a..d = a 256-bit CPU mask.
+// affinity: a 256-bit CPU mask in four words, w0 for CPUs 0..63.
 bool Engine::sched_setaffinity(Cpu& c, Task* t, const Op& op) {
+  namespace arg = op_args::Affinity;
+  const int64_t words[] = {arg::w0(op), arg::w1(op), arg::w2(op), arg::w3(op)};
   std::bitset<kMaxCpus> mask;
   for (int i = 0; i < m_ncpus; ++i) {
-    int64_t word = i < 64 ? op.a : i < 128 ? op.b : i < 192 ? op.c : op.d;
+    int64_t word = words[i / 64];
     if ((static_cast<uint64_t>(word) >> (i % 64)) & 1) mask.set(i);
   }
   if (!mask.any()) workload_error(t, "affinity names no CPU of this machine");

@@ -14,15 +14,32 @@ from percpu.params import core
 
 FORMAT_VERSION = 1
 
-# Op code numbers: core/engine/program.h's PERCPU_OP_CODES, numbered from 1.
+# The op table is core/engine/program.h's PERCPU_OPS: codes numbered from 1, and each
+# op's operands by name and the field of the op tuple they go in (encode below).
 OPCODES: tuple[str, ...] = tuple(core().OP_CODES)
 CODE = {name: i + 1 for i, name in enumerate(OPCODES)}
-ACCESS_KINDS = {"load": 0, "store": 1, "fetch": 2}
-ACCESS_RANDOM = 1 << 4
+OPERANDS: dict[str, tuple[tuple[str, str, str], ...]] = dict(core().OP_OPERANDS)
+_FIELDS: tuple[str, ...] = tuple(core().OP_FIELDS)  # the op tuple after its code
+ACCESS_KINDS = {name: i for i, name in enumerate(core().ACCESS_KINDS)}
+ACCESS_RANDOM = core().ACCESS_RANDOM
 PROTS = {"r": 1, "rw": 3, "rx": 5, "rwx": 7}
-VMA_AUTO = 1 << 63  # a template VMA placed below the mmap base (core/linux/mm.h kVmaAuto)
-MM_KERNEL, MM_FORK = -1, -2
-MAX_CPUS = 256
+VMA_AUTO = core().VMA_AUTO  # a template VMA placed below the mmap base
+MM_KERNEL, MM_FORK = core().MM_KERNEL, core().MM_FORK
+MAX_CPUS = core().MAX_CPUS
+
+OpTuple = tuple[int, int, int, int, int, int]
+
+
+def encode(op: str, **operands: int) -> OpTuple:
+    """The op tuple percpu._core.run takes, its operands placed by the op table."""
+    spec = OPERANDS[op]
+    names = [name for _, name, _ in spec]
+    if sorted(operands) != sorted(names):
+        raise TypeError(f"op {op} takes operands {names}, got {sorted(operands)}")
+    fields = dict.fromkeys(_FIELDS, 0)
+    for field_name, name, _ in spec:
+        fields[field_name] = operands[name]
+    return (CODE[op], *(fields[f] for f in _FIELDS))
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _SIZE = re.compile(r"^(0x[0-9a-fA-F]+|\d+)(K|KiB|M|MiB|G|GiB)?$")
@@ -40,7 +57,7 @@ class TaskDecl:
     mm: int
     cpus: list[int]
     start: bool
-    ops: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    ops: list[OpTuple] = field(default_factory=list)
     # Raw cpus text, kept for summaries and for the rendering-agreement tests.
     cpus_text: str = "all"
 
@@ -243,26 +260,31 @@ class _Parser:
             raise self.fail(f"bad protection '{text}': expected one of {', '.join(PROTS)}")
         return PROTS[text]
 
-    def ops(self, lines: list[tuple[int, list[str]]]) -> list[tuple[int, int, int, int, int, int]]:
-        ops: list[tuple[int, int, int, int, int, int]] = []
-        open_loops: list[int] = []
+    def ops(self, lines: list[tuple[int, list[str]]]) -> list[OpTuple]:
+        ops: list[OpTuple] = []
+        open_loops: list[tuple[int, int]] = []  # (op index, count) of each open repeat
         for self.lineno, words in lines:
             op, args = words[0], words[1:]
-            ops.append(self.op(op, args))
             if op == "repeat":
-                open_loops.append(len(ops) - 1)
+                if len(args) != 1:
+                    raise self.fail("expected 'repeat N'")
+                open_loops.append((len(ops), self.number(args[0])))
+                ops.append(encode("repeat", count=0, end=0))  # the end is known at 'end'
             elif op == "end":
+                if args:
+                    raise self.fail("expected 'end'")
                 if not open_loops:
                     raise self.fail("'end' without 'repeat'")
-                start = open_loops.pop()
-                code, flags, a, _, c, d = ops[start]
-                ops[start] = (code, flags, a, len(ops) - 1, c, d)
-                ops[-1] = (CODE["end"], 0, start, 0, 0, 0)
+                start, count = open_loops.pop()
+                ops[start] = encode("repeat", count=count, end=len(ops))
+                ops.append(encode("end", repeat=start))
+            else:
+                ops.append(self.op(op, args))
         if open_loops:
             raise self.fail("'repeat' without 'end'")
         return ops
 
-    def op(self, op: str, args: list[str]) -> tuple[int, int, int, int, int, int]:
+    def op(self, op: str, args: list[str]) -> OpTuple:
         def need(n_min: int, n_max: int, usage: str) -> None:
             if not n_min <= len(args) <= n_max:
                 raise self.fail(f"expected '{op} {usage}'".rstrip())
@@ -295,7 +317,7 @@ class _Parser:
                     raise self.fail(f"unknown access option '{word}': expected count=, stride=, random")
             if stride == 0 and count > 1 and not flags & ACCESS_RANDOM:
                 stride = 64
-            return (CODE["access"], flags, name, offset, count, stride)
+            return encode("access", mode=flags, vma=name, offset=offset, count=count, stride=stride)
         if op == "mmap":
             need(4, 4, "VMA ADDR|auto SIZE PROT")
             addr = -1 if args[1] == "auto" else self.number(args[1])
@@ -303,38 +325,40 @@ class _Parser:
                 raise self.fail("mmap address must be page aligned and in the user half")
             if not 1 <= self.number(args[2]) <= 1 << 46:
                 raise self.fail("mmap size must be 1 byte to 64 TiB")
-            return (CODE["mmap"], 0, vma(args[0]), addr, self.number(args[2]), self.prot(args[3]))
+            return encode("mmap", vma=vma(args[0]), addr=addr, size=self.number(args[2]),
+                          prot=self.prot(args[3]))
         if op == "munmap":
             if len(args) not in (1, 3):
                 raise self.fail("expected 'munmap VMA [OFF LEN]'")
             off, length = (self.number(args[1]), self.number(args[2])) if len(args) == 3 else (0, -1)
             if off % 4096 or (length != -1 and length % 4096):
                 raise self.fail("munmap offset and length must be page aligned")
-            return (CODE["munmap"], 0, vma(args[0]), off, length, 0)
+            return encode("munmap", vma=vma(args[0]), offset=off, length=length)
         if op == "mprotect":
             need(4, 4, "VMA OFF LEN PROT")
             off, length = self.number(args[1]), self.number(args[2])
             if off % 4096 or length % 4096:
                 raise self.fail("mprotect offset and length must be page aligned")
-            return (CODE["mprotect"], 0, vma(args[0]), off, length, self.prot(args[3]))
+            return encode("mprotect", vma=vma(args[0]), offset=off, length=length,
+                          prot=self.prot(args[3]))
         if op == "brk":
             need(2, 2, "VMA SIZE")
-            return (CODE["brk"], 0, vma(args[0]), 0, self.number(args[1]), 0)
-        if op in ("compute", "sleep", "repeat"):
+            return encode("brk", vma=vma(args[0]), size=self.number(args[1]))
+        if op in ("compute", "sleep"):
             need(1, 1, "N")
-            return (CODE[op], 0, self.number(args[0]), 0, 0, 0)
+            return encode(op, cycles=self.number(args[0]))
         if op == "syscall":
             need(0, 1, "[CYCLES]")
-            return (CODE[op], 0, self.number(args[0]) if args else 0, 0, 0, 0)
-        if op in ("end", "yield", "exit", "migrate_disable", "migrate_enable", "kernel_pgd_add"):
+            return encode(op, cycles=self.number(args[0]) if args else 0)
+        if op in ("yield", "exit", "migrate_disable", "migrate_enable", "kernel_pgd_add"):
             need(0, 0, "")
-            return (CODE[op], 0, 0, 0, 0, 0)
+            return encode(op)
         if op == "wait":
             need(1, 1, "CHAN")
-            return (CODE[op], 0, chan(args[0]), 0, 0, 0)
+            return encode(op, chan=chan(args[0]))
         if op == "signal":
             need(1, 2, "CHAN [N]")
-            return (CODE[op], 0, chan(args[0]), self.number(args[1]) if len(args) > 1 else 1, 0, 0)
+            return encode(op, chan=chan(args[0]), n=self.number(args[1]) if len(args) > 1 else 1)
         if op in ("spawn", "fork"):
             need(1, 2 if op == "spawn" else 1, "TASK [waiting]" if op == "spawn" else "TASK")
             waiting = len(args) == 2
@@ -349,26 +373,28 @@ class _Parser:
                 raise self.fail(f"spawn target '{args[0]}' has mm=fork: use fork")
             if waiting:  # its program may come later in the file: checked at the end
                 self.waiting_spawns.append((self.lineno, args[0]))
-            return (CODE[op], 0, self.task_index[args[0]], 1 if waiting else 0, 0, 0)
+            if op == "fork":
+                return encode(op, task=self.task_index[args[0]])
+            return encode(op, task=self.task_index[args[0]], waiting=int(waiting))
         if op == "exec":
             need(1, 1, "MM")
             if args[0] not in self.mm_index:
                 raise self.fail(f"exec of undeclared mm '{args[0]}'")
-            return (CODE[op], 0, self.mm_index[args[0]], 0, 0, 0)
+            return encode(op, mm=self.mm_index[args[0]])
         if op in ("kmap_local", "kunmap_local", "kmap", "kunmap", "percpu_access"):
             n = count_arg()
             if n < 1:
                 raise self.fail("count must be at least 1")
-            return (CODE[op], 0, n, 0, 0, 0)
+            return encode(op, count=n)
         if op == "kcopy":
             need(1, 1, "BYTES")
-            return (CODE[op], 0, self.number(args[0]), 0, 0, 0)
+            return encode(op, bytes=self.number(args[0]))
         if op in ("migrate", "cpu_offline", "cpu_online"):
             need(1, 1, "CPU")
             cpu = self.number(args[0])
             if cpu >= self.ncpus:
                 raise self.fail(f"CPU {cpu} does not exist on this {self.ncpus}-CPU machine")
-            return (CODE[op], 0, cpu, 0, 0, 0)
+            return encode(op, cpu=cpu)
         if op == "affinity":
             need(1, 1, "LIST")
             try:
@@ -380,7 +406,7 @@ class _Parser:
                 words[c // 64] |= 1 << (c % 64)
             # Signed 64-bit words for the C++ side.
             signed = [w - (1 << 64) if w >= 1 << 63 else w for w in words]
-            return (CODE[op], 0, signed[0], signed[1], signed[2], signed[3])
+            return encode(op, w0=signed[0], w1=signed[1], w2=signed[2], w3=signed[3])
         raise self.fail(f"unknown op '{op}': see docs/op-program.md for the list")
 
 

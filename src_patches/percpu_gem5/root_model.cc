@@ -36,9 +36,10 @@ Frame GuestTableMemory::alloc_table(TableKind) {
   } else if (m_next < m_end) {
     f = m_next++;
   } else {
+    // The host sizes the pool to the proposal's bound (root/bounds.h): more live roots
+    // than that is a model bug, not a setting.
     throw std::runtime_error("the root pool (" + std::to_string((m_end - m_first) * 4) +
-                             " KiB) is full: it must hold the proposal's bound (the plan's "
-                             "root_pool, percpu/gem5host/plan.py)");
+                             " KiB, the proposal's bound on live roots) is full");
   }
   zero_table(f);
   if (++m_live > m_peak) m_peak = m_live;
@@ -63,10 +64,21 @@ RootModel::RootModel(IGuestMemory& mem, const Config& config)
       m_tables(mem, config.pool_base, config.pool_bytes),
       m_has_roots(config.scheme != "shared"),
       m_cpus(config.ncpus) {
-  // No init_mm and no private slots: hardware sees only CR3, and the guest
-  // owns its whole kernel half (docs/references.md, "The gem5 host").
-  RootEnv env{m_tables, 4, config.pti, config.ncpus, kNoFrame, kNoFrame, {}, false};
-  m_scheme = make_root_scheme(config.scheme, env);
+  m_scheme = make_root_scheme(config.scheme, scheme_env(m_tables, config));
+}
+
+RootEnv RootModel::scheme_env(ITableMemory& tables, const Config& config) {
+  // No init_mm and no private slots (the defaults): hardware sees only CR3, and the
+  // guest owns its whole kernel half (docs/references.md, "The gem5 host").
+  // fill_at_fault false: the guest kernel adds user pgd entries without telling the
+  // roots; a walk's lazy fault fetches them.
+  return RootEnv{.mem = tables,
+                 .levels = 4,
+                 .pti = config.pti,
+                 .ncpus = config.ncpus,
+                 .init_pgd = kNoFrame,
+                 .init_user_pgd = kNoFrame,
+                 .fill_at_fault = false};
 }
 
 uint64_t RootModel::pool_bound_bytes() const {

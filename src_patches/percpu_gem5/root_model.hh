@@ -1,7 +1,7 @@
 // Per-(cpu, pcid) roots for a guest that knows nothing of them: the gem5
 // side of core/root/, with no gem5 in it (gem5's SimObjects in
 // percpu_root_model.hh only feed it events), so the same code is unit-tested
-// in CI against a fake guest memory (tests/gem5host/test_root_model_core.py).
+// in CI against a fake guest memory (tests/cxx/root_model.test.cc).
 //
 // What it sees is what hardware sees: CR3 writes (classified by
 // Cr3WriteClassifier), INVLPG / INVPCID, and the walker's top-level reads.
@@ -103,6 +103,8 @@ class RootModel {
   };
 
   RootModel(IGuestMemory& mem, const Config& config);
+  // What the scheme is built with under gem5 (RootEnv's gem5 case).
+  static RootEnv scheme_env(ITableMemory& tables, const Config& config);
 
   bool has_roots() const { return m_has_roots; }
   const std::string& scheme_name() const { return m_config.scheme; }
@@ -131,7 +133,7 @@ class RootModel {
 
   uint64_t pool_peak_bytes() const { return m_tables.peak_pages() * kPageSize; }
   uint64_t pool_bound_bytes() const;
-  uint64_t max_lazy_faults_per_root() const { return m_scheme->max_lazy_faults_per_generation(); }
+  uint64_t max_lazy_faults_per_root() const { return m_scheme->inspector().max_lazy_faults_per_generation(); }
 
   // Top-level entry bits the walker may set in either copy: Accessed, Dirty.
   static constexpr uint64_t kWalkerSetBits = (1ull << 5) | (1ull << 6);

@@ -13,13 +13,14 @@
 namespace percpu {
 namespace {
 
-class PerCpuRoots final : public IRootScheme {
+class PerCpuRoots final : public IRootScheme, public IRootInspector {
  public:
   PerCpuRoots(const RootEnv& env, bool eager)
       : m_env(env), m_eager(eager), m_roots(env.ncpus), m_global(env.ncpus) {}
 
   std::string name() const override { return m_eager ? "percpu-eager" : "percpu"; }
   bool has_private_slots() const override { return !m_env.percpu_data_top.empty(); }
+  const IRootInspector& inspector() const override { return *this; }
 
   RootSelection select_root(CpuId cpu, Asid asid, const MmView& mm, bool new_generation) override {
     Root& r = root(cpu, asid);
@@ -114,6 +115,7 @@ class PerCpuRoots final : public IRootScheme {
     return r.kmap_pt;
   }
 
+  // IRootInspector
   int stale_user_slots(CpuId cpu, Asid asid, const MmView& mm) const override {
     const Root& r = find(cpu, asid);
     if (r.kroot == kNoFrame || r.ctx_id != mm.ctx_id) return 0;

@@ -4,10 +4,11 @@
 namespace percpu {
 namespace {
 
-class SharedRoots final : public IRootScheme {
+class SharedRoots final : public IRootScheme, public IRootInspector {  // no roots to inspect
  public:
   explicit SharedRoots(const RootEnv& env) : m_pti(env.pti) {}
   std::string name() const override { return "shared"; }
+  const IRootInspector& inspector() const override { return *this; }
   RootSelection select_root(CpuId, Asid, const MmView& mm, bool) override {
     RootSelection sel;
     sel.kernel_root = mm.pgd;
