@@ -327,15 +327,16 @@ def execute(opts: Options, units: list[Unit]) -> dict[str, str]:
     rest = [u for u in gem5 if u not in first.values()]
     rest.sort(key=lambda u: u.host == "kernel")
     engine_jobs = opts.engine_jobs or os.cpu_count() or 1
-    try:
-        with ThreadPoolExecutor(engine_jobs) as pool:
-            list(pool.map(runner.run, engine))
-        with ThreadPoolExecutor(opts.jobs) as pool:
-            list(pool.map(runner.run, list(first.values())))
-            list(pool.map(runner.run, rest))
-    except BaseException:
-        runner.stop()
-        raise
+    for jobs, batch in ((engine_jobs, engine), (opts.jobs, list(first.values())),
+                        (opts.jobs, rest)):
+        with ThreadPoolExecutor(jobs) as pool:
+            try:
+                list(pool.map(runner.run, batch))
+            except BaseException:
+                # Before the pool's exit waits for its threads: queued runs start nothing,
+                # running ones are stopped (each keeps the schemes it finished).
+                runner.stop()
+                raise
     return runner.failed
 
 
@@ -598,7 +599,7 @@ def markdown(opts: Options, result: dict[str, Any], commands: list[str],
     for tag, pt in result["points"].items():
         for pair, cells in pt["agreement"].items():
             lines.append(f"| {tag} | {pair.replace('gem5', 'plugin')} "
-                         f"| {_cell(cells.get('overhead_pct'))} "
+                         f"| {_cell(cells.get('overhead_pct'))} | "
                          + " | ".join(_cell(cells.get(k)) for k in COUNTS) + " |")
     lines += ["", ("Speed: host seconds of gem5's two runs of a point over the engine's "
               "(mean over seeds):"), "", "| point | engine s | gem5 s | gem5 / engine |",
@@ -786,13 +787,17 @@ def run_compare(opts: Options, command: str) -> int:
         return 0
     opts.out.mkdir(parents=True, exist_ok=True)
     try:
-        failed = execute(opts, units)
+        return _run_and_write(opts, units, command)
     except KeyboardInterrupt:
         from percpu.cli import Interrupted
 
         kept = sum(1 for u in units if not pending(u))
         raise Interrupted(f"kept {kept} finished runs of {len(units)} in {opts.out}; the same "
                           "command resumes") from None
+
+
+def _run_and_write(opts: Options, units: list[Unit], command: str) -> int:
+    failed = execute(opts, units)
     result = collect(opts, units)
     result["options"] = {"points": opts.points, "cpus": opts.cpus, "machines": opts.machines,
                          "hosts": opts.hosts, "seeds": opts.seeds, "roi_scale": opts.roi_scale,
@@ -803,8 +808,9 @@ def run_compare(opts: Options, command: str) -> int:
     firsts = {}
     for u in units:
         if u.seed == 1:
+            # Paths in the repository as the repository's (docs/profiles/...).
             firsts.setdefault((u.host, u.point), " ".join(
-                ["percpu", *u.cmd[3:]]))
+                ["percpu", *u.cmd[3:]]).replace(str(REPO) + os.sep, ""))
     commands = list(firsts.values())
     result["commands"] = commands
     table = markdown(opts, result, commands, ver)
@@ -891,8 +897,9 @@ def compare_command(points_text, cpus_text, machines_text, hosts_text, seeds, ro
             raise UsageError(f"--cpus: '{item}' is not a CPU count: give e.g. --cpus 2,4")
         cpus.append(int(item))
     profile = None if profile_text == "none" else Path(profile_text)
-    if profile is not None and not profile.is_absolute() and not profile.exists():
-        profile = REPO / profile
+    if (profile is not None and not profile.is_absolute() and not profile.exists()
+            and (REPO / profile).is_file()):
+        profile = REPO / profile  # the default names the repository's docs/profiles/
     opts = Options(out=out, points=points, cpus=cpus, machines=machines, hosts=hosts,
                    seeds=seeds, roi_scale=roi_scale, gem5=gem5_path, profile=profile,
                    jobs=jobs, engine_jobs=engine_jobs, checkpoint_dir=checkpoint_dir,
