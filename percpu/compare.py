@@ -739,9 +739,13 @@ def validate(opts: Options) -> None:
             raise UsageError(f"--hosts {','.join(gem5_hosts)} needs gem5: {exc}; or compare "
                              "the engine alone with --hosts engine") from None
         opts.gem5 = binary
-    if "kernel" in opts.hosts:
         from percpu.run_request import guest_kernel
 
+        stock = guest_kernel(opts.kernel_stock or "stock")
+        if not stock.is_file():
+            raise UsageError(f"--kernel-stock {stock} not found: run 'percpu guest build' or "
+                             "pass --kernel-stock PATH/vmlinux")
+    if "kernel" in opts.hosts:
         kernel = guest_kernel(opts.kernel_percpu or "percpu")
         if not kernel.is_file():
             raise UsageError(f"--hosts kernel: the percpu kernel {kernel} not found: run "

@@ -279,6 +279,9 @@ def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
      "--hosts kernel needs gem5: gem5 binary /nonexistent/gem5.opt not found"),
     (["--hosts", "engine", "--write-docs", "README.none"], "--write-docs README.none: cannot"),
     (["--hosts", "engine", "--profile", "nosuch.toml"], "--profile nosuch.toml not found"),
+    (["--hosts", "gem5", "--gem5", str(FAKE), "--kernel-stock", "/nonexistent/vmlinux"],
+     "--kernel-stock /nonexistent/vmlinux not found"),
+    (["--points", "kmap-io"], "these run on the kernel host only"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
     res = compare(tmp_path, *args)
@@ -293,3 +296,10 @@ def test_write_docs_needs_the_markers(tmp_path):
     res = compare(tmp_path, "--hosts", "engine", "--write-docs", str(doc))
     assert res.returncode == 2 and "has no marked section: add the lines" in res.stderr
     assert doc.read_text() == "# no markers\n" and not (tmp_path / "cmp").exists()
+
+
+def test_docs_gem5_md_has_the_marked_section():
+    """`percpu compare --write-docs docs/gem5.md` has a place to write the table."""
+    from percpu.compare import REPO, check_doc_markers
+
+    check_doc_markers(REPO / "docs" / "gem5.md")
