@@ -367,7 +367,9 @@ def run_figures(scheme_dir: Path, out: Path) -> dict[str, dict[str, Any]]:
     f["simTicks"] = _fig(h.get("simTicks"), "simTicks", run)
     text = stats.read_text(errors="replace")
     kernel_roots = (info.get("guest") or {}).get("kernel_roots") or {}
-    in_stats = "percpu.rootAllocs::" in text
+    # A kernel run's counts are system-wide lines (the plugin's per-CPU ones are its zeros).
+    in_stats = (not kernel_roots or "board.percpu.rootAllocs::" in text
+                or "system.percpu.rootAllocs::" in text)
     for c in (*CAUSES, "total"):
         key = f"rootAllocs::{c}"
         if not in_stats and kernel_roots:

@@ -145,6 +145,8 @@ def test_kernel_counts_fall_back_to_percpu_json(tmp_path):
         "---------- Begin Simulation Statistics ----------\n"
         "simTicks 1000 # (Tick)\n"
         "board.processor.cores0.core.percpu.mmSwitches 7 # (Count)\n"
+        "board.processor.cores0.core.percpu.rootAllocs::evicted 0 # the plugin's (Count)\n"
+        "board.processor.cores0.core.percpu.lazyFaults 0 # the plugin's (Count)\n"
         "---------- End Simulation Statistics   ----------\n")
     (d / "percpu.json").write_text(json.dumps({"host": "gem5", "host_seconds": 12.5, "guest": {
         "kernel_roots": {"rootAllocs::evicted": 5, "rootAllocs::noPcid": 2,
