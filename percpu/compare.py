@@ -570,7 +570,7 @@ def markdown(opts: Options, result: dict[str, Any], commands: list[str],
         "",
         ("| point | host | overhead (simTicks) | root allocs | firstUse / evicted / "
         "flushedInactive / noPcid | lazy faults | mm switches | pool peak (KiB) | host s "
-        "(both schemes) | host µs per unit |"),
+        "(its runs) | host µs per unit |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for tag, pt in result["points"].items():
