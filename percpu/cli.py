@@ -91,6 +91,7 @@ class _LazyGroup(click.Group):
         "calibrate": ("percpu.calibrate.cli", "calibrate_command"),
         "sensitivity": ("percpu.analysis.sensitivity_cli", "sensitivity_command"),
         "bench": ("percpu.bench", "bench_command"),
+        "compare": ("percpu.compare", "compare_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

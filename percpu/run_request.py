@@ -102,7 +102,8 @@ RUN_FLAGS = [
                  spec_key="machine.paging_levels",
                  help=f"paging levels (gem5 host: {GEM5_PAGING_LEVELS} only)"),
     click.option("--seed", type=int, default=None, cls=_SpecOption, spec_key="machine.seed",
-                 help="random seed (gem5: passed to the workload)"),
+                 help="random seed (gem5: the guest script runs that many execs before the "
+                      "program, moving its ASLR draws and start time: docs/compare.md)"),
     click.option("--outdir", "-o", type=click.Path(file_okay=False), default=DEFAULT_OUTDIR,
                  show_default=True, help="output directory: one subdirectory per scheme"),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
