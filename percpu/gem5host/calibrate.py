@@ -23,6 +23,7 @@ from percpu.gem5host.plan import (
     CLK_MHZ,
     Gem5Options,
     Machine,
+    guest_script,
     roi_plan,
 )
 from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_phase
@@ -87,15 +88,10 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
         raise UsageError(f"--out {out} is a directory: give a file name, e.g. {out}/gem5.toml")
     check_writable_dir(target.parent, "--out")
     cpu, simulator = guest_cpu(opts)
-    from percpu.gem5host.orchestrate import roots_prelude
-
-    script = render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale, samples=samples,
-                    cpu=cpu, dram_kib=DRAM_CHASE_KIB, simulator=simulator)
     # The percpu kernel: its checker off, its timing as asked (--kernel-time).
-    prelude = roots_prelude(opts, check=False)
-    if prelude:
-        first, rest = script.split("\n", 1)  # after the #! line
-        script = f"{first}\n{prelude}{rest}"
+    script = guest_script(render(cpus=machine.cpus, **GUEST_CACHE_KIB, scale=scale,
+                                 samples=samples, cpu=cpu, dram_kib=DRAM_CHASE_KIB,
+                                 simulator=simulator), opts, check=False)
     try:
         checkpoint, _boot = ensure_checkpoint(opts, machine, quiet)
     except GuestFailure as exc:

@@ -60,10 +60,11 @@ def merge_kernel_roots(stats: Path, roots: dict[str, int]) -> int:
         raise ValueError(f"{stats}: no complete statistics dump to add the kernel's "
                          "counts to") from None
     new = stat_lines(roots)
+    written = len(new)
     for i in range(begin + 1, end):
         name = lines[i].split(maxsplit=1)[0] if lines[i].strip() else ""
         if name in new:
             lines[i] = new.pop(name)
     lines[end:end] = list(new.values())
     write_atomic(stats, "\n".join(lines) + "\n")
-    return len(stat_lines(roots))
+    return written

@@ -13,7 +13,7 @@ from typing import Any
 from percpu import __version__
 from percpu.atomic import make_temp_dir
 from percpu.errors import UsageError
-from percpu.gem5host.plan import CLK_MHZ, Gem5Options, Machine, roots_plan
+from percpu.gem5host.plan import CLK_MHZ, Gem5Options, Machine, guest_script, roots_plan
 from percpu.gem5host.run import (
     GuestFailure,
     ensure_checkpoint,
@@ -42,8 +42,8 @@ def run_gem5(run: Run, argv: list[str]) -> int:
     if missing:
         raise UsageError(lacks_plugin(opts.gem5, missing))
     seed_value = run.seed
-    script = roots_prelude(opts, check) + wl.render("gem5", wl_params, cpus=machine.cpus,
-                                                    seed=seed_value)
+    script = guest_script(wl.render("gem5", wl_params, cpus=machine.cpus, seed=seed_value),
+                          opts, check=check, seed=seed_value)
 
     try:
         checkpoint, boot = ensure_checkpoint(opts, machine, quiet)
@@ -90,17 +90,6 @@ def run_gem5(run: Run, argv: list[str]) -> int:
                          "in that scheme's simerr.txt\n")
         return 1
     return 0
-
-
-def roots_prelude(opts: Gem5Options, check: bool) -> str:
-    """For the percpu kernel, the guest script first sets its run-time options
-    (docs/kernel.md): its checker only with --check (the boot left it on), its own timing
-    of root paths only with --kernel-time."""
-    if opts.kernel_kind != "percpu":
-        return ""
-    options = ["check" if check else "nocheck", "time" if opts.kernel_time else "notime"]
-    return ("# percpu: the percpu kernel's run-time options (docs/kernel.md)\n"
-            f"echo {','.join(options)} >/proc/percpu_roots || exit 3\n")
 
 
 def run_info(workload: str, wl_params: dict[str, Any], scheme: str, seed: int, machine: Machine,

@@ -138,6 +138,31 @@ def roi_plan(opts: Gem5Options, machine: Machine, checkpoint: Path, readfile: Pa
             "roots": roots or roots_plan(scheme, default_root_costs(), False)}
 
 
+def guest_script(script: str, opts: Gem5Options, *, check: bool, seed: int | None = None) -> str:
+    """The script a phase hands the guest: what the gem5 host runs before every workload's
+    (or the calibration's) own lines, after their #! line.
+    - The percpu kernel's run-time options (docs/kernel.md): its checker only with --check
+      (the boot left it on), its own timing of root paths only with --kernel-time.
+    - The seed: that many execs of /bin/true. Each exec takes its ASLR draws from the
+      kernel's random stream and takes time, so another seed gives the program's processes
+      another layout and starts them at another phase of the timer tick (docs/compare.md,
+      "Seeds on gem5")."""
+    prelude = []
+    if opts.kernel_kind == "percpu":
+        options = ["check" if check else "nocheck", "time" if opts.kernel_time else "notime"]
+        prelude += ["# percpu: the percpu kernel's run-time options (docs/kernel.md)",
+                    f"echo {','.join(options)} >/proc/percpu_roots || exit 3"]
+    if seed is not None:
+        prelude += [f"# percpu: the seed ({seed}, --seed) as execs before the program",
+                    f"i=0; while [ $i -lt {seed} ]; do /bin/true; i=$((i + 1)); done"]
+    if not prelude:
+        return script
+    first, _, rest = script.partition("\n")
+    if not first.startswith("#!"):
+        first, rest = "", script
+    return "".join(line + "\n" for line in [first, *prelude] if line) + rest
+
+
 def as_json(obj: Any) -> str:
     if hasattr(obj, "__dataclass_fields__"):
         obj = asdict(obj)

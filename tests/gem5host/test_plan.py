@@ -11,6 +11,7 @@ from percpu.gem5host.plan import (
     boot_inputs,
     boot_plan,
     checkpoint_key,
+    guest_script,
     kernel_args,
     roi_plan,
 )
@@ -77,3 +78,26 @@ def test_missing_gem5_and_kernel(opts: Gem5Options, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="1..16"):
         check_machine_flags(32, None, "gem5")
     check_machine_flags(32, None, "engine")  # the engine runs up to machine.cpus's maximum
+
+
+def test_the_host_runs_the_seed_and_the_kernels_options_before_any_script(tmp_path) -> None:
+    import subprocess
+
+    stock = Gem5Options(gem5=tmp_path / "gem5", kernel=tmp_path / "vmlinux")
+    percpu = Gem5Options(gem5=tmp_path / "gem5", kernel=tmp_path / "vmlinux",
+                         kernel_kind="percpu", kernel_time=True)
+    body = "#!/bin/sh\n# a workload\necho ran\n"
+    assert guest_script(body, stock, check=False) == body
+    seeded = guest_script(body, stock, check=False, seed=3)
+    assert seeded.startswith("#!/bin/sh\n") and seeded.endswith(body.split("\n", 1)[1])
+    assert "/proc/percpu_roots" not in seeded
+    # The seed's loop runs that many execs, then the script's own lines.
+    traced = subprocess.run(["sh", "-c", seeded.replace("/bin/true", "echo exec")],
+                            capture_output=True, text=True, check=True).stdout
+    assert traced.splitlines() == ["exec"] * 3 + ["ran"]
+    kernel = guest_script(body, percpu, check=True, seed=1)
+    assert kernel.splitlines()[:3] == [
+        "#!/bin/sh", "# percpu: the percpu kernel's run-time options (docs/kernel.md)",
+        "echo check,time >/proc/percpu_roots || exit 3"]
+    # A script without #! gets its prelude first.
+    assert guest_script("echo ran\n", stock, check=False, seed=1).endswith("done\necho ran\n")
