@@ -125,7 +125,9 @@ RUN_FLAGS = [
 GEM5_FLAGS = [
     click.option("--gem5", "gem5_path", type=click.Path(dir_okay=False), default=None,
                  help=_gem5_only(f"gem5.opt built with src_patches/ [default: ${GEM5_ENV}]")),
-    click.option("--kernel", type=click.Path(dir_okay=False), default=None,
+    # A plain string: 'percpu' must name the build even where ./percpu is a directory
+    # (the repository's root); guest_kernel() and check_gem5_options() check paths.
+    click.option("--kernel", metavar="VMLINUX|stock|percpu", default=None,
                  help=_gem5_only("guest vmlinux, or 'stock' / 'percpu' for the build of "
                                  "'percpu guest build [--kernel percpu]' (the percpu kernel "
                                  "makes its own per-(cpu, asid) roots: docs/kernel.md) "
@@ -527,6 +529,9 @@ def check_gem5_options(opts) -> None:
     """The gem5 host's own options (a Gem5Options): binary, kernel, CPU model, caches,
     memory and time limits."""
     check_gem5_binary(opts.gem5)
+    if opts.kernel.is_dir():
+        raise UsageError(f"--kernel {opts.kernel} is a directory: pass its vmlinux, or "
+                         "'stock' / 'percpu' for a guest build")
     if not opts.kernel.is_file():
         raise UsageError(f"kernel {opts.kernel} not found: run 'percpu guest build' or pass "
                          "--kernel PATH/vmlinux")

@@ -51,3 +51,18 @@ def test_help_names_both_hosts() -> None:
     engine = subprocess.run([sys.executable, str(ROOT / "configs" / "percpu.py"), "--help"],
                             check=False, capture_output=True, text=True, timeout=120)
     assert "embedded engine" in engine.stdout and "gem5.opt configs/percpu.py" in engine.stdout
+
+
+def test_kernel_names_a_build_where_a_directory_has_its_name(tmp_path: Path) -> None:
+    """--kernel percpu names the guest build even in the repository's root, where
+    ./percpu is the package's directory (click's path check refused it)."""
+    import os
+
+    (tmp_path / "percpu").mkdir()
+    res = subprocess.run([sys.executable, "-m", "percpu", "gem5", "run", "--gem5",
+                          "/nonexistent/gem5.opt", "--kernel", "percpu", "-o",
+                          str(tmp_path / "out")], check=False, capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "is a directory" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
