@@ -16,6 +16,11 @@ from percpu.calibrate import fit as fitting
 from percpu.calibrate.benches import Bench, benches
 from percpu.calibrate.build import build_programs
 from percpu.calibrate.clock import Clock, clock_from, fixed_clock
+from percpu.calibrate.kernel_roots import (
+    baseline_lazy_touch,
+    kernel_roots_notes,
+    parse_kernel_roots,
+)
 from percpu.calibrate.machine import Machine, describe_machine, machine_from_info
 from percpu.calibrate.measure import Measurement, measure, measurements_from_text
 from percpu.calibrate.programs import FIT_KEYS, rows
@@ -129,6 +134,8 @@ def _cycles(meas: dict[str, Measurement], clock: Clock) -> dict[str, tuple[float
 
 def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
              machine: Machine) -> list[Entry]:
+    """cost.lazy_fault and cost.root_alloc where no kernel with per-CPU roots ran:
+    the nearest figures user space can time on a stock kernel."""
     out = []
     if "fault_read" in cyc:
         # The leanest fault user space can cause that installs an entry for a page that
@@ -152,6 +159,54 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
                          "allocating a page: fault_write - fault_read - zero_page (clearing a "
                          "cold page); the 2 KiB copy itself runs through the modelled caches"
                          + floored, spread / alloc if alloc else None))
+    return out
+
+
+def root_costs(cyc: dict[str, tuple[float, float]], values: dict[str, float],
+               roots: dict[str, int], baseline_touch: float | None, tsc_to_core: float,
+               engine_copy: float | None) -> list[Entry]:
+    """cost.lazy_fault and cost.root_alloc measured on the percpu kernel (its calib-roots
+    lines, docs/kernel.md), where it ran with its roots on; [] otherwise.
+
+    lazy_fault: lazy_touch (each read a TLB miss and a lazy fault) less the same on a
+    kernel without roots (baseline_touch, --baseline), less the entry write and read the
+    engine adds; without a baseline, less tlb_miss_touch (the same reads after a local
+    flush, from warmer caches: an upper bound). root_alloc: the kernel's own TSC cycles
+    per root made (percpu_roots=time) less what the engine charges for the copy it
+    models through its caches (engine_copy), so that the engine's whole allocation costs
+    what the kernel's did."""
+    out = []
+    if roots.get("lazyFaults") and "lazy_touch" in cyc:
+        touch, sp = cyc["lazy_touch"]
+        if baseline_touch is not None:
+            diff = touch - baseline_touch
+            how = (f"lazy_touch on the percpu kernel ({touch:,.0f} cycles) less the stock "
+                   f"kernel's ({baseline_touch:,.0f}, --baseline)")
+        elif "tlb_miss_touch" in cyc:
+            diff = touch - cyc["tlb_miss_touch"][0]
+            how = (f"upper bound: lazy_touch ({touch:,.0f} cycles) less tlb_miss_touch "
+                   f"({cyc['tlb_miss_touch'][0]:,.0f}, from warmer caches; give --baseline "
+                   "for the stock kernel's lazy_touch)")
+        else:
+            diff = None
+        if diff is not None:
+            lazy = max(0.0, diff - values["cost.pte_write"] - values["cache.l1d.latency"])
+            fixup = roots.get("lazyFaultFixupCycles", 0) / roots["lazyFaults"] * tsc_to_core
+            kernel = (f"; the kernel's own fix-up is {fixup:,.0f} of them" if
+                      roots.get("timing") else "")
+            out.append(Entry("cost.lazy_fault", float(round(lazy)), "measured",
+                             f"one lazy top-level fault of the percpu kernel: {how}, minus "
+                             f"the entry write and read the engine adds{kernel}", sp))
+    made = roots.get("rootAllocs::total", 0)
+    if roots.get("timing") and made and engine_copy is not None:
+        make = roots["rootMakeCycles"] / made * tsc_to_core
+        alloc = max(0.0, make - engine_copy)
+        floored = (f"; floored at 0: the engine's copy ({engine_copy:,.0f}) is slower than "
+                   "the kernel's whole root" if make < engine_copy else "")
+        out.append(Entry("cost.root_alloc", float(round(alloc)), "measured",
+                         f"the percpu kernel's own cycles per root made ({make:,.0f} over "
+                         f"{made:,} roots, percpu_roots=time) less the engine's copy of a "
+                         f"kernel half through its caches ({engine_copy:,.0f})" + floored))
     return out
 
 
@@ -195,11 +250,15 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                     clock_mhz: float | None = None, command: str = "percpu calibrate",
                     progress: Callable[[str], None] | None = None,
                     build_dir: Path | None = None,
-                    samples_file: Path | None = None, realtime: bool = False) -> Calibration:
-    """Measure here (or read samples from samples_file), fit, and return the calibration."""
+                    samples_file: Path | None = None, realtime: bool = False,
+                    baseline: Path | None = None) -> Calibration:
+    """Measure here (or read samples from samples_file), fit, and return the calibration.
+    baseline: the profile of the same machine on a kernel without per-CPU roots, whose
+    lazy_touch is taken off this one's when this kernel made roots (kernel_roots.py)."""
     say = progress or (lambda _msg: None)
     notes_pre: list[str] = []
     start = time.perf_counter()
+    roots: dict[str, int] = {}
     if samples_file is not None:
         try:
             text = samples_file.read_text(errors="replace")
@@ -213,13 +272,25 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                              "give --clock-mhz")
         say(f"read {sum(len(m.samples) for m in meas.values())} samples of {len(meas)} "
             f"figures from {samples_file}")
+        roots = parse_kernel_roots(text)
     else:
         machine = describe_machine()
         meas, static = _measure_here(machine, quick, only, build_dir, say, realtime)
         if realtime:
             notes_pre.append("measured with --realtime (SCHED_FIFO 1): scheduler figures are "
                              "the real-time class's")
-    cal = _finish(machine, meas, static, clock_mhz, command, start, say)
+    baseline_touch = None
+    if baseline is not None:
+        baseline_touch, other = baseline_lazy_touch(baseline)
+        mine = {"cpus": machine.cpus, "pcid": machine.pcid, "pti": machine.pti}
+        differ = [k for k, v in mine.items() if k in other and other[k] != v]
+        if differ:
+            what = ", ".join(f"{k} {other[k]} there, {mine[k]} here" for k in differ)
+            raise UsageError(f"--baseline {baseline} is another machine ({what}): calibrate "
+                             "the stock kernel with the same --cpus, --no-pcid and --pti")
+        notes_pre.append(f"lazy_touch baseline: {baseline} ({baseline_touch:,.0f} cycles)")
+    cal = _finish(machine, meas, static, clock_mhz, command, start, say, roots,
+                  baseline_touch)
     cal.notes[:0] = notes_pre
     cal.realtime = realtime
     return cal
@@ -275,7 +346,9 @@ def _measure_here(machine: Machine, quick: bool, only: list[str] | None,
 
 def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
             clock_mhz: float | None, command: str, start: float,
-            say: Callable[[str], None]) -> Calibration:
+            say: Callable[[str], None], roots: dict[str, int] | None = None,
+            baseline_touch: float | None = None) -> Calibration:
+    roots = roots or {}
     clock = fixed_clock(clock_mhz) if clock_mhz else clock_from(meas)
     cyc = _cycles(meas, clock)
     geo = geometry(machine)
@@ -308,7 +381,16 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
             entries.append(Entry(key, result.values[key], "fitted", CARRIERS.get(key, ""),
                                  spreads.get(key)))
         notes += result.notes
-    entries += _proxies(cyc, values, machine)
+    # The engine's copy of one root's kernel half, with the fitted caches: checked
+    # against copy_2k, and taken off the kernel's own cycles per root made.
+    engine_copy = (root_copy_check({**values, **{e.key: e.value for e in entries}})
+                   if "copy_2k" in cyc or roots.get("timing") else None)
+    measured = root_costs(cyc, {**values, **{e.key: e.value for e in entries}}, roots,
+                          baseline_touch, clock.core_mhz / clock.tsc_mhz if clock.tsc_mhz
+                          else 1.0, engine_copy)
+    have = {e.key for e in measured}
+    entries += measured + [e for e in _proxies(cyc, values, machine) if e.key not in have]
+    notes += kernel_roots_notes(roots)
     done = {e.key for e in entries}
     not_measured = [(k, why) for k, why in NOT_MEASURED.items() if k not in done]
     if result is not None:
@@ -318,9 +400,8 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
         not_measured += [(k, "not measured in this run (--only)") for k in FIT_KEYS
                          if k not in done]
     checks: dict[str, tuple[float, float, str]] = {}
-    if "copy_2k" in cyc:
-        engine = root_copy_check({**values, **{e.key: e.value for e in entries}})
-        checks["root_copy"] = (cyc["copy_2k"][0], engine,
+    if "copy_2k" in cyc and engine_copy is not None:
+        checks["root_copy"] = (cyc["copy_2k"][0], engine_copy,
                                ("copying a root's kernel half: copy_2k measured against the "
                                "engine's cached copy per root allocation (ctxmix, 7 per CPU)"))
     for name, m in meas.items():

@@ -47,32 +47,11 @@ def guest_cpu(opts: Gem5Options) -> tuple[str, str]:
             f"gem5 {version}")
 
 
-def kernel_roots_notes(console_text: str) -> list[str]:
-    """What the percpu kernel said of its roots over the calibration (calib-roots lines):
-    its own TSC cycles per root made and per lazy fault fix-up, with percpu_roots=time."""
-    roots = {}
-    for line in console_text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "calib-roots" and parts[2].isdigit():
-            roots[parts[1]] = int(parts[2])
-    if not roots:
-        return []
-    made, lazy = roots.get("rootAllocs::total", 0), roots.get("lazyFaults", 0)
-    notes = [(f"the percpu kernel made {made:,} roots and took {lazy:,} lazy faults "
-              f"(checker violations: {roots.get('checkerViolations', 0)})")]
-    if roots.get("timing"):
-        per = [(f"{roots['rootMakeCycles'] / made:,.0f} TSC cycles per root made"
-                if made else "no root made"),
-               (f"{roots['lazyFaultFixupCycles'] / lazy:,.0f} per lazy fault's fix-up"
-                if lazy else "no lazy fault")]
-        notes.append("the percpu kernel's own timing (percpu_roots=time): " + ", ".join(per))
-    return notes
-
-
 def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int, samples: int,
-                   quiet: bool, command: str) -> int:
+                   quiet: bool, command: str, baseline: Path | None = None) -> int:
     from percpu.calibrate.calibrate import run_calibration
     from percpu.calibrate.guest_script import render
+    from percpu.calibrate.kernel_roots import baseline_lazy_touch
     from percpu.calibrate.profile import write_profile
     from percpu.paths import check_writable_dir
 
@@ -81,6 +60,11 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     if opts.caches not in GUEST_CACHES:
         raise UsageError(f"--caches {opts.caches}: the calibration measures cache latencies; "
                          f"choose {' or '.join(GUEST_CACHES)}")
+    if baseline is not None:
+        if opts.kernel_kind != "percpu":
+            raise UsageError("--baseline needs --kernel percpu: only a kernel with per-CPU "
+                             "roots has a lazy fault to measure against it")
+        baseline_lazy_touch(baseline)  # refused now, not after minutes of gem5
     if scale < 1 or samples < 1:
         raise UsageError("--scale and --samples must be at least 1")
     target = out.resolve()
@@ -115,13 +99,13 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
             raise GuestFailure(f"calibrate: {why}")
         shutil.copyfile(work / "console.log", console)
         cal = run_calibration(samples_file=console, clock_mhz=CLK_MHZ, command=command,
+                              baseline=baseline,
                               progress=(lambda m: None) if quiet else
                               (lambda m: sys.stderr.write(m + "\n")))
         guest_mhz = cal.measurements.get("core_mhz")
         if guest_mhz is not None:
             cal.notes.append(f"converted at the board's clock ({CLK_MHZ:,} MHz); the "
                              f"guest's dependent-add chain read {guest_mhz.value:,.0f} MHz")
-        cal.notes += kernel_roots_notes(text)
         cal.notes.append(f"one gem5 run took {result.host_seconds:.0f} s of host time; the "
                          f"console log is {console.name}")
         cal.seconds = result.host_seconds  # the run's, not the fit's

@@ -80,11 +80,16 @@ def gem5_check_command(gem5_path: str | None) -> None:
                    "process switch then still pays its first COW faults")
 @click.option("--samples", type=int, default=3, show_default=True,
               help="samples per benchmark (a simulation repeats exactly: few are needed)")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="PROFILE.toml",
+              help="with --kernel percpu: the profile of the same machine on the stock kernel; "
+                   "its lazy_touch is taken off this kernel's to measure cost.lazy_fault "
+                   "(without it: lazy_touch less tlb_miss_touch, an upper bound)")
 @click.option("--quiet", "-q", is_flag=True, help="print only errors")
 @gem5_flags
-def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, quiet, gem5_path, kernel,
-                           kernel_time, cpu_type, caches, mem_mib, checkpoint_dir, timeout_s,
-                           max_sim_s) -> None:
+def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, baseline, quiet, gem5_path,
+                           kernel, kernel_time, cpu_type, caches, mem_mib, checkpoint_dir,
+                           timeout_s, max_sim_s) -> None:
     """Run `percpu calibrate`'s microbenchmarks in the gem5 guest and write a cost profile
     of the simulated machine, so engine and gem5 runs of one point can use the same
     costs (docs/gem5.md, "Costs of the simulated machine").
@@ -104,4 +109,4 @@ def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, quiet, gem5_
         "percpu gem5 calibrate"
     sys.exit(calibrate_gem5(opts=opts, machine=Machine(cpus=cpus, pcid=not no_pcid, pti=pti),
                             out=out, scale=scale, samples=samples, quiet=quiet,
-                            command=command))
+                            command=command, baseline=baseline))

@@ -71,6 +71,7 @@ def test_a_failed_benchmark_fails_the_run_and_writes_no_profile(tmp_path, bindir
     (["--caches", "none"], "--caches none: the calibration measures cache latencies"),
     (["--scale", "0"], "--scale and --samples must be at least 1"),
     (["--out", "."], "is a directory"),
+    (["--baseline", "stock.toml"], "--baseline needs --kernel percpu"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     res = calibrate(tmp_path, tmp_path, *args)

@@ -13,9 +13,10 @@
  *                   next --pages pages of a --buffer-pages buffer, round robin
  *   --bench lazy    the percpu kernel's lazy top-level fault, measured: one
  *                   page alone in each of --slots top-level (512 GiB) slots;
- *                   each sample makes CPU 0's root for this mm anew (the mm is
- *                   flushed on CPU 1 while CPU 0 runs another process, so
- *                   the switch back makes it, with or without PCID), then
+ *                   each sample makes CPU 0's root for this mm anew (while
+ *                   we wait on CPU 1, seven other processes run on CPU 0 and
+ *                   take all six of its ASIDs, so the switch back makes a
+ *                   new root, with or without PCID), then
  *                   times a read of every slot (a TLB miss and a lazy fault
  *                   each), flushes the TLB locally (the root stays) and times
  *                   them again (a TLB miss each, from warmer caches). Needs 2
@@ -148,33 +149,48 @@ static double time_slots(void)
 }
 
 /*
- * CPU 0 must switch to another mm while this one is flushed on CPU 1 (a CPU
- * that only went idle would keep the mm loaded, lazily, and keep the root
- * too): a child pinned to CPU 0 is woken through a pipe as we leave.
+ * CPU 0 must make this mm's root anew when we come back to it. Without PCID
+ * every switch does. With PCID a switch keeps the root of an ASID still
+ * assigned to the mm (even one flushed while inactive: the root's entries do
+ * not go stale with the TLB), so CPU 0 runs OTHER_MMS other processes while
+ * we are away: they take all TLB_NR_DYN_ASIDS (6) of its ASIDs, and the switch
+ * back assigns this mm a new one, with a new root. Each child is woken through
+ * its own pipe and answers on a shared one once it runs on CPU 0.
  */
+#define OTHER_MMS 7 /* TLB_NR_DYN_ASIDS + 1 */
+
 static void lazy_samples(void)
 {
-    int wake[2];
-    if (pipe(wake) < 0)
+    int wake[OTHER_MMS][2], ack[2];
+    pid_t child[OTHER_MMS];
+    if (pipe(ack) < 0)
         die("pipe");
-    pid_t child = fork();
-    if (child < 0)
-        die("fork");
-    if (child == 0) {
-        close(wake[1]);
-        calib_pin(0);
-        char c;
-        while (read(wake[0], &c, 1) == 1)
-            ;
-        _exit(0);
+    for (int k = 0; k < OTHER_MMS; k++) {
+        if (pipe(wake[k]) < 0)
+            die("pipe");
+        child[k] = fork();
+        if (child[k] < 0)
+            die("fork");
+        if (child[k] == 0) {
+            close(wake[k][1]);
+            calib_pin(0);
+            char c;
+            while (read(wake[k][0], &c, 1) == 1)
+                if (write(ack[1], "y", 1) != 1)
+                    _exit(1);
+            _exit(0);
+        }
+        close(wake[k][0]);
     }
-    close(wake[0]);
     lazy_setup();
     for (long s = 0; s < calib_samples; s++) {
         calib_pin(1);
-        if (write(wake[1], "x", 1) != 1) /* CPU 0 runs the child's mm meanwhile */
-            die("write");
-        full_flush(); /* CPU 0's ASID for this mm is now stale */
+        full_flush(); /* CPU 0's ASID for this mm, if it still had one, is stale */
+        for (int k = 0; k < OTHER_MMS; k++) {
+            char c;
+            if (write(wake[k][1], "x", 1) != 1 || read(ack[0], &c, 1) != 1)
+                die("calib_fault: a child pinned to CPU 0 did not answer");
+        }
         calib_pin(0); /* the switch back makes the root anew */
         double lazy = time_slots();
         full_flush(); /* local: the root stays, the TLB and walk caches go */
@@ -182,8 +198,10 @@ static void lazy_samples(void)
         calib_report("lazy_touch", lazy, "ns");
         calib_report("tlb_miss_touch", miss, "ns");
     }
-    close(wake[1]);
-    waitpid(child, NULL, 0);
+    for (int k = 0; k < OTHER_MMS; k++)
+        close(wake[k][1]);
+    for (int k = 0; k < OTHER_MMS; k++)
+        waitpid(child[k], NULL, 0);
 }
 
 int main(int argc, char **argv)

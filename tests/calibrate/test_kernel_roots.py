@@ -1,0 +1,82 @@
+"""cost.lazy_fault and cost.root_alloc measured on the percpu kernel: its calib-roots
+lines (its own counts and, with percpu_roots=time, its own cycles) and calib_fault
+--bench lazy's figures, against a stock kernel's lazy_touch (--baseline)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from percpu.calibrate.calibrate import root_costs
+from percpu.calibrate.kernel_roots import parse_kernel_roots
+from percpu.params import load_toml
+
+VALUES = {"cost.pte_write": 5.0, "cache.l1d.latency": 4.0}
+ROOTS = {"rootAllocs::total": 100, "lazyFaults": 400, "timing": 1,
+         "rootMakeCycles": 100 * 3000, "lazyFaultFixupCycles": 400 * 250}
+CYC = {"lazy_touch": (2500.0, 0.01), "tlb_miss_touch": (600.0, 0.01)}
+
+
+def by_key(entries):
+    return {e.key: e for e in entries}
+
+
+def test_against_the_stock_kernels_touch_the_difference_is_the_fault():
+    got = by_key(root_costs(CYC, VALUES, ROOTS, 900.0, 1.0, 1200.0))
+    lazy = got["cost.lazy_fault"]
+    assert lazy.how == "measured" and lazy.value == 2500 - 900 - 5 - 4
+    assert "the kernel's own fix-up is 250" in lazy.note
+    alloc = got["cost.root_alloc"]
+    assert alloc.how == "measured" and alloc.value == 3000 - 1200
+    assert "over 100 roots" in alloc.note
+
+
+def test_without_a_baseline_the_second_pass_bounds_it_from_above():
+    lazy = by_key(root_costs(CYC, VALUES, ROOTS, None, 1.0, 1200.0))["cost.lazy_fault"]
+    assert lazy.value == 2500 - 600 - 5 - 4 and "upper bound" in lazy.note
+
+
+def test_tsc_cycles_are_converted_to_core_cycles():
+    alloc = by_key(root_costs(CYC, VALUES, ROOTS, 900.0, 0.5, 1000.0))["cost.root_alloc"]
+    assert alloc.value == 3000 * 0.5 - 1000
+
+
+def test_a_copy_dearer_than_the_whole_root_floors_at_zero_and_says_so():
+    alloc = by_key(root_costs(CYC, VALUES, ROOTS, 900.0, 1.0, 5000.0))["cost.root_alloc"]
+    assert alloc.value == 0 and "floored at 0" in alloc.note
+
+
+@pytest.mark.parametrize("roots", [{}, {**ROOTS, "lazyFaults": 0, "timing": 0}])
+def test_no_roots_or_no_timing_measures_nothing(roots):
+    got = by_key(root_costs(CYC, VALUES, roots, 900.0, 1.0, 1200.0))
+    assert "cost.root_alloc" not in got
+    assert ("cost.lazy_fault" in got) == bool(roots.get("lazyFaults"))
+
+
+def test_calib_roots_lines_are_read_from_a_console():
+    text = "noise\ncalib-roots lazyFaults 12\ncalib-roots timing 1\ncalib-roots bad x\n"
+    assert parse_kernel_roots(text) == {"lazyFaults": 12, "timing": 1}
+
+
+def percpu(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "percpu", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_a_percpu_kernels_console_gives_measured_costs_in_the_profile(tmp_path):
+    lines = ["calib-info cpus 2", "calib-info pti off", "calib core_mhz 3000 MHz",
+             "calib tsc_mhz 3000 MHz"]
+    for _ in range(3):
+        lines += ["calib lazy_touch 1000 ns", "calib tlb_miss_touch 200 ns",
+                  "calib syscall 100 ns"]
+    lines += [f"calib-roots {k} {v}" for k, v in ROOTS.items()]
+    (tmp_path / "c.log").write_text("\n".join(lines) + "\n")
+    out = percpu("calibrate", "--from-samples", "c.log", "--out", "p.toml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    values = load_toml(tmp_path / "p.toml")
+    text = (tmp_path / "p.toml").read_text()
+    # 800 ns at 3 GHz, less the entry's write and read (pte_write 5, L1D latency 4).
+    assert values["cost.lazy_fault"] == 2400 - 5 - 4
+    assert "lazy_fault = 2391  # measured" in text
+    assert "cost.root_alloc" in values and "root_alloc = " in text
+    assert "the percpu kernel made 100 roots and took 400 lazy faults" in text
