@@ -17,7 +17,7 @@ from percpu.calibrate.benches import Bench, benches
 from percpu.calibrate.build import build_programs
 from percpu.calibrate.clock import Clock, clock_from, fixed_clock
 from percpu.calibrate.kernel_roots import (
-    baseline_lazy_touch,
+    baseline_console,
     kernel_roots_notes,
     parse_kernel_roots,
 )
@@ -254,7 +254,9 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                     baseline: Path | None = None) -> Calibration:
     """Measure here (or read samples from samples_file), fit, and return the calibration.
     baseline: the profile of the same machine on a kernel without per-CPU roots, whose
-    lazy_touch is taken off this one's when this kernel made roots (kernel_roots.py)."""
+    costs are fitted instead of this one's, and whose lazy_touch is taken off this one's
+    when this kernel made roots (kernel_roots.py): a profile of the baseline machine with
+    what the roots measurably cost."""
     say = progress or (lambda _msg: None)
     notes_pre: list[str] = []
     start = time.perf_counter()
@@ -281,14 +283,29 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                              "the real-time class's")
     baseline_touch = None
     if baseline is not None:
-        baseline_touch, other = baseline_lazy_touch(baseline)
+        # The machine's costs are the baseline kernel's (what the engine adds roots to);
+        # this kernel gives only what its roots cost.
+        base_text = baseline_console(baseline).read_text(errors="replace")
+        base_machine = machine_from_info(base_text.splitlines(), baseline.name)
         mine = {"cpus": machine.cpus, "pcid": machine.pcid, "pti": machine.pti}
-        differ = [k for k, v in mine.items() if k in other and other[k] != v]
+        theirs = {"cpus": base_machine.cpus, "pcid": base_machine.pcid, "pti": base_machine.pti}
+        differ = [k for k in mine if mine[k] != theirs[k]]
         if differ:
-            what = ", ".join(f"{k} {other[k]} there, {mine[k]} here" for k in differ)
+            what = ", ".join(f"{k} {theirs[k]} there, {mine[k]} here" for k in differ)
             raise UsageError(f"--baseline {baseline} is another machine ({what}): calibrate "
                              "the stock kernel with the same --cpus, --no-pcid and --pti")
-        notes_pre.append(f"lazy_touch baseline: {baseline} ({baseline_touch:,.0f} cycles)")
+        own = meas
+        meas = measurements_from_text(base_text, baseline.name)
+        if "lazy_touch" not in meas:
+            raise UsageError(f"--baseline {baseline} has no lazy_touch sample: calibrate the "
+                             "stock kernel again with this percpu (2 CPUs or more)")
+        baseline_touch = meas["lazy_touch"].value
+        for name in ("lazy_touch", "tlb_miss_touch"):
+            if name in own:
+                meas[name] = own[name]
+        notes_pre.append(f"costs fitted on the baseline kernel's samples ({baseline.name}, "
+                         f"{base_machine.kernel}); cost.lazy_fault and cost.root_alloc "
+                         f"measured on this kernel ({samples_file.name if samples_file else ''})")
     cal = _finish(machine, meas, static, clock_mhz, command, start, say, roots,
                   baseline_touch)
     cal.notes[:0] = notes_pre
@@ -348,6 +365,7 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
             clock_mhz: float | None, command: str, start: float,
             say: Callable[[str], None], roots: dict[str, int] | None = None,
             baseline_touch: float | None = None) -> Calibration:
+    """baseline_touch: the baseline kernel's lazy_touch in ns."""
     roots = roots or {}
     clock = fixed_clock(clock_mhz) if clock_mhz else clock_from(meas)
     cyc = _cycles(meas, clock)
@@ -386,7 +404,8 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
     engine_copy = (root_copy_check({**values, **{e.key: e.value for e in entries}})
                    if "copy_2k" in cyc or roots.get("timing") else None)
     measured = root_costs(cyc, {**values, **{e.key: e.value for e in entries}}, roots,
-                          baseline_touch, clock.core_mhz / clock.tsc_mhz if clock.tsc_mhz
+                          None if baseline_touch is None else clock.cycles(baseline_touch),
+                          clock.core_mhz / clock.tsc_mhz if clock.tsc_mhz
                           else 1.0, engine_copy)
     have = {e.key for e in measured}
     entries += measured + [e for e in _proxies(cyc, values, machine) if e.key not in have]

@@ -6,7 +6,6 @@ cost.lazy_fault (calibrate.root_costs)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from percpu.errors import UsageError
@@ -38,20 +37,14 @@ def kernel_roots_notes(roots: dict[str, int]) -> list[str]:
     return notes
 
 
-def baseline_lazy_touch(path: Path) -> tuple[float, dict]:
-    """--baseline: lazy_touch in cycles from the profile of the same machine on a kernel
-    without per-CPU roots (the stock kernel, or percpu_roots=off), and its [profile]."""
-    try:
-        doc = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read --baseline {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"--baseline {path} is not a TOML profile ({exc}): give the "
-                         "profile of a calibration on the stock kernel") from None
-    profile = doc.get("profile", {})
-    touch = profile.get("measurements", {}).get("lazy_touch", {}).get("cycles")
-    if touch is None:
-        raise UsageError(f"--baseline {path} has no lazy_touch measurement: calibrate the "
-                         "stock kernel with this percpu (its guest script runs calib_fault "
-                         "--bench lazy on 2 CPUs or more)")
-    return float(touch), profile
+def baseline_console(path: Path) -> Path:
+    """--baseline PROFILE.toml: the console log its calibration kept beside it
+    (<name>.console.log), whose samples the baseline's costs were fitted from."""
+    console = path.with_suffix(".console.log")
+    if not path.is_file():
+        raise UsageError(f"--baseline {path} not found: give the profile `percpu gem5 "
+                         "calibrate --kernel stock` wrote")
+    if not console.is_file():
+        raise UsageError(f"--baseline {path} has no {console.name} beside it: give a profile "
+                         "that `percpu gem5 calibrate` wrote (it keeps the guest's console)")
+    return console

@@ -51,7 +51,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
                    quiet: bool, command: str, baseline: Path | None = None) -> int:
     from percpu.calibrate.calibrate import run_calibration
     from percpu.calibrate.guest_script import render
-    from percpu.calibrate.kernel_roots import baseline_lazy_touch
+    from percpu.calibrate.kernel_roots import baseline_console
     from percpu.calibrate.profile import write_profile
     from percpu.paths import check_writable_dir
 
@@ -64,7 +64,7 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
         if opts.kernel_kind != "percpu":
             raise UsageError("--baseline needs --kernel percpu: only a kernel with per-CPU "
                              "roots has a lazy fault to measure against it")
-        baseline_lazy_touch(baseline)  # refused now, not after minutes of gem5
+        baseline_console(baseline)  # refused now, not after minutes of gem5
     if scale < 1 or samples < 1:
         raise UsageError("--scale and --samples must be at least 1")
     target = out.resolve()

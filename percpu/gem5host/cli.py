@@ -82,9 +82,10 @@ def gem5_check_command(gem5_path: str | None) -> None:
               help="samples per benchmark (a simulation repeats exactly: few are needed)")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="PROFILE.toml",
-              help="with --kernel percpu: the profile of the same machine on the stock kernel; "
-                   "its lazy_touch is taken off this kernel's to measure cost.lazy_fault "
-                   "(without it: lazy_touch less tlb_miss_touch, an upper bound)")
+              help="with --kernel percpu: a profile of the same machine on the stock kernel "
+                   "(its console log beside it). The profile written is the stock machine's "
+                   "costs with cost.lazy_fault (lazy_touch less the stock kernel's) and "
+                   "cost.root_alloc measured on this kernel: what the engine adds roots to")
 @click.option("--quiet", "-q", is_flag=True, help="print only errors")
 @gem5_flags
 def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, baseline, quiet, gem5_path,

@@ -80,3 +80,49 @@ def test_a_percpu_kernels_console_gives_measured_costs_in_the_profile(tmp_path):
     assert "lazy_fault = 2391  # measured" in text
     assert "cost.root_alloc" in values and "root_alloc = " in text
     assert "the percpu kernel made 100 roots and took 400 lazy faults" in text
+
+
+def console(path, touch_ns, roots=None, syscall_ns=100, pti="off"):
+    lines = ["calib-info cpus 2", f"calib-info pti {pti}", "calib-info pcid yes",
+             "calib core_mhz 3000 MHz", "calib tsc_mhz 3000 MHz"]
+    for _ in range(3):
+        lines += [f"calib lazy_touch {touch_ns} ns", "calib tlb_miss_touch 200 ns",
+                  f"calib syscall {syscall_ns} ns"]
+    lines += [f"calib-roots {k} {v}" for k, v in (roots or {}).items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_with_a_baseline_the_profile_is_the_stock_machines_plus_the_roots(tmp_path):
+    """--baseline: the costs are fitted on the stock kernel's samples (what the engine
+    adds roots to), the lazy fault is lazy_touch less the stock kernel's."""
+    from percpu.calibrate.calibrate import run_calibration
+
+    console(tmp_path / "stock.console.log", 300, syscall_ns=100)
+    (tmp_path / "stock.toml").write_text("# stand-in\n")
+    mine = console(tmp_path / "percpu.console.log", 1000, ROOTS, syscall_ns=150)
+    cal = run_calibration(samples_file=mine, clock_mhz=3000.0, baseline=tmp_path / "stock.toml")
+    got = cal.overrides()
+    assert got["cost.lazy_fault"] == (1000 - 300) * 3 - 5 - 4
+    lazy = next(e for e in cal.entries if e.key == "cost.lazy_fault")
+    assert "less the stock kernel's (900" in lazy.note
+    assert cal.measurements["syscall"].value == 100  # the stock kernel's
+    assert any("costs fitted on the baseline kernel's samples" in n for n in cal.notes)
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("none", "not found"),
+    ("no-console", "has no stock.console.log beside it"),
+    ("pti", "is another machine (pti on there, off here)"),
+])
+def test_a_baseline_that_cannot_serve_is_refused(tmp_path, setup, message):
+    from percpu.calibrate.calibrate import run_calibration
+    from percpu.errors import UsageError
+
+    if setup != "none":
+        (tmp_path / "stock.toml").write_text("# stand-in\n")
+    if setup == "pti":
+        console(tmp_path / "stock.console.log", 300, pti="on")
+    mine = console(tmp_path / "percpu.console.log", 1000, ROOTS)
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_calibration(samples_file=mine, clock_mhz=3000.0, baseline=tmp_path / "stock.toml")
