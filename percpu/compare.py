@@ -906,6 +906,8 @@ def compare_command(points_text, cpus_text, machines_text, hosts_text, seeds, ro
     if (profile is not None and not profile.is_absolute() and not profile.exists()
             and (REPO / profile).is_file()):
         profile = REPO / profile  # the default names the repository's docs/profiles/
+    if profile is not None and profile.exists():
+        profile = profile.resolve()  # the runs' commands hold it, wherever they run
     opts = Options(out=out, points=points, cpus=cpus, machines=machines, hosts=hosts,
                    seeds=seeds, roi_scale=roi_scale, gem5=gem5_path, profile=profile,
                    jobs=jobs, engine_jobs=engine_jobs, checkpoint_dir=checkpoint_dir,
