@@ -58,10 +58,11 @@ def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int 
         if "--iters" in args:
             i = args.index("--iters") + 1
             args[i] = str(max(1, int(args[i]) // scale))
+        n = str(max(samples, bench.min_samples))
         if "--samples" in args:
-            args[args.index("--samples") + 1] = str(samples)
+            args[args.index("--samples") + 1] = n
         else:
-            args += ["--samples", str(samples)]
+            args += ["--samples", n]
         if dram_kib and bench.key == "chase_dram":
             args[args.index("--size") + 1] = str(dram_kib * 1024)
         if bench.program == "calib_proc":

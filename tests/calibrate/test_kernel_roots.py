@@ -126,3 +126,15 @@ def test_a_baseline_that_cannot_serve_is_refused(tmp_path, setup, message):
     mine = console(tmp_path / "percpu.console.log", 1000, ROOTS)
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_calibration(samples_file=mine, clock_mhz=3000.0, baseline=tmp_path / "stock.toml")
+
+
+def test_the_guest_script_gives_the_lazy_bench_its_own_samples():
+    """A lazy fault on gem5 is as small as the walk's noise: the bench runs 15 samples of
+    128 slots even when the calibration asks for 3 samples per bench."""
+    from percpu.calibrate.guest_script import render
+
+    script = render(cpus=2, samples=3)
+    lazy = next(ln for ln in script.splitlines() if "--bench lazy" in ln)
+    assert "--slots 128" in lazy and "--samples 15" in lazy
+    syscall = next(ln for ln in script.splitlines() if "calib_syscall" in ln)
+    assert "--samples 3" in syscall
