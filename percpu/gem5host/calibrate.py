@@ -24,9 +24,8 @@ from percpu.gem5host.plan import (
     Gem5Options,
     Machine,
     guest_script,
-    roi_plan,
 )
-from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_phase
+from percpu.gem5host.run import GuestFailure, ensure_checkpoint, keep_failed, run_script
 from percpu.run_request import check_gem5_options, check_machine_flags
 
 # The caches the guest script describes (and sizes its pointer chases by): system.py's
@@ -84,14 +83,10 @@ def calibrate_gem5(*, opts: Gem5Options, machine: Machine, out: Path, scale: int
     work = make_temp_dir(target.parent, f".{target.name}.")
     console = target.with_suffix(".console.log")
     try:
-        readfile = work / "calibrate.sh"
-        readfile.write_text(script)
-        plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, "shared")
         if not quiet:
             sys.stderr.write(f"calibrating in the gem5 guest ({opts.cpu_type}, {opts.caches} "
                              f"caches, {machine.cpus} CPUs): one gem5 run of minutes ...\n")
-        result = run_phase(opts, plan, work, "calibrate", quiet)
-        text = (work / "console.log").read_text(errors="replace")
+        result, text = run_script(opts, machine, checkpoint, script, work, "calibrate", quiet)
         failed = [ln.split()[-1] for ln in text.splitlines() if ln.startswith("calib-info failed")]
         if failed or "script exited with status 0" not in text:
             why = (f"benchmarks failed in the guest: {', '.join(failed)}" if failed

@@ -236,6 +236,18 @@ def run_scheme(opts: Gem5Options, machine: Machine, checkpoint: Path, scheme: st
     return result
 
 
+def run_script(opts: Gem5Options, machine: Machine, checkpoint: Path, script: str,
+               workdir: Path, label: str, quiet: bool) -> tuple[PhaseResult, str]:
+    """A script of one's own as the guest's readfile script on the restored checkpoint
+    (the calibration's; the percpu kernel's stress under gem5): no region of interest is
+    asked of it. Returns the phase and the guest's console text."""
+    readfile = workdir / f"{label}.sh"
+    readfile.write_text(script)
+    plan = roi_plan(opts, machine, checkpoint / "cpt", readfile, "shared")
+    result = run_phase(opts, plan, workdir, label, quiet)
+    return result, (workdir / "console.log").read_text(errors="replace")
+
+
 def _dump_count(stats: Path) -> int:
     if not stats.is_file():
         return 0
