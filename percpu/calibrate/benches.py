@@ -79,9 +79,10 @@ def benches(machine: Machine, quick: bool) -> list[Bench]:
         # A lazy fault is a few hundred cycles on gem5 against a walk's cache misses
         # that vary by as much from sample to sample: many slots, many samples.
         Bench("lazy_touch", "calib_fault", ("--bench", "lazy", "--slots", "128"),
-              ("lazy_touch", "tlb_miss_touch"),
+              ("lazy_touch", "tlb_miss_touch", "slot_touch"),
               "first access to each of 128 top-level slots after CPU 0's root is made anew, "
-              "then after a local flush", cpus=2, min_samples=15),
+              "then after a local flush; first read of a page in each of 96 slots whose "
+              "tables were freed", cpus=2, min_samples=15),
         Bench("mprotect_local", "calib_shootdown", it(300), ("mprotect_local",),
               "mprotect RW->R->RW, single-threaded"),
         Bench("mprotect_remote", "calib_shootdown", ("--remote", *it(100)),

@@ -44,6 +44,9 @@ NOT_MEASURED = {
     "psc.upper.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
     "psc.pde.entries": "paging-structure-cache sizes are not architectural (sensitivity)",
 }
+# What a lazy fault adds to a touch, measured against a kernel without roots: the first
+# is the one that needs no ASID to be taken from the mm (calib_fault --bench lazy).
+TOUCHES = ("slot_touch", "lazy_touch")
 # Entries the fit determines, and which rows carry them (for the profile's comments).
 CARRIERS = {
     "cost.syscall": "syscall, yield_*, pipe_*",
@@ -163,32 +166,39 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
 
 
 def root_costs(cyc: dict[str, tuple[float, float]], values: dict[str, float],
-               roots: dict[str, int], baseline_touch: float | None, tsc_to_core: float,
-               engine_copy: float | None) -> list[Entry]:
+               roots: dict[str, int], baseline_touch: dict[str, float] | None,
+               tsc_to_core: float, engine_copy: float | None) -> list[Entry]:
     """cost.lazy_fault and cost.root_alloc measured on the percpu kernel (its calib-roots
     lines, docs/kernel.md), where it ran with its roots on; [] otherwise.
 
-    lazy_fault: lazy_touch (each read a TLB miss and a lazy fault) less the same on a
-    kernel without roots (baseline_touch, --baseline), less the entry write and read the
-    engine adds; without a baseline, less tlb_miss_touch (the same reads after a local
-    flush, from warmer caches: an upper bound). root_alloc: the kernel's own TSC cycles
-    per root made (percpu_roots=time) less what the engine charges for the copy it
-    models through its caches (engine_copy), so that the engine's whole allocation costs
-    what the kernel's did."""
+    lazy_fault: what a lazy fault adds to an access, less the entry write and read the
+    engine adds. Against the stock kernel's figures (baseline_touch, --baseline, cycles):
+    slot_touch (the first read in a slot whose tables were freed: a demand fault, then
+    the lazy fault) less the stock kernel's, else lazy_touch (each read a TLB miss and a
+    lazy fault, once CPU 0's root is made anew) less the stock kernel's. Without a
+    baseline, lazy_touch less tlb_miss_touch (the same reads after a local flush, from
+    warmer caches: an upper bound). root_alloc: the kernel's own TSC cycles per root made
+    (percpu_roots=time) less what the engine charges for the copy it models through its
+    caches (engine_copy), so that the engine's whole allocation costs what the kernel's
+    did."""
     out = []
-    if roots.get("lazyFaults") and "lazy_touch" in cyc:
-        touch, sp = cyc["lazy_touch"]
-        if baseline_touch is not None:
-            diff = touch - baseline_touch
-            how = (f"lazy_touch on the percpu kernel ({touch:,.0f} cycles) less the stock "
-                   f"kernel's ({baseline_touch:,.0f}, --baseline)")
-        elif "tlb_miss_touch" in cyc:
+    base = baseline_touch or {}
+    if roots.get("lazyFaults"):
+        diff = how = None
+        for name in TOUCHES:
+            if name in cyc and name in base:
+                touch = cyc[name][0]
+                diff = touch - base[name]
+                how = (f"{name} on the percpu kernel ({touch:,.0f} cycles) less the stock "
+                       f"kernel's ({base[name]:,.0f}, --baseline)")
+                sp = cyc[name][1]
+                break
+        if diff is None and "lazy_touch" in cyc and "tlb_miss_touch" in cyc:
+            touch, sp = cyc["lazy_touch"]
             diff = touch - cyc["tlb_miss_touch"][0]
             how = (f"upper bound: lazy_touch ({touch:,.0f} cycles) less tlb_miss_touch "
                    f"({cyc['tlb_miss_touch'][0]:,.0f}, from warmer caches; give --baseline "
-                   "for the stock kernel's lazy_touch)")
-        else:
-            diff = None
+                   "for the stock kernel's figures)")
         if diff is not None:
             lazy = max(0.0, diff - values["cost.pte_write"] - values["cache.l1d.latency"])
             fixup = roots.get("lazyFaultFixupCycles", 0) / roots["lazyFaults"] * tsc_to_core
@@ -281,7 +291,7 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
         if realtime:
             notes_pre.append("measured with --realtime (SCHED_FIFO 1): scheduler figures are "
                              "the real-time class's")
-    baseline_touch = None
+    baseline_touch: dict[str, float] | None = None
     if baseline is not None:
         # The machine's costs are the baseline kernel's (what the engine adds roots to);
         # this kernel gives only what its roots cost.
@@ -299,8 +309,9 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
         if "lazy_touch" not in meas:
             raise UsageError(f"--baseline {baseline} has no lazy_touch sample: calibrate the "
                              "stock kernel again with this percpu (2 CPUs or more)")
-        baseline_touch = meas["lazy_touch"].value
-        for name in ("lazy_touch", "tlb_miss_touch"):
+        baseline_touch = {name: meas[name].value for name in TOUCHES if name in meas}
+        for name in ("tlb_miss_touch", *TOUCHES):
+            meas.pop(name, None)
             if name in own:
                 meas[name] = own[name]
         notes_pre.append(f"costs fitted on the baseline kernel's samples ({baseline.name}, "
@@ -364,8 +375,8 @@ def _measure_here(machine: Machine, quick: bool, only: list[str] | None,
 def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
             clock_mhz: float | None, command: str, start: float,
             say: Callable[[str], None], roots: dict[str, int] | None = None,
-            baseline_touch: float | None = None) -> Calibration:
-    """baseline_touch: the baseline kernel's lazy_touch in ns."""
+            baseline_touch: dict[str, float] | None = None) -> Calibration:
+    """baseline_touch: the baseline kernel's TOUCHES figures in ns."""
     roots = roots or {}
     clock = fixed_clock(clock_mhz) if clock_mhz else clock_from(meas)
     cyc = _cycles(meas, clock)
@@ -404,7 +415,8 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
     engine_copy = (root_copy_check({**values, **{e.key: e.value for e in entries}})
                    if "copy_2k" in cyc or roots.get("timing") else None)
     measured = root_costs(cyc, {**values, **{e.key: e.value for e in entries}}, roots,
-                          None if baseline_touch is None else clock.cycles(baseline_touch),
+                          None if baseline_touch is None else
+                          {k: clock.cycles(v) for k, v in baseline_touch.items()},
                           clock.core_mhz / clock.tsc_mhz if clock.tsc_mhz
                           else 1.0, engine_copy)
     have = {e.key for e in measured}

@@ -26,7 +26,13 @@
  *                   lazy_touch - tlb_miss_touch overstates it.
  *
  *   calib fault_write|fault_read|fault_minor|zero_page NS ns   (per page)
- *   calib lazy_touch|tlb_miss_touch NS ns   (per slot)
+ *                   Each sample then reads a page alone in each of up to 96
+ *                   further slots whose tables were just freed (slot_touch): a
+ *                   demand fault, and on the percpu kernel a lazy fault after
+ *                   it; less the same on a stock kernel, one lazy fault,
+ *                   whatever the ASIDs did.
+ *
+ *   calib lazy_touch|tlb_miss_touch|slot_touch NS ns   (per slot)
  */
 #include "calib.h"
 
@@ -50,7 +56,7 @@ static struct opt opts[] = {
     {"pages", OPT_INT, &pages, NULL, 1, 1 << 22, "pages touched per sample"},
     {"buffer-pages", OPT_INT, &buffer_pages, NULL, 1, 1 << 24,
      "--bench zero: pages cleared round robin (their size must exceed the LLC)"},
-    {"slots", OPT_INT, &slots, NULL, 1, 200,
+    {"slots", OPT_INT, &slots, NULL, 1, 150,
      "--bench lazy: top-level slots touched per sample, one page each"},
     CALIB_OPTS,
     COMMON_OPTS,
@@ -149,6 +155,33 @@ static double time_slots(void)
 }
 
 /*
+ * The first read of a page alone in a top-level slot whose tables were freed: a
+ * demand fault that allocates them in mm->pgd and, on the percpu kernel, a lazy
+ * fault that copies the new entry into the root (its old entry went with the
+ * freed tables). Less the same on a kernel without roots, one lazy fault. The
+ * slots lie above the --slots ones; munmap frees their tables again.
+ */
+#define NEW_SLOTS_MAX 96 /* FIRST_SLOT + 150 + 96 stays below the mmap area and stack */
+
+static double time_new_slots(void)
+{
+    long n = slots < NEW_SLOTS_MAX ? slots : NEW_SLOTS_MAX;
+    for (long i = 0; i < n; i++)
+        if (mmap((void *)slot_page(slots + i), PAGE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+                 0) != (void *)slot_page(slots + i))
+            die("calib_fault: cannot map a page at top-level slot %ld", FIRST_SLOT + slots + i);
+    uint64_t sum = 0, t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        sum += *slot_page(slots + i);
+    uint64_t t1 = now_ns();
+    __asm__ volatile("" ::"r"(sum));
+    for (long i = 0; i < n; i++)
+        munmap((void *)slot_page(slots + i), PAGE);
+    return (double)(t1 - t0) / (double)n;
+}
+
+/*
  * CPU 0 must make this mm's root anew when we come back to it. Without PCID
  * every switch does. With PCID a switch keeps the root of an ASID still
  * assigned to the mm (even one flushed while inactive: the root's entries do
@@ -197,6 +230,7 @@ static void lazy_samples(void)
         double miss = time_slots();
         calib_report("lazy_touch", lazy, "ns");
         calib_report("tlb_miss_touch", miss, "ns");
+        calib_report("slot_touch", time_new_slots(), "ns");
     }
     for (int k = 0; k < OTHER_MMS; k++)
         close(wake[k][1]);
