@@ -7,6 +7,7 @@ probe). CI never builds gem5."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,20 @@ def test_a_checkout_with_local_changes_is_left_alone(standin: Path, capsys) -> N
     assert len(_git(standin, "log", "--format=%s").splitlines()) == 1
 
 
+def test_another_version_of_the_series_is_refused(standin: Path, capsys) -> None:
+    """A commit with a patch's subject but another change (an earlier version of the
+    series) is not taken for the patch: the checkout is refused, nothing applied."""
+    (standin / "src" / "tlb.cc").write_text("int pcid;\nint tagged_otherwise;\n")
+    _git(standin, "commit", "-q", "-am", "arch-x86: Tag TLB entries with their PCID")
+    rc, _, err = run(["--gem5", str(standin)], capsys)
+    assert rc == 2
+    assert err.startswith(f"percpu: error: GEM5={standin} has another version of percpu's "
+                          "0001-arch-x86-Tag-TLB-entries-with-their-PCID.patch (commit ")
+    assert "start again from a clean v24.0.0.1 checkout" in err
+    assert len(_git(standin, "log", "--format=%s").splitlines()) == 2
+    assert not (standin.parent / "scons-calls").exists()
+
+
 def test_not_a_gem5_tree_and_no_tree_at_all(tmp_path: Path, capsys,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     rc, _, err = run(["--gem5", str(tmp_path)], capsys)
@@ -132,3 +147,28 @@ def test_the_real_series_subjects_are_what_git_am_makes() -> None:
     names = [gem5_build.subject(p) for p in gem5_build.patches()]
     assert len(names) == len(set(names)) == len(gem5_build.patches())
     assert all(n.startswith("arch-x86: ") and "[PATCH" not in n for n in names)
+
+
+def test_the_real_series_is_numbered_one_way() -> None:
+    """git format-patch -n: every patch says [PATCH i/n], i and n of the whole series."""
+    series = gem5_build.patches()
+    n = len(series)
+    width = len(str(n))
+    found = [re.search(r"^Subject: \[PATCH ([^]]*)\]", p.read_text(), re.MULTILINE)
+             for p in series]
+    assert [m.group(1) if m else p.name for m, p in zip(found, series, strict=True)] == \
+        [f"{i:0{width}d}/{n}" for i in range(1, n + 1)]
+    assert [p.name[:4] for p in series] == [f"{i:04d}" for i in range(1, n + 1)]
+
+
+def test_the_real_series_messages_follow_gem5s_format() -> None:
+    """gem5's CONTRIBUTING.md: a header of at most 65 characters starting with a tag,
+    then a blank line and a description whose lines are at most 72 characters."""
+    for patch in gem5_build.patches():
+        name = gem5_build.subject(patch)
+        assert len(name) <= 65, patch.name
+        rest = patch.read_text().partition("\n\n")[2]
+        body = rest.split("\n---\n", 1)[0]
+        assert body.strip(), f"{patch.name} has no description"
+        long = [line for line in body.splitlines() if len(line) > 72]
+        assert not long, f"{patch.name}: {long}"

@@ -3,9 +3,10 @@
 The top-level SConstruct runs this (`scons GEM5=/path/to/gem5 [-j N] [TARGET]`); it also
 runs alone (`python tools/gem5_build.py --gem5 /path/to/gem5 [-j N] [TARGET]`). Steps:
   1. the tree is gem5 v24.0.0.1 (src/base/version.cc), a git checkout;
-  2. src_patches/*.patch are applied with `git am` unless they already are (each one's
-     subject is a commit of the checkout); a tree with other local changes is refused,
-     so percpu never mixes its patches into someone's work;
+  2. src_patches/*.patch are applied with `git am` unless they already are (a commit of
+     the checkout has each one's subject and change, by git patch-id); a tree with other
+     local changes, or with another version of the series, is refused, so percpu never
+     mixes its patches into someone's work;
   3. scons TARGET -jN EXTRAS=src_patches/percpu_gem5 --ignore-style in the checkout
      (90 to 140 minutes the first time on 2 cores; minutes afterwards);
   4. `percpu gem5 check --gem5 <the binary>`: the binary has the patches and the plugin.
@@ -77,12 +78,37 @@ def check_tree(gem5: Path) -> None:
                        "(git init && git add -A && git commit there first)")
 
 
+def _patch_id(gem5: Path, diff: str) -> str:
+    """git patch-id --stable of a diff (a patch file, or `git show` of a commit): the same
+    change gives the same id whatever its commit, date or message."""
+    proc = subprocess.run(["git", "-C", str(gem5), "patch-id", "--stable"], input=diff,
+                          capture_output=True, text=True, check=False)
+    return proc.stdout.split(" ", 1)[0]
+
+
 def applied(gem5: Path) -> list[bool]:
-    """For each patch, whether the checkout already has its commit (by subject, in the
-    commits since the v24.0.0.1 version.cc was last touched)."""
-    log = _git(gem5, "log", "--format=%s", "-n", "200")
-    subjects = set(log.stdout.splitlines())
-    return [subject(p) in subjects for p in patches()]
+    """For each patch, whether the checkout already has it: a commit among the last 200
+    with its subject and the same change (git patch-id). A commit with the subject but
+    another change is an earlier version of the series: refused, one line."""
+    log = _git(gem5, "log", "--format=%H %s", "-n", "200")
+    by_subject: dict[str, list[str]] = {}
+    for line in log.stdout.splitlines():
+        sha, _, subj = line.partition(" ")
+        by_subject.setdefault(subj, []).append(sha)
+    state = []
+    for patch in patches():
+        commits = by_subject.get(subject(patch), [])
+        if not commits:
+            state.append(False)
+            continue
+        want = _patch_id(gem5, patch.read_text(errors="replace"))
+        have = {_patch_id(gem5, _git(gem5, "show", "--format=", c).stdout) for c in commits}
+        if want not in have:
+            raise BadInput(f"GEM5={gem5} has another version of percpu's {patch.name} "
+                           f"(commit {commits[0][:12]}, same subject, other change): "
+                           "start again from a clean v24.0.0.1 checkout")
+        state.append(True)
+    return state
 
 
 def apply_series(gem5: Path, echo=print) -> None:

@@ -106,7 +106,7 @@ def test_percpu_roots_in_the_walker(gem5: Path, kernel: Path, checkpoints: Path,
     assert percpu["percpu.lazyFaults"] > 0
     assert percpu["percpu.maxLazyFaultsPerRoot"] <= 256
     assert 0 < percpu["percpu.rootPoolPeakBytes"] <= percpu["percpu.rootPoolBoundBytes"]
-    # Timing walks make each allocation's copy as memory traffic (src_patches/0010): no
+    # Timing walks make each allocation's copy as memory traffic (src_patches/0012): no
     # more walks made copies than there were allocations, and the copies took time beyond
     # the cost table's charge (rootChargedCycles less the lazy faults'), at least a read
     # and then a write per copy.
