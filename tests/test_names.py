@@ -42,6 +42,18 @@ def kernel_timing_names() -> set[str]:
     return names
 
 
+def kernel_kmap_names() -> set[str]:
+    """What kmap_local in the roots adds (0011): where the kernel's kmap_local mappings
+    went and what switch-in rewrote, under the engine's kmap.* names, not root stats."""
+    (patch,) = KERNEL_COUNTERS.glob("0011-*.patch")
+    text = patch.read_text()
+    names = set(re.findall(r'seq_printf\(m, "(kmap\.\w+) ', text))
+    paths = re.findall(r'\[PERCPU_KMAP_\w+\]\s*= "(\w+)"', text)
+    assert paths, "the patch's kmap_path_names moved: update this test"
+    names |= {f"kmap.{n}::{p}" for n in ("localMaps", "restores") for p in paths}
+    return names
+
+
 def kernel_proc_names() -> set[str]:
     """The names /proc/percpu_roots prints (src_patches/linux-6.1/0007), causes expanded."""
     text = _kernel_patch_text()
@@ -192,6 +204,7 @@ def test_the_names_tables_list_the_kernels_names():
     what the kernel prints, and nothing else."""
     kernel = kernel_proc_names()
     timing = kernel_timing_names()
+    kmap = kernel_kmap_names()
     text = (ROOT / "docs" / "kernel.md").read_text()
     table = text[text.index("## /proc/percpu_roots"):].split("\n## ", 1)[0]
     shown = set()
@@ -203,7 +216,7 @@ def test_the_names_tables_list_the_kernels_names():
                 shown |= {n for n in timing if n.startswith(token[:-1])}
                 continue
             shown.add(token)
-    assert shown == kernel | timing, shown ^ (kernel | timing)
+    assert shown == kernel | timing | kmap, shown ^ (kernel | timing | kmap)
     names_doc = (ROOT / "docs" / "names.md").read_text()
     rows = re.findall(r"^\| `(\w+)(?:::<cause>`, `::total)?` \|.*?\| ([^|]+) \|[^|]+\|$",
                       names_doc, flags=re.MULTILINE)

@@ -8,7 +8,8 @@ under the names the engine and the plugin use (docs/names.md), system-wide becau
 kernel prints totals: `board.percpu.<name>`, which the analysis reads as
 `system.percpu.<name>` and sums with the per-CPU zeros. So `percpu report` and the
 comparison read the kernel column as they read the others. The kernel's own timing of
-its paths (percpu_roots=time) goes under `board.percpu.kernel.<name>`.
+its paths (percpu_roots=time) and its kmap_local counts (kmap.*) go under
+`board.percpu.kernel.<name>`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def stat_lines(roots: dict[str, int]) -> dict[str, str]:
             continue
         full = (SHARED_PREFIX if name in shared else KERNEL_ONLY_PREFIX) + name
         what = ("the percpu kernel's /proc/percpu_roots over the region of interest"
-                if name in shared else "the percpu kernel's own timing (percpu_roots=time)")
+                if name in shared else "the percpu kernel's kmap_local counts"
+                if name.startswith("kmap.") else
+                "the percpu kernel's own timing (percpu_roots=time)")
         out[full] = f"{full:<60} {value:>20}   # {what} (Count)"
     return out
 

@@ -54,6 +54,8 @@ def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float,
     if percpu_kernel:
         # One build serves both arms of a comparison: the roots switched off at boot.
         variants.append(("max", "percpu_roots=off,time", "max_roots_off", False))
+        # kmap_local in the fixmap with the roots on (CONFIG_X86_KMAP_LOCAL_MAP).
+        variants.append(("max", "percpu_roots=nokmap", "max_nokmap", False))
     if gem5_path:
         variants.append(("max", "", "gem5_path", True))
     if stress:

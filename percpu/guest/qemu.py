@@ -103,7 +103,8 @@ ROOTS_WRITTEN = "percpu-guest: roots options written"
 
 
 def roots_options(extra_args: str) -> set[str]:
-    """The options of the kernel's percpu_roots=on|off[,nocheck][,time] in a command line."""
+    """The options of the kernel's percpu_roots=on|off[,nocheck][,time][,nokmap] in a
+    command line."""
     options: set[str] = set()
     for arg in extra_args.split():
         if arg.startswith("percpu_roots="):
@@ -169,10 +170,29 @@ def roots_problems(roots: dict[str, int], *, roots_off: bool,
     return problems
 
 
+def kmap_problems(roots: dict[str, int], *, roots_off: bool, smoke: bool,
+                  nokmap: bool = False) -> list[str]:
+    """kmap_local in the roots' own slot (the series' CONFIG_X86_KMAP_LOCAL_MAP,
+    docs/kernel.md): with the roots on (kmap.private 1) the smoke programs' copies
+    (kmap_io) map there; with percpu_roots=off or nokmap nothing does. A series or config
+    without it prints kmap.private 0 or no kmap lines, and nothing is asked of it."""
+    if "kmap.private" not in roots:
+        return []
+    private = roots.get("kmap.localMaps::private", 0)
+    if roots_off or nokmap:
+        what = "off" if roots_off else "nokmap"
+        return ([f"percpu_roots={what}: {private} kmap_local mappings went to a root's slot"]
+                if private or roots["kmap.private"] else [])
+    if roots["kmap.private"] == 1 and smoke and private == 0:
+        return [("kmap.private 1 but no kmap_local mapping went to a root's slot "
+                 "(kmap.localMaps::private 0)")]
+    return []
+
+
 def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
                  programs: list[str], gem5_path: bool = False, percpu_kernel: bool = False,
-                 roots_off: bool = False, stress: bool = False, timing: bool = False
-                 ) -> tuple[list[str], CheckResult]:
+                 roots_off: bool = False, stress: bool = False, timing: bool = False,
+                 nokmap: bool = False) -> tuple[list[str], CheckResult]:
     """Check /init's lines; returns (problems, a result with what was parsed)."""
     result = CheckResult(ok=False, lines=lines)
     problems: list[str] = []
@@ -232,6 +252,9 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
         problems.append(f"no '{DONE}' line")
     if percpu_kernel and not gem5_path:
         problems += roots_problems(result.roots, roots_off=roots_off, timing=timing)
+        if result.roots:
+            problems += kmap_problems(result.roots, roots_off=roots_off, smoke=smoke,
+                                      nokmap=nokmap)
     if stress:
         if result.stress is None or result.stress_status is None:
             problems.append("the stress printed no summary or status")
@@ -312,6 +335,7 @@ def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb
         gem5_path=gem5_path, percpu_kernel=build.manifest.get("kernel") == PERCPU,
         roots_off="off" in roots_options(extra_args),
         timing="time" in roots_options(extra_args),
+        nokmap="nokmap" in roots_options(extra_args),
         stress=any(a.startswith("percpu.stress=") for a in extra_args.split()))
     if timed_out:
         problems.insert(0, f"timed out after {timeout:.0f} s")

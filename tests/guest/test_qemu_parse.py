@@ -148,6 +148,33 @@ def test_percpu_roots_off_must_make_no_roots() -> None:
         "percpu_roots=off: the roots still ran (enabled 1, 5120 made)"]
 
 
+def test_kmap_local_must_use_the_roots_slot_only_with_the_roots_on() -> None:
+    kmap = {"kmap.private": 1, "kmap.localMaps::private": 900, "kmap.restores::private": 3,
+            "kmap.localMaps::fixmap": 40, "kmap.restores::fixmap": 0, "kmap.inPlace": 7,
+            "kmap.invalidateOther": 0}
+
+    def check(roots: dict[str, int], **kw: bool) -> list[str]:
+        return parse_output(percpu_console(roots), cpus=2, smoke=True, selftest=True,
+                            programs=PROGRAMS, percpu_kernel=True, **kw)[0]
+
+    assert check({**ROOTS, **kmap}) == []
+    # percpu_roots=nokmap (or a config without CONFIG_X86_KMAP_LOCAL_MAP): all fixmap.
+    assert check({**ROOTS, **kmap, "kmap.private": 0, "kmap.localMaps::private": 0}) == []
+    assert check({**ROOTS, **kmap, "kmap.localMaps::private": 0}) == [
+        ("kmap.private 1 but no kmap_local mapping went to a root's slot "
+         "(kmap.localMaps::private 0)")]
+    off = {**ROOTS, "enabled": 0, "rootAllocs::total": 0, "timedSwitches::newRoot": 0,
+           "switchCycles::newRoot": 0, "rootMakeCycles": 0, "lazyFaultFixupCycles": 0,
+           **kmap, "kmap.private": 0}
+    assert check(off, roots_off=True) == [
+        "percpu_roots=off: 900 kmap_local mappings went to a root's slot"]
+    assert check({**off, "kmap.localMaps::private": 0}, roots_off=True) == []
+    nokmap = {**ROOTS, **kmap, "kmap.private": 0, "kmap.localMaps::private": 0}
+    assert check(nokmap, nokmap=True) == []
+    assert check({**nokmap, "kmap.localMaps::private": 5}, nokmap=True) == [
+        "percpu_roots=nokmap: 5 kmap_local mappings went to a root's slot"]
+
+
 TIMED = ROOTS
 
 

@@ -316,7 +316,7 @@ int wait_children(void)
  * printed by finish() as "percpu-roots: <name> <value>": counters as the ROI's
  * difference, the peaks and bounds as read at the end. Nothing on other kernels.
  */
-#define ROOTS_MAX 48 /* /proc/percpu_roots prints 26 lines */
+#define ROOTS_MAX 48 /* /proc/percpu_roots prints 33 lines */
 struct roots_snapshot {
     int n;
     char name[ROOTS_MAX][48];
@@ -338,11 +338,12 @@ static void roots_read(struct roots_snapshot *s)
 }
 
 /* Read as it is at the end, not as a difference: peaks, bounds, the switches
- * (enabled, and timing: percpu_roots=time). */
+ * (enabled, timing: percpu_roots=time, kmap.private: percpu_roots=nokmap). */
 static int roots_absolute(const char *name)
 {
-    return !strcmp(name, "enabled") || !strcmp(name, "timing") || strstr(name, "Peak") ||
-           strstr(name, "Bound") || !strncmp(name, "max", 3);
+    return !strcmp(name, "enabled") || !strcmp(name, "timing") ||
+           !strcmp(name, "kmap.private") || strstr(name, "Peak") || strstr(name, "Bound") ||
+           !strncmp(name, "max", 3);
 }
 
 static void roots_print(void)

@@ -4,7 +4,9 @@
  * A user program cannot call kmap_local_page(); it can make the kernel do
  * it. Every page the kernel copies between the page cache or a pipe buffer
  * and user memory is mapped with kmap_local_page() (a real temporary
- * mapping on 32-bit HIGHMEM and with CONFIG_DEBUG_KMAP_LOCAL_FORCE_MAP).
+ * mapping on 32-bit HIGHMEM and, on x86-64, with the percpu kernel's
+ * CONFIG_X86_KMAP_LOCAL_MAP: in the fixmap, or in the per-CPU root's own
+ * slot; /proc/percpu_roots counts them as kmap.localMaps::*).
  * Each of --procs-per-cpu processes per CPU does, --iterations times, four
  * copies of --io-kib KiB:
  *   1. pread() from a page-cached file into its buffer,
