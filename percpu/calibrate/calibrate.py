@@ -264,8 +264,8 @@ def run_calibration(*, quick: bool = False, only: list[str] | None = None,
                     baseline: Path | None = None) -> Calibration:
     """Measure here (or read samples from samples_file), fit, and return the calibration.
     baseline: the profile of the same machine on a kernel without per-CPU roots, whose
-    costs are fitted instead of this one's, and whose lazy_touch is taken off this one's
-    when this kernel made roots (kernel_roots.py): a profile of the baseline machine with
+    costs are fitted instead of this one's, and whose TOUCHES figures are taken off this
+    one's when this kernel made roots (kernel_roots.py): a profile of the baseline machine with
     what the roots measurably cost."""
     say = progress or (lambda _msg: None)
     notes_pre: list[str] = []
@@ -412,9 +412,10 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
         notes += result.notes
     # The engine's copy of one root's kernel half, with the fitted caches: checked
     # against copy_2k, and taken off the kernel's own cycles per root made.
-    engine_copy = (root_copy_check({**values, **{e.key: e.value for e in entries}})
+    current = {**values, **{e.key: e.value for e in entries}}
+    engine_copy = (root_copy_check(current)
                    if "copy_2k" in cyc or roots.get("timing") else None)
-    measured = root_costs(cyc, {**values, **{e.key: e.value for e in entries}}, roots,
+    measured = root_costs(cyc, current, roots,
                           None if baseline_touch is None else
                           {k: clock.cycles(v) for k, v in baseline_touch.items()},
                           clock.core_mhz / clock.tsc_mhz if clock.tsc_mhz
@@ -431,7 +432,7 @@ def _finish(machine: Machine, meas: dict[str, Measurement], static: bool,
         not_measured += [(k, "not measured in this run (--only)") for k in FIT_KEYS
                          if k not in done]
     checks: dict[str, tuple[float, float, str]] = {}
-    if "copy_2k" in cyc and engine_copy is not None:
+    if "copy_2k" in cyc:  # engine_copy was computed for it
         checks["root_copy"] = (cyc["copy_2k"][0], engine_copy,
                                ("copying a root's kernel half: copy_2k measured against the "
                                "engine's cached copy per root allocation (ctxmix, 7 per CPU)"))
