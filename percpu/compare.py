@@ -66,6 +66,9 @@ class PointDef:
     params: tuple[str, ...]
     scaled: tuple[str, ...]
     kernel_only: bool = False
+    # The percpu kernel's kmap_local (--kernel-kmap): direct, as the stock kernel, where the
+    # point measures the roots; the kmap-io points measure where kmap_local maps.
+    kernel_kmap: str = "direct"
 
 
 def point_defs() -> dict[str, PointDef]:
@@ -79,8 +82,13 @@ def point_defs() -> dict[str, PointDef]:
                                      ("iterations",))
     out["server"] = PointDef("server", ("requests=20", "pages=4", "work_cycles=2000"),
                              ("requests",))
-    out["kmap-io"] = PointDef("kmap-io", ("iterations=4", "io_kib=16"), ("iterations",),
-                              kernel_only=True)
+    # kmap-io: kmap_local in each root's own slot (patch 11); kmap-io-fixmap: in the
+    # fixmap, roots on (patch 10 alone); both against the stock kernel, which maps nothing.
+    kmap = ("iterations=4", "io_kib=16")
+    out["kmap-io"] = PointDef("kmap-io", kmap, ("iterations",), kernel_only=True,
+                              kernel_kmap="private")
+    out["kmap-io-fixmap"] = PointDef("kmap-io", kmap, ("iterations",), kernel_only=True,
+                                     kernel_kmap="fixmap")
     return out
 
 
@@ -208,7 +216,8 @@ def plan(opts: Options) -> list[Unit]:
                         d = run_dir(opts.out, "kernel", tag, seed)
                         cmd = [*percpu, "gem5", "run", *common, *seedf, "-s", "shared",
                                *gem5_common, "--kernel", opts.kernel_percpu or "percpu",
-                               "--no-report", "-q", "-o", str(d)]
+                               "--kernel-kmap", pdef.kernel_kmap, "--no-report", "-q",
+                               "-o", str(d)]
                         units.append(Unit("kernel", tag, seed, (*key, "percpu"), ["shared"], d,
                                           cmd))
     return units
@@ -846,7 +855,7 @@ def _default_points(hosts: list[str]) -> list[str]:
 @click.command("compare", context_settings={"help_option_names": ["-h", "--help"],
                                             "max_content_width": 110})
 @click.option("--points", "points_text", default=None, metavar="A,B",
-              help="points to run: " + ", ".join(point_defs()) + " [default: all; kmap-io "
+              help="points to run: " + ", ".join(point_defs()) + " [default: all; kmap-io* "
                    "only with the kernel host]")
 @click.option("--cpus", "cpus_text", default="2,4", show_default=True, metavar="N,M",
               help="CPU counts")

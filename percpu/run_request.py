@@ -42,6 +42,13 @@ GEM5_CPU_TYPES = ("timing", "o3", "minor")
 GEM5_CACHES = ("classic", "ruby", "none")
 GEM5_MEM_MIB = (128, 3072)  # the X86Board's I/O hole caps memory at 3 GiB
 GEM5_PAGING_LEVELS = 4  # the guest kernel is built with X86_5LEVEL off
+# The percpu kernel's kmap_local (docs/kernel.md): the /proc/percpu_roots options of each.
+# direct is the default: a stock x86-64 kernel's kmap_local maps nothing, so with it a run
+# of the percpu kernel differs from the stock kernel's by the roots alone.
+KERNEL_KMAP_OPTIONS = {"direct": "kmapdirect", "fixmap": "kmapmap,nokmap",
+                       "private": "kmapmap,kmap"}
+KERNEL_KMAP_MODES = tuple(KERNEL_KMAP_OPTIONS)
+KERNEL_KMAP_DEFAULT = "direct"
 GEM5_DEFAULTS = {"cpu_type": "timing", "caches": "classic", "mem_mib": 512,
                  "timeout_s": 4 * 3600.0, "max_sim_s": 20.0}
 # The cost-table entries the gem5 root model charges (percpu params), by the PercpuRootModel
@@ -136,6 +143,12 @@ GEM5_FLAGS = [
                  help=_gem5_only("the percpu kernel times its root paths (percpu_roots=time, "
                                  "docs/kernel.md): cycles land in stats.txt as "
                                  "percpu.kernel.*")),
+    click.option("--kernel-kmap", type=click.Choice(KERNEL_KMAP_MODES), default=None,
+                 help=_gem5_only("the percpu kernel's kmap_local (docs/kernel.md): direct "
+                                 "maps nothing, as a stock x86-64 kernel, so the run differs "
+                                 "from the stock kernel's by the roots alone; fixmap maps in "
+                                 "the per-CPU fixmap slots (patch 10); private in a slot of "
+                                 "each root (patch 11) [default: direct]")),
     click.option("--cpu-type", type=click.Choice(GEM5_CPU_TYPES),
                  default=GEM5_DEFAULTS["cpu_type"], show_default=True,
                  help=_gem5_only("CPU model of the region of interest (the boot runs on atomic "
@@ -157,6 +170,7 @@ GEM5_FLAGS = [
                  help=_gem5_only("simulated seconds a phase may take before it counts as hung")),
 ]
 GEM5_FLAG_NAMES = {"gem5_path": "--gem5", "kernel": "--kernel", "kernel_time": "--kernel-time",
+                   "kernel_kmap": "--kernel-kmap",
                    "cpu_type": "--cpu-type",
                    "caches": "--caches", "mem_mib": "--mem", "checkpoint_dir": "--checkpoint-dir",
                    "timeout_s": "--timeout", "max_sim_s": "--max-sim-seconds"}
@@ -204,6 +218,7 @@ class RunRequest:
     gem5_path: str | None = None
     kernel: str | None = None
     kernel_time: bool = False
+    kernel_kmap: str | None = None
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -272,6 +287,8 @@ class RunRequest:
         kernel = guest_kernel(self.kernel)
         opts = Gem5Options(gem5=binary, kernel=kernel, kernel_kind=kernel_kind(kernel),
                            kernel_time=self.kernel_time,
+                           kernel_kmap=self.kernel_kmap or KERNEL_KMAP_DEFAULT,
+                           kernel_kmap_given=self.kernel_kmap is not None,
                            cpu_type=self.cpu_type, caches=self.caches, mem_mib=self.mem_mib,
                            timeout_s=self.timeout_s, max_sim_s=self.max_sim_s)
         if self.checkpoint_dir:
@@ -294,6 +311,9 @@ class Gem5Options:
     # vmlinux percpu did not build (kernel_kind).
     kernel_kind: str | None = None
     kernel_time: bool = False
+    # The percpu kernel's kmap_local (KERNEL_KMAP_MODES), written to /proc/percpu_roots.
+    kernel_kmap: str = "direct"
+    kernel_kmap_given: bool = False
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -496,6 +516,9 @@ def check_kernel_schemes(opts: Gem5Options, schemes: list[str]) -> None:
     if opts.kernel_time and opts.kernel_kind != "percpu":
         raise UsageError("--kernel-time needs the percpu kernel (--kernel percpu): only it "
                          "times its root paths")
+    if opts.kernel_kmap_given and opts.kernel_kind != "percpu":
+        raise UsageError(f"--kernel-kmap {opts.kernel_kmap} needs the percpu kernel "
+                         "(--kernel percpu): the stock kernel's kmap_local always maps nothing")
 
 
 def guest_kernel(kernel: str | None) -> Path:

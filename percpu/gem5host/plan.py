@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from percpu.run_request import ROOT_MODEL_COSTS, Gem5Options, cache_root, default_root_costs
+from percpu.run_request import (KERNEL_KMAP_OPTIONS, ROOT_MODEL_COSTS, Gem5Options, cache_root,
+                                default_root_costs)
 
 # gem5 x86 boots Linux with these (the stdlib's X86Board defaults, minus the disk):
 # lpj skips the delay-loop calibration, which takes long in simulation.
@@ -142,14 +143,16 @@ def guest_script(script: str, opts: Gem5Options, *, check: bool, seed: int | Non
     """The script a phase hands the guest: what the gem5 host runs before every workload's
     (or the calibration's) own lines, after their #! line.
     - The percpu kernel's run-time options (docs/kernel.md): its checker only with --check
-      (the boot left it on), its own timing of root paths only with --kernel-time.
+      (the boot left it on), its own timing of root paths only with --kernel-time, its
+      kmap_local as --kernel-kmap says.
     - The seed: that many execs of /bin/true. Each exec takes its ASLR draws from the
       kernel's random stream and takes time, so another seed gives the program's processes
       another layout and starts them at another phase of the timer tick (docs/compare.md,
       "Seeds on gem5")."""
     prelude = []
     if opts.kernel_kind == "percpu":
-        options = ["check" if check else "nocheck", "time" if opts.kernel_time else "notime"]
+        options = ["check" if check else "nocheck", "time" if opts.kernel_time else "notime",
+                   KERNEL_KMAP_OPTIONS[opts.kernel_kmap]]
         prelude += ["# percpu: the percpu kernel's run-time options (docs/kernel.md)",
                     f"echo {','.join(options)} >/proc/percpu_roots || exit 3"]
     if seed is not None:

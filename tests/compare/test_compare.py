@@ -263,6 +263,10 @@ def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
     cmd = lines[lines.index("kernel pingpong-x0.1-c2-nopcid seed 2: to run (shared)") + 1]
     assert "gem5 run -w pingpong -p iterations=20 --cpus 2 --no-pcid --seed 2 -s shared" in cmd
     assert "--kernel " + str(tmp_path / "guest" / "percpu" / "vmlinux") in cmd
+    # The kernel differs from its stock baseline by the roots alone, but on kmap-io.
+    assert "--kernel-kmap direct" in cmd
+    kmap = lines[lines.index("kernel kmap-io-x0.1-c2-nopcid seed 1: to run (shared)") + 1]
+    assert "--kernel-kmap private" in kmap
     plugin = lines[lines.index("gem5 pingpong-x0.1-c2-nopcid seed 1: to run (shared,percpu)")
                    + 1]
     assert "--set cost.lazy_fault=1604" in plugin and "--check" in plugin

@@ -195,7 +195,8 @@ def test_the_percpu_kernels_counts_land_in_stats_under_the_models_names(
     assert res.returncode == 0, res.stderr
     run = tmp_path / "out" / "shared"
     script = (run / "workload.sh").read_text()
-    assert "echo nocheck,time >/proc/percpu_roots" in script  # the checker off, timed
+    # The checker off, timed, kmap_local mapping nothing (as the stock kernel's).
+    assert "echo nocheck,time,kmapdirect >/proc/percpu_roots" in script
     h = headline(run / "stats.txt")
     # The plugin's zeros under shared plus the kernel's system-wide counts.
     assert h["percpu.rootAllocs::evicted"] == 12 and h["percpu.rootAllocs::total"] == 16
@@ -208,9 +209,11 @@ def test_the_percpu_kernels_counts_land_in_stats_under_the_models_names(
     assert info["guest"]["kernel_roots"]["rootAllocs::evicted"] == 12
     assert re.search(r"^root allocs +16$", (run / "summary.txt").read_text(), re.MULTILINE)
     # --check keeps the kernel's checker on; without --kernel-time it does not time.
-    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--check", "--force")
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--check", "--force",
+                   "--kernel-kmap", "private")
     assert res.returncode == 0, res.stderr
-    assert "echo check,notime >/proc/percpu_roots" in (run / "workload.sh").read_text()
+    assert "echo check,notime,kmapmap,kmap >/proc/percpu_roots" in \
+        (run / "workload.sh").read_text()
 
 
 def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path: Path) -> None:
@@ -224,5 +227,10 @@ def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path:
     res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-time")
     assert res.returncode == 2
     assert "--kernel-time needs the percpu kernel" in res.stderr
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-kmap", "fixmap")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "percpu: error: --kernel-kmap fixmap needs the percpu kernel (--kernel percpu): the "
+        "stock kernel's kmap_local always maps nothing"]
     assert calls(tmp_path) == []  # refused before anything ran
     assert not (tmp_path / "out").exists()

@@ -98,6 +98,11 @@ def test_the_host_runs_the_seed_and_the_kernels_options_before_any_script(tmp_pa
     kernel = guest_script(body, percpu, check=True, seed=1)
     assert kernel.splitlines()[:3] == [
         "#!/bin/sh", "# percpu: the percpu kernel's run-time options (docs/kernel.md)",
-        "echo check,time >/proc/percpu_roots || exit 3"]
+        "echo check,time,kmapdirect >/proc/percpu_roots || exit 3"]
+    # --kernel-kmap: kmap_local as the stock kernel's (direct), in the fixmap or the root.
+    for mode, options in (("fixmap", "kmapmap,nokmap"), ("private", "kmapmap,kmap")):
+        percpu.kernel_kmap = mode
+        assert f"echo nocheck,time,{options} >/proc/percpu_roots || exit 3" in \
+            guest_script(body, percpu, check=False)
     # A script without #! gets its prelude first.
     assert guest_script("echo ran\n", stock, check=False, seed=1).endswith("done\necho ran\n")
