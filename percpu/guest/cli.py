@@ -56,6 +56,8 @@ def _run_checks(ctx: click.Context, build: gcache.GuestBuild, *, timeout: float,
         variants.append(("max", "percpu_roots=off,time", "max_roots_off", False))
         # kmap_local in the fixmap with the roots on (CONFIG_X86_KMAP_LOCAL_MAP).
         variants.append(("max", "percpu_roots=nokmap", "max_nokmap", False))
+        # kmap_local mapping nothing, as the stock kernel's (kmap_local=direct).
+        variants.append(("max", "percpu_roots=kmapdirect", "max_kmapdirect", False))
     if gem5_path:
         variants.append(("max", "", "gem5_path", True))
     if stress:

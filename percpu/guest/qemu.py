@@ -103,8 +103,8 @@ ROOTS_WRITTEN = "percpu-guest: roots options written"
 
 
 def roots_options(extra_args: str) -> set[str]:
-    """The options of the kernel's percpu_roots=on|off[,nocheck][,time][,nokmap] in a
-    command line."""
+    """The options of the kernel's percpu_roots=on|off[,nocheck][,time][,nokmap]
+    [,kmapdirect] in a command line."""
     options: set[str] = set()
     for arg in extra_args.split():
         if arg.startswith("percpu_roots="):
@@ -171,14 +171,22 @@ def roots_problems(roots: dict[str, int], *, roots_off: bool,
 
 
 def kmap_problems(roots: dict[str, int], *, roots_off: bool, smoke: bool,
-                  nokmap: bool = False) -> list[str]:
+                  nokmap: bool = False, kmapdirect: bool = False) -> list[str]:
     """kmap_local in the roots' own slot (the series' CONFIG_X86_KMAP_LOCAL_MAP,
     docs/kernel.md): with the roots on (kmap.private 1) the smoke programs' copies
-    (kmap_io) map there; with percpu_roots=off or nokmap nothing does. A series or config
+    (kmap_io) map there; with percpu_roots=off or nokmap nothing does; with kmapdirect
+    (kmap_local=direct) nothing maps at all, as in the stock kernel. A series or config
     without it prints kmap.private 0 or no kmap lines, and nothing is asked of it."""
     if "kmap.private" not in roots:
         return []
     private = roots.get("kmap.localMaps::private", 0)
+    if kmapdirect:
+        maps = private + roots.get("kmap.localMaps::fixmap", 0)
+        if roots.get("kmap.direct") != 1 or roots["kmap.private"]:
+            return [f"percpu_roots=kmapdirect: kmap.direct {roots.get('kmap.direct')}, "
+                    f"kmap.private {roots['kmap.private']} (1 and 0 expected)"]
+        return [f"percpu_roots=kmapdirect: {maps} kmap_local mappings were made"] if maps \
+            else []
     if roots_off or nokmap:
         what = "off" if roots_off else "nokmap"
         return ([f"percpu_roots={what}: {private} kmap_local mappings went to a root's slot"]
@@ -192,7 +200,8 @@ def kmap_problems(roots: dict[str, int], *, roots_off: bool, smoke: bool,
 def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
                  programs: list[str], gem5_path: bool = False, percpu_kernel: bool = False,
                  roots_off: bool = False, stress: bool = False, timing: bool = False,
-                 nokmap: bool = False) -> tuple[list[str], CheckResult]:
+                 nokmap: bool = False, kmapdirect: bool = False
+                 ) -> tuple[list[str], CheckResult]:
     """Check /init's lines; returns (problems, a result with what was parsed)."""
     result = CheckResult(ok=False, lines=lines)
     problems: list[str] = []
@@ -254,7 +263,7 @@ def parse_output(lines: list[str], *, cpus: int, smoke: bool, selftest: bool,
         problems += roots_problems(result.roots, roots_off=roots_off, timing=timing)
         if result.roots:
             problems += kmap_problems(result.roots, roots_off=roots_off, smoke=smoke,
-                                      nokmap=nokmap)
+                                      nokmap=nokmap, kmapdirect=kmapdirect)
     if stress:
         if result.stress is None or result.stress_status is None:
             problems.append("the stress printed no summary or status")
@@ -336,6 +345,7 @@ def check(build: GuestBuild, *, timeout: float = 120.0, cpus: int = 2, memory_mb
         roots_off="off" in roots_options(extra_args),
         timing="time" in roots_options(extra_args),
         nokmap="nokmap" in roots_options(extra_args),
+        kmapdirect="kmapdirect" in roots_options(extra_args),
         stress=any(a.startswith("percpu.stress=") for a in extra_args.split()))
     if timed_out:
         problems.insert(0, f"timed out after {timeout:.0f} s")

@@ -173,6 +173,14 @@ def test_kmap_local_must_use_the_roots_slot_only_with_the_roots_on() -> None:
     assert check(nokmap, nokmap=True) == []
     assert check({**nokmap, "kmap.localMaps::private": 5}, nokmap=True) == [
         "percpu_roots=nokmap: 5 kmap_local mappings went to a root's slot"]
+    # kmap_local=direct: nothing maps, in the slot or the fixmap.
+    direct = {**ROOTS, **kmap, "kmap.private": 0, "kmap.direct": 1,
+              "kmap.localMaps::private": 0, "kmap.localMaps::fixmap": 0}
+    assert check(direct, kmapdirect=True) == []
+    assert check({**direct, "kmap.localMaps::fixmap": 3}, kmapdirect=True) == [
+        "percpu_roots=kmapdirect: 3 kmap_local mappings were made"]
+    assert check({**direct, "kmap.direct": 0}, kmapdirect=True) == [
+        "percpu_roots=kmapdirect: kmap.direct 0, kmap.private 0 (1 and 0 expected)"]
 
 
 TIMED = ROOTS
