@@ -398,9 +398,15 @@ def run_figures(scheme_dir: Path, out: Path) -> dict[str, dict[str, Any]]:
                           _rel(scheme_dir / "percpu.json", out))
         else:
             f[key] = _fig(h.get(f"percpu.{key}", 0.0), f"percpu.{key}", run)
-    if gem5:
+    if gem5 and kernel_roots and not (info.get("machine") or {}).get("pcid", True):
+        # Without PCID the percpu kernel reloads each CPU's one root page at every switch:
+        # gem5's CR3 monitor sees the same CR3 and counts no switch (docs/compare.md).
+        f["mmSwitches"] = _fig(None, "not counted: the percpu kernel without PCID loads one "
+                                     "root page per CPU, the same CR3 at every switch", run)
+    elif gem5:
         f["mmSwitches"] = _fig(h.get("percpu.mmSwitches", 0.0),
                                "system.cpuN.percpu.mmSwitches (PercpuCr3Monitor)", run)
+    if gem5:
         work, work_stat = h.get("simInsts"), "simInsts"
         if work is None:
             work, work_stat = h.get("commitStats0.numInsts"), "system.cpuN.commitStats0.numInsts"

@@ -100,7 +100,8 @@ def test_three_hosts_end_to_end(tmp_path):
         pt["hosts"]["gem5"]["summary"]["host_seconds"]["mean"]
         / pt["hosts"]["engine"]["summary"]["host_seconds"]["mean"])
     md = (out / "compare.md").read_text()
-    assert f"| {tag} | kernel | +3.00 % [+3.00, +3.00] | 16 | 4 / 12 / 0 / 0 | 40 | 160 |" in md
+    # No PCID: the kernel's one root page per CPU hides its switches from CR3 (—).
+    assert f"| {tag} | kernel | +3.00 % [+3.00, +3.00] | 16 | 4 / 12 / 0 / 0 | 40 | — |" in md
     assert f"| {tag} | plugin | +5.30 % [+5.20, +5.40] |" in md
     assert f"| {tag} | plugin vs kernel | +76.7 % FAIL | -62.5 % FAIL |" in md
     assert "gem5 24.0.0.1" in md and "kernel: 6.1.0" in md
@@ -157,6 +158,12 @@ def test_kernel_counts_fall_back_to_percpu_json(tmp_path):
                                "run": "kernel/p-s1/shared/percpu.json"}
     assert f["mmSwitches"]["value"] == 7
     assert f["hostSeconds"]["value"] == 12.5  # no hostSeconds line: percpu.json's
+    # Without PCID the kernel reloads one root page per CPU: CR3 counts no switch.
+    info = json.loads((d / "percpu.json").read_text())
+    (d / "percpu.json").write_text(json.dumps({**info, "machine": {"cpus": 2, "pcid": False}}))
+    f = run_figures(d, tmp_path)
+    assert f["mmSwitches"]["value"] is None and "not counted" in f["mmSwitches"]["stat"]
+    assert f["rootAllocs::total"]["value"] == 7
 
 
 def test_agreement_rules_on_hand_made_figures():
