@@ -55,6 +55,9 @@ ABS_TOL_POINTS = 0.5
 THRESHOLD_VS_GEM5 = 5.0    # issue 25: the engine against gem5
 THRESHOLD_VS_KERNEL = 2.0  # issue 24: each model against the kernel
 COUNTS = ("rootAllocs::total", "lazyFaults", "mmSwitches")
+# The percpu kernel's kmap_local counts (docs/kernel.md), in their own table.
+KMAP_COUNTS = ("kmap.localMaps::private", "kmap.localMaps::fixmap", "kmap.restores::private",
+               "kmap.restores::fixmap", "kmap.inPlace", "kmap.invalidateOther")
 
 
 @dataclass(frozen=True)
@@ -398,6 +401,10 @@ def run_figures(scheme_dir: Path, out: Path) -> dict[str, dict[str, Any]]:
                           _rel(scheme_dir / "percpu.json", out))
         else:
             f[key] = _fig(h.get(f"percpu.{key}", 0.0), f"percpu.{key}", run)
+    for key in KMAP_COUNTS:
+        if key in kernel_roots:
+            f[key] = _fig(float(kernel_roots[key]), f"guest.kernel_roots.{key}",
+                          _rel(scheme_dir / "percpu.json", out))
     if gem5 and kernel_roots and not (info.get("machine") or {}).get("pcid", True):
         # Without PCID the percpu kernel reloads each CPU's one root page at every switch:
         # gem5's CR3 monitor sees the same CR3 and counts no switch (docs/compare.md).
@@ -476,6 +483,10 @@ def collect(opts: Options, units: list[Unit]) -> dict[str, Any]:
             for key in (*[f"rootAllocs::{c}" for c in (*CAUSES, "total")], "lazyFaults",
                         "mmSwitches", "rootPoolPeakBytes", "checkerViolations"):
                 summary[key] = _spread([r["percpu"][key]["value"] for r in runs])
+            for key in KMAP_COUNTS:
+                if any(key in r["percpu"] for r in runs):
+                    summary[key] = _spread([r["percpu"][key]["value"] for r in runs
+                                            if key in r["percpu"]])
             summary["host_seconds"] = _spread([r["host_seconds"] for r in runs])
             summary["host_s_per_unit"] = _spread([r["host_s_per_unit"] for r in runs])
             summary["unit"] = "reference" if host == "engine" else "instruction"
@@ -618,6 +629,18 @@ def markdown(opts: Options, result: dict[str, Any], commands: list[str],
             lines.append(f"| {tag} | {pair.replace('gem5', 'plugin')} "
                          f"| {_cell(cells.get('overhead_pct'))} | "
                          + " | ".join(_cell(cells.get(k)) for k in COUNTS) + " |")
+    kmap_rows = [(tag, pt["hosts"]["kernel"]["summary"]) for tag, pt in result["points"].items()
+                 if "kernel" in pt["hosts"]
+                 and any((pt["hosts"]["kernel"]["summary"].get(k) or {}).get("mean")
+                         for k in KMAP_COUNTS)]
+    if kmap_rows:
+        lines += ["", ("The percpu kernel's kmap_local over the region of interest "
+                  "(/proc/percpu_roots, docs/kernel.md; mean over seeds):"), "",
+                  "| point | " + " | ".join(f"`{k}`" for k in KMAP_COUNTS) + " |",
+                  "| --- |" + " --- |" * len(KMAP_COUNTS)]
+        for tag, s in kmap_rows:
+            lines.append(f"| {tag} | " + " | ".join(_range(s.get(k)) for k in KMAP_COUNTS)
+                         + " |")
     lines += ["", ("Speed: host seconds of gem5's two runs of a point over the engine's "
               "(mean over seeds):"), "", "| point | engine s | gem5 s | gem5 / engine |",
               "| --- | --- | --- | --- |"]

@@ -258,6 +258,27 @@ def test_engine_only_without_gem5(tmp_path):
     assert config["costs"]["cost.lazy_fault"] == 1604  # the simulated machine's profile
 
 
+def test_the_kmap_points_table_the_kernels_kmap_local_counts(tmp_path):
+    """kmap-io maps kmap_local in each root's own slot, kmap-io-fixmap in the fixmap, every
+    other point not at all (as the stock kernel): the kmap table shows the two kmap points'
+    counts from the kernel's /proc/percpu_roots lines."""
+    res = compare(tmp_path, "--points", "pingpong,kmap-io,kmap-io-fixmap", "--cpus", "2",
+                  "--machines", "pcid", "--seeds", "1", "--roi-scale", "0.1", "--gem5",
+                  str(FAKE), "--hosts", "gem5,kernel", "--checkpoint-dir",
+                  str(tmp_path / "cpt"), *kernels(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = tmp_path / "cmp"
+    md = (out / "compare.md").read_text()
+    assert "| kmap-io-x0.1-c2-pcid | 10 | 0 | 0 | 0 | 0 | 0 |" in md
+    assert "| kmap-io-fixmap-x0.1-c2-pcid | 0 | 10 | 0 | 0 | 0 | 0 |" in md
+    assert "| pingpong-x0.1-c2-pcid | 0 |" not in md  # kmapdirect: no row
+    result = json.loads((out / "compare.json").read_text())
+    fig = result["points"]["kmap-io-x0.1-c2-pcid"]["hosts"]["kernel"]["seeds"]["1"]["percpu"]
+    assert fig["kmap.localMaps::private"] == {
+        "value": 10.0, "stat": "guest.kernel_roots.kmap.localMaps::private",
+        "run": "kernel/kmap-io-x0.1-c2-pcid-s1/shared/percpu.json"}
+
+
 def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
     res = compare(tmp_path, *GEM5_ARGS, "--hosts", "gem5,kernel", "--points",
                   "pingpong,kmap-io", "--dry-run", *kernels(tmp_path))

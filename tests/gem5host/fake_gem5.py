@@ -72,6 +72,14 @@ if m := re.search(r"^echo (\S+) >/proc/percpu_roots", script, re.MULTILINE):
               "rootAllocs::total": 16, "lazyFaults": 40, "rootPoolPeakBytes": 8192,
               "checkerViolations": 0, "timing": int(timed),
               "rootMakeCycles": 16 * 900 if timed else 0}
+    # kmap_local as the options ask: nothing mapped (kmapdirect), or 10 in the root's own
+    # slot (kmap) or in the fixmap (nokmap).
+    options = m.group(1).split(",")
+    where = None if "kmapdirect" in options else "private" if "kmap" in options else "fixmap"
+    kernel |= {"kmap.private": int(where == "private"), "kmap.direct": int(where is None),
+               **{f"kmap.{n}::{p}": (10 if n == "localMaps" else 0) * (where == p)
+                  for n in ("localMaps", "restores") for p in ("private", "fixmap")},
+               "kmap.inPlace": 0, "kmap.invalidateOther": 0}
     lines += [f"percpu-roots: {k} {v}" for k, v in kernel.items()]
 lines += [f"{prog}: procs=4 cpus={plan['cpus']} failed=0 ns_per_turn=100"]
 console.write_text("\n".join(lines) + "\n")
