@@ -16,8 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from percpu.run_request import (KERNEL_KMAP_OPTIONS, ROOT_MODEL_COSTS, Gem5Options, cache_root,
-                                default_root_costs)
+from percpu.run_request import (
+    KERNEL_KMAP_OPTIONS,
+    ROOT_MODEL_COSTS,
+    Gem5Options,
+    cache_root,
+    default_root_costs,
+)
 
 # gem5 x86 boots Linux with these (the stdlib's X86Board defaults, minus the disk):
 # lpj skips the delay-loop calibration, which takes long in simulation.

@@ -183,8 +183,8 @@ def kmap_problems(roots: dict[str, int], *, roots_off: bool, smoke: bool,
     if kmapdirect:
         maps = private + roots.get("kmap.localMaps::fixmap", 0)
         if roots.get("kmap.direct") != 1 or roots["kmap.private"]:
-            return [f"percpu_roots=kmapdirect: kmap.direct {roots.get('kmap.direct')}, "
-                    f"kmap.private {roots['kmap.private']} (1 and 0 expected)"]
+            return [(f"percpu_roots=kmapdirect: kmap.direct {roots.get('kmap.direct')}, "
+                    f"kmap.private {roots['kmap.private']} (1 and 0 expected)")]
         return [f"percpu_roots=kmapdirect: {maps} kmap_local mappings were made"] if maps \
             else []
     if roots_off or nokmap:

@@ -230,7 +230,7 @@ def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path:
     res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-kmap", "fixmap")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "percpu: error: --kernel-kmap fixmap needs the percpu kernel (--kernel percpu): the "
-        "stock kernel's kmap_local always maps nothing"]
+        ("percpu: error: --kernel-kmap fixmap needs the percpu kernel (--kernel percpu): the "
+        "stock kernel's kmap_local always maps nothing")]
     assert calls(tmp_path) == []  # refused before anything ran
     assert not (tmp_path / "out").exists()
