@@ -130,3 +130,20 @@ def test_the_engine_overlaps_the_copy(pcid):
         assert overlapped < 2 * (63 + 4)
     # Deterministic: the same run, the same statistics.
     assert _copy_cycles_per_alloc({"machine.pcid": pcid})[1] == stats
+
+
+def test_the_overlap_is_the_engines_alone():
+    # The gem5 plugin simulates its copy's traffic through gem5's caches and charges what
+    # that took: setting the engine's overlap there would mean nothing (or count twice).
+    from percpu.run_request import gem5_refuses_set
+
+    assert gem5_refuses_set("cache.l1d.mshrs")
+    assert gem5_refuses_set("cache.copy_issue_cycles")
+
+
+def test_the_simulated_machines_profile_overlaps_as_its_walk_cache_does():
+    from percpu.compare import GEOMETRY
+    from percpu.params import load_toml
+
+    profile = load_toml(GEOMETRY)  # docs/profiles/gem5-v24-classic-timing.toml
+    assert profile["cache.l1d.mshrs"] == 20  # gem5's MMUCache(mshrs=20)
