@@ -12,6 +12,7 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include "cache/overlap.h"
 #include "config/params.h"
 #include "engine/engine.h"
 #include "engine/errors.h"
@@ -259,5 +260,13 @@ NB_MODULE(_core, m) {
   m.attr("LAZY_FAULT_BOUND") = kLazyFaultBound;
   m.def("root_pool_bound_bytes", &root_pool_bound_bytes, nb::arg("ncpus"), nb::arg("pti"),
         "the proposal's bound on root pool bytes: 4 KiB x cpus x 6, x2 with PTI");
+  // A root allocation's copy, its misses overlapped (cache/overlap.h): for the reference
+  // model in tests/core/test_copy_overlap.py.
+  m.def("overlapped_cycles", [](const std::vector<Cycles>& latencies, int mshrs, Cycles issue) {
+    if (mshrs < 1) throw std::invalid_argument("mshrs must be at least 1");
+    return overlapped_cycles(latencies, mshrs, issue);
+  }, nb::arg("latencies"), nb::arg("mshrs"), nb::arg("issue"),
+        "cycles of a burst of accesses with these latencies, overlapped up to mshrs at a time, "
+        "one issued every issue cycles");
   m.attr("TICK_SECONDS") = 1e-12;  // simTicks: 1 tick = 1 ps, as in gem5
 }

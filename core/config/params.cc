@@ -71,6 +71,20 @@ const std::vector<ParamSpec>& param_specs() {
       {"cache.llc.ways", 16, 1, 64, "ways", "LLC associativity", "Skylake client, Intel optimization manual"},
       {"cache.llc.latency", 42, 0, 1000, "cycles", "LLC hit latency", "Skylake client, Intel optimization manual (about 42)"},
       {"cache.dram.latency", 200, 0, 10000, "cycles", "DRAM access (about 67 ns at 3 GHz)", kEstimate},
+      // A root allocation's copy (engine/root_copy_cost.cc, cache/overlap.h): its line reads
+      // and writes do not wait for one another, so their misses overlap.
+      {"cache.l1d.mshrs", 10, 1, 256, "entries",
+       "outstanding L1D line misses (MSHRs; Intel's line fill buffers): a root allocation's "
+       "copy overlaps its line reads and writes up to this many (1 with cache.copy_issue_cycles=0: "
+       "one after another, the serial charge of earlier versions); other accesses and walks "
+       "are charged one at a time",
+       "Intel optimization manual: 10 L1D fill buffers per core, Nehalem to Broadwell (Skylake "
+       "measured at 12; docs/references.md, The model)"},
+      {"cache.copy_issue_cycles", 1, 0, 1000, "cycles",
+       "cycles between two accesses of a root allocation's copy (a line read, a line write)",
+       "Skylake client, Intel optimization manual: two 32-byte loads and one 32-byte store per "
+       "cycle, so a copy moves a 64-byte line every 2 cycles, 1 per access (docs/references.md, "
+       "The model)"},
       // Costs of operations (cycles).
       {"cost.cr3_flush", 96, 0, 1e6, "cycles", "CR3 write that flushes the PCID's non-global entries",
        "Ingo Molnar, linux-mm, Jun 2015 (docs/references.md, Linux's TLB and ASID rules)"},

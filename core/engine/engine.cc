@@ -29,6 +29,8 @@ Engine::Engine(const Params& params, const std::string& scheme, Program program,
       m_noise(params) {
   m_scheme_request = scheme;
   m_cost.load(params);
+  m_copy_burst = OverlappedAccesses(params.get_int("cache.l1d.mshrs"),
+                                    static_cast<Cycles>(params.get("cache.copy_issue_cycles")));
   m_llc = std::make_unique<Cache>(params.get_int("cache.llc.size_kib") * 1024ull,
                                   params.get_int("cache.llc.ways"));
   for (int i = 0; i < m_ncpus; ++i)

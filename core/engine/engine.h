@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "cache/cache.h"
+#include "cache/overlap.h"
 #include "common/mutation.h"
 #include "common/rng.h"
 #include "config/params.h"
@@ -304,6 +305,8 @@ class Engine {
 
   Params m_params;
   CostCache m_cost;
+  // A root allocation's copy, its misses overlapped (cache.l1d.mshrs, cache.copy_issue_cycles).
+  OverlappedAccesses m_copy_burst{1, 0};
   std::string m_scheme_request;
   Program m_program;
   bool m_check;

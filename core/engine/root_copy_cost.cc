@@ -1,7 +1,10 @@
 // What a root allocation costs (docs/references.md, "The model"): a fixed allocation
 // cost plus the copy the scheme reports (its kernel half, and under
 // percpu-eager the user entries), read from the source and written into the
-// root through this CPU's caches; and the root pool against its bound.
+// root through this CPU's caches, its line misses overlapped as the L1D's MSHRs allow
+// (cache/overlap.h); and the root pool against its bound. Only the engine charges the
+// copy so: the gem5 plugin sends the same lines (for_each_copy_line) through gem5's
+// caches as walker traffic and charges what that took.
 #include <algorithm>
 
 #include "engine/engine_state.h"
@@ -14,11 +17,14 @@ void Engine::charge_root_copy(Cpu& c, const RootSelection& sel, NewAsidCause cau
   c.n.root_allocs[static_cast<int>(cause)]++;
   Cycles spent = m_cost.root_alloc;
   for (const auto& copy : sel.copies) c.n.root_copy_bytes += static_cast<uint64_t>(copy.count) * 8;
-  // One line at a time, read then written: no overlap (gem5's walker overlaps them).
+  // Each line read then written, through this CPU's caches; the accesses do not wait
+  // for one another, so their misses overlap up to the L1D's MSHRs (cache/overlap.h).
+  m_copy_burst.reset();
   for_each_copy_line(sel.copies, [&](PhysAddr src, PhysAddr dst) {
-    spent += c.path.access(src);
-    spent += c.path.access(dst);
+    m_copy_burst.add(c.path.access(src));
+    m_copy_burst.add(c.path.access(dst));
   });
+  spent += m_copy_burst.cycles();
   c.n.root_copy_cycles += spent;
   charge(c, Cat::RootCopy, spent);
   uint64_t live = m_scheme->inspector().root_pages_live();
