@@ -99,8 +99,10 @@ def test_engine_root_allocations_follow_the_asid_cliff(procs):
     assert first_use == procs
     switches_ = s["system.cpu0.mmSwitches"]
     if procs <= 6:
-        # Only init_mm's return at the end can evict (it lost slot 0 to the 6th mm).
-        assert evicted <= 1
+        # Only the end evicts: init_mm's return after the first exit (it lost slot 0 to
+        # the 6th mm), and the ring's first process, whose slot init_mm took, switched back
+        # to for the last token.
+        assert evicted <= 2
     else:
         # Every turn after the first allocates a root (20 rounds).
         assert evicted >= (20 - 1) * procs
