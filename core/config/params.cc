@@ -192,6 +192,14 @@ const std::vector<ParamSpec>& param_specs() {
        "a waking or yielding task whose own CPU is not among the least loaded picks one of the "
        "equally loaded CPUs at random (0: the lowest-numbered)",
        "modelling choice: Linux's pick depends on state the model does not keep (docs/noise.md)"},
+      {"noise.start_order", 1, 0, 1, "bool",
+       "the program's start-time processes first run on each CPU in an order drawn per seed "
+       "(0: program order); with a task ring wider than the 6 ASID slots this picks which of "
+       "choose_new_asid's round-robin steady states a CPU settles in",
+       "modelling choice: in Linux the order follows fork placement (task_fork_fair's "
+       "START_DEBIT, wake_up_new_task's select_task_rq), migration and wake-up timing the "
+       "model does not keep; the guest lands in all three steady states (docs/noise.md, "
+       "docs/gem5.md)"},
       {"check.max_reports", 20, 1, 1e6, "", "violations described in detail before only counting",
        "issue 2"},
       {"fault.skip_root_invalidate", 0, 0, 1, "bool",

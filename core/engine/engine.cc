@@ -97,6 +97,7 @@ void Engine::run() {
     }
     new_task(static_cast<int>(i), mm, nullptr);
   }
+  draw_start_order();
   uint64_t polls = 0;
   for (;;) {
     Cpu* c = pick_cpu();

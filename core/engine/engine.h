@@ -283,6 +283,8 @@ class Engine {
   void block_current(Cpu& c, TaskState state);
   void wake(Task* t, Cycles when);
   void requeue_current(Cpu& c, Task* t, Cpu* preferred);
+  // noise.start_order: each CPU's queue of start tasks in an order drawn per seed.
+  void draw_start_order();
 
   // engine/noise.cc: the timer tick (the noise sources' other uses sit where they act)
   void timer_tick(Cpu& c);
@@ -395,7 +397,9 @@ class Engine {
     "cycles sleeps ended late by timer slack (equal across schemes)", "Cycle")               \
   X(m_noise_aslr_images, "noise.aslrImages", "images laid out by ASLR", "Count")            \
   X(m_noise_wake_draws, "noise.wakeTieDraws",                                               \
-    "placements decided at random among equally loaded CPUs", "Count")
+    "placements decided at random among equally loaded CPUs", "Count")                      \
+  X(m_noise_start_draws, "noise.startOrderDraws",                                           \
+    "CPUs whose start tasks first run in an order drawn per seed (noise.start_order)", "Count")
 #define PERCPU_DECLARE_SYSTEM_COUNTER(field, name, desc, unit) uint64_t field = 0;
   PERCPU_SYSTEM_COUNTERS_A(PERCPU_DECLARE_SYSTEM_COUNTER)
   PERCPU_SYSTEM_COUNTERS_B(PERCPU_DECLARE_SYSTEM_COUNTER)

@@ -15,7 +15,9 @@ namespace percpu {
 
 class Noise {
  public:
-  enum Source : uint64_t { Compute = 1, Sleep, Wake, Tick, Stack, Heap, MmapBase, TaskRng, Kernel };
+  enum Source : uint64_t {
+    Compute = 1, Sleep, Wake, Tick, Stack, Heap, MmapBase, TaskRng, Kernel, StartOrder
+  };
 
   explicit Noise(const Params& p)
       : m_seed(static_cast<uint64_t>(p.get("machine.seed"))),
@@ -25,7 +27,8 @@ class Noise {
         m_kernel_jitter(m_on ? p.get("noise.kernel_jitter") : 0.0),
         m_slack_us(m_on ? p.get("noise.sleep_slack_us") : 0.0),
         m_tick_hz(m_on ? p.get("noise.tick_hz") : 0.0),
-        m_wake_ties(m_on && p.get_bool("noise.wake_ties")) {}
+        m_wake_ties(m_on && p.get_bool("noise.wake_ties")),
+        m_start_order(m_on && p.get_bool("noise.start_order")) {}
 
   bool on() const { return m_on; }
   bool aslr() const { return m_aslr; }
@@ -33,6 +36,7 @@ class Noise {
   bool slack() const { return m_slack_us > 0; }
   bool tick() const { return m_tick_hz > 0; }
   bool wake_ties() const { return m_wake_ties; }
+  bool start_order() const { return m_start_order; }
   double tick_hz() const { return m_tick_hz; }
   double slack_us() const { return m_slack_us; }
 
@@ -75,7 +79,7 @@ class Noise {
   uint64_t m_seed;
   bool m_on, m_aslr;
   double m_jitter, m_kernel_jitter, m_slack_us, m_tick_hz;
-  bool m_wake_ties;
+  bool m_wake_ties, m_start_order;
 };
 
 }  // namespace percpu

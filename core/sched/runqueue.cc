@@ -65,6 +65,29 @@ void Engine::enqueue(Task* t, Cpu* preferred, Cycles when) {
 
 void Engine::wake(Task* t, Cycles when) { enqueue(t, t->cpu, when); }
 
+// noise.start_order (docs/noise.md): the order in which a CPU first runs the program's
+// start-time processes. In the guest they are one launcher's children, and which of them
+// a CPU runs first follows fork placement (kernel/sched/fair.c task_fork_fair and
+// place_entity's START_DEBIT: a child starts one vslice, sched_vslice() of the parent's
+// run queue, past its min_vruntime; kernel/sched/core.c wake_up_new_task and
+// select_task_rq_fair's find_idlest_cpu), the migration that pinning makes and the
+// wake-up timing at the program's start barrier: state the model does not keep. The
+// order matters because Linux 6.1's choose_new_asid hands out slots round-robin: a ring
+// of more mms than TLB_NR_DYN_ASIDS settles in one of several steady states (every, every
+// second or every third switch allocating for 8 mms over 6 slots), chosen by the order of
+// the first allocations (docs/gem5.md, "Past the cliff"). A Fisher-Yates shuffle of each
+// CPU's start queue, drawn from (seed, CPU, position): the same order under every scheme.
+void Engine::draw_start_order() {
+  if (!m_noise.start_order()) return;
+  for (auto& cp : m_cpus) {
+    auto& q = cp->runq;
+    if (q.size() < 2) continue;
+    for (size_t i = q.size() - 1; i > 0; --i)
+      std::swap(q[i], q[m_noise.below(Noise::StartOrder, static_cast<uint64_t>(cp->id), i, i + 1)]);
+    m_noise_start_draws++;
+  }
+}
+
 // The running task leaves the CPU but stays runnable (yield, migration).
 void Engine::requeue_current(Cpu& c, Task* t, Cpu* preferred) {
   t->state = TaskState::Runnable;

@@ -299,6 +299,43 @@ class LinuxAsidModel:
         return g
 
 
+def ring_steady_state(first: list[int], ring: list[int], *, nr_asids: int = TLB_NR_DYN_ASIDS,
+                      init_ctx: int = 1) -> float:
+    """New (cpu, asid) generations per mm switch that one CPU settles at when it switches
+    to the mms of `first` in that order (from boot: init_ctx in slot 0, next_asid 1), then
+    round the ring `ring` (starting at ring[0]) forever; no flushes.
+
+    choose_new_asid hands a missing mm the slot next_asid points at and moves next_asid
+    only then, so for a ring of more mms than slots the slots and next_asid run into a
+    cycle whose rate depends on the state the first switches left: for 8 mms over 6
+    slots, 1 (every switch), 1/2 or 1/3 (docs/gem5.md, "Past the cliff")."""
+    model = LinuxAsidModel(pcid=True, nr_asids=nr_asids)
+    model.cpu_online(0, init_ctx)
+    last = None
+    for ctx in first:
+        if ctx != last:
+            model.switch_mm(0, ctx, 1)
+            last = ctx
+    st = model.cpus[0]
+    seen: dict[tuple, int] = {}
+    allocs: list[int] = []
+    pos = 0
+    while True:
+        key = (tuple(c for c, _ in st.ctxs), st.next_asid, pos, last)
+        if key in seen:
+            cycle = allocs[seen[key]:]
+            return sum(cycle) / len(cycle)
+        seen[key] = len(allocs)
+        ctx = ring[pos]
+        pos = (pos + 1) % len(ring)
+        if ctx == last:
+            allocs.append(0)
+            continue
+        choice = model.switch_mm(0, ctx, 1)
+        last = ctx
+        allocs.append(1 if choice.need_flush else 0)
+
+
 def linux_count(trace, *, pcid: bool = True) -> dict[str, int]:
     """Linux's ASID logic over a recorded trace's own switches (not the replay's).
 

@@ -82,13 +82,16 @@ def test_invalidate_other_drops_every_other_slot():
 @pytest.mark.parametrize("procs", [1, 4, 6, 7, 10])
 def test_engine_root_allocations_follow_the_asid_cliff(procs):
     # ctxmix pinned on one CPU: below the cliff each mm allocates one root; from 7 mms on
-    # every switch does (evicted), which is Gleixner's process-heavy case.
+    # every switch does (evicted), which is Gleixner's process-heavy case, when the
+    # processes first run in the ring's own order (noise.start_order=0): the worst of the
+    # round robin's steady states (test_start_order_picks_the_round_robins_steady_state).
     from percpu.runner import run_engine
     from percpu.workloads import find_workload
 
     wl = find_workload("ctxmix")
     params = wl.resolve({"procs_per_cpu": str(procs), "rounds": "20", "pages": "4"})
-    result, _, _ = run_engine(wl, params, "percpu", {"machine.cpus": 1.0}, check=True)
+    result, _, _ = run_engine(wl, params, "percpu", {"machine.cpus": 1.0,
+                                                     "noise.start_order": 0.0}, check=True)
     s = result.stats
     assert result.violation_count == 0
     first_use = s["system.cpu0.percpu.rootAllocs::firstUse"]
@@ -96,8 +99,10 @@ def test_engine_root_allocations_follow_the_asid_cliff(procs):
     assert first_use == procs
     switches_ = s["system.cpu0.mmSwitches"]
     if procs <= 6:
-        # Only init_mm's return at the end can evict (it lost slot 0 to the 6th mm).
-        assert evicted <= 1
+        # Only the end evicts: init_mm's return after the first exit (it lost slot 0 to
+        # the 6th mm), and the ring's first process, whose slot init_mm took, switched back
+        # to for the last token.
+        assert evicted <= 2
     else:
         # Every turn after the first allocates a root (20 rounds).
         assert evicted >= (20 - 1) * procs

@@ -13,7 +13,8 @@ from percpu.workloads import find_workload, list_workloads
 # Smaller than the defaults where a workload has a size knob: the test is about variation.
 SMALL = {"ctxmix": {"rounds": "40"}, "forkexec": {"forks": "10"}, "pingpong": {"rounds": "50"}}
 SOURCES_OFF = {"noise.aslr": 0.0, "noise.compute_jitter": 0.0, "noise.kernel_jitter": 0.0,
-               "noise.sleep_slack_us": 0.0, "noise.tick_hz": 0.0, "noise.wake_ties": 0.0}
+               "noise.sleep_slack_us": 0.0, "noise.tick_hz": 0.0, "noise.wake_ties": 0.0,
+               "noise.start_order": 0.0}
 
 
 def stats(workload: str, scheme: str = "shared", params: dict | None = None,
@@ -52,7 +53,7 @@ def test_noise_off_makes_the_seed_move_nothing(workload: str):
 
 
 def test_every_source_off_is_noise_off():
-    # The master switch and the six sources off give the same run (no random accesses).
+    # The master switch and the seven sources off give the same run (no random accesses).
     sources_off = {k.replace(".", "__"): v for k, v in SOURCES_OFF.items()}
     assert stats("server", machine__seed=3.0, **sources_off) == stats(
         "server", machine__seed=3.0, noise__enabled=0.0)
@@ -65,6 +66,7 @@ def test_every_source_off_is_noise_off():
     ("noise.sleep_slack_us", "hotplug", {}),
     ("noise.tick_hz", "ctxmix", {}),
     ("noise.wake_ties", "server", {}),
+    ("noise.start_order", "ctxmix", {"procs_per_cpu": 8}),
 ])
 def test_each_source_alone_varies_the_run(source: str, workload: str, params: dict):
     only = {k.replace(".", "__"): v for k, v in SOURCES_OFF.items() if k != source}
@@ -73,7 +75,8 @@ def test_each_source_alone_varies_the_run(source: str, workload: str, params: di
     assert one != two, source
     counter = {"noise.aslr": "system.noise.aslrImages", "noise.tick_hz": "system.noise.ticks",
                "noise.sleep_slack_us": "system.noise.sleepSlackCycles",
-               "noise.wake_ties": "system.noise.wakeTieDraws"}.get(source)
+               "noise.wake_ties": "system.noise.wakeTieDraws",
+               "noise.start_order": "system.noise.startOrderDraws"}.get(source)
     if counter:
         assert one[counter] > 0
 

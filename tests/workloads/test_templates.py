@@ -96,7 +96,9 @@ def exp_ctxmix(p: dict[str, Any], cpus: int) -> dict[str, Any]:
         "outer": {f"p{i}": [p["rounds"]] for i in range(n)},
         "totals": {
             "load:heap": turns * p["pages"],
-            "yield": turns,
+            "store:heap": n * p["pages"],  # alloc_pages writes each page once
+            "signal": turns + cpus,  # a turn hands the token on; each ring's first holder
+            "wait": turns + cpus,    # starts with it and takes the last one back
             "compute_cycles": turns * p["work_cycles"],
         },
     }

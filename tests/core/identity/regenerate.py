@@ -3,8 +3,11 @@ the engine of the base revision produced it.
 
     python tests/core/identity/regenerate.py [--base REV] [--out PATH]
 
-It exports REV (default: BASE_REVISION, the last commit before the engine was split
-into the directories of core/ (README, Layout)) from this checkout's git history into a temporary
+It exports REV (default: BASE_REVISION, the last commit meant to alter behaviour:
+ctxmix's engine program passing a token over channels after a start pass, as the guest's
+does, its first process taking the last one back; before it, the last commit before the
+engine was split into the directories of core/ (README, Layout)) from this checkout's git
+history into a temporary
 directory, installs that tree with pip into a private --target directory (the C++
 extension built from REV's own core/), and runs collect.py there with the editable
 install of the working tree hidden, so the numbers come from REV's engine and REV's
@@ -26,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "8c59bd425d7b0d7fbdf92e386f45f3386c96ba74"
+BASE_REVISION = "f5a02342efdab922ba61bea0b0067aecc212e628"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
