@@ -145,7 +145,7 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
         # exists (the zero page): exception entry and exit, the VMA lookup and one PTE.
         # A lazy top-level fault needs no VMA lookup, so this is an upper bound.
         read, sp = cyc["fault_read"]
-        pti = 2 * values["cost.cr3_noflush"] if machine.pti == "on" else 0.0
+        pti = 2 * values["cost.pti_cr3"] if machine.pti == "on" else 0.0
         lazy = max(0.0, read - values["cost.pte_write"] - values["cache.l1d.latency"] - pti)
         out.append(Entry("cost.lazy_fault", float(round(lazy)), "proxy",
                          "upper bound: a read fault that maps the existing zero page "
