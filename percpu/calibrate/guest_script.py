@@ -40,8 +40,12 @@ def render(*, cpus: int = 2, l1d_kib: int = 32, l2_kib: int = 256, llc_kib: int 
         "echo \"calib-info kernel Linux $(uname -r)\"",
         f"echo \"calib-info cpus {cpus}\"",
         "grep -q ' pcid' /proc/cpuinfo 2>/dev/null && echo 'calib-info pcid yes'",
-        "m=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null)",
-        "case \"$m\" in *PTI*) echo 'calib-info pti on';; ?*) echo 'calib-info pti off';; esac",
+        # The CPU flag, not the vulnerability file: pti=on on a CPU without the Meltdown
+        # bug (gem5's) maps PTI and still reads "Not affected" there.
+        "if grep -q ' pti' /proc/cpuinfo 2>/dev/null; then echo 'calib-info pti on'; else",
+        "  m=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null)",
+        "  case \"$m\" in *PTI*) echo 'calib-info pti on';; ?*) echo 'calib-info pti off';; esac",
+        "fi",
         # A gem5 guest's kernel finds its TSCs unsynchronised and falls back to jiffies:
         # time with gem5's own clock when it answers (and advances), else CLOCK_MONOTONIC.
         f"if {bindir}/calib_clock --m5-clock --iters 1 --samples 1 >/dev/null 2>&1; then",

@@ -115,6 +115,29 @@ def test_the_guest_script_times_with_gems_clock_when_it_answers() -> None:
     assert m.timer == "m5 rpns (simulated ns)"
 
 
+@pytest.mark.parametrize(("flags", "meltdown", "said"), [
+    ("fpu pcid pti", "Not affected", "on"),  # pti=on forced on gem5's unaffected CPU
+    ("fpu pcid", "Mitigation: PTI", "on"),
+    ("fpu pcid", "Not affected", "off")])
+def test_the_guest_script_says_pti_from_the_cpu_flag(tmp_path, flags, meltdown, said) -> None:
+    """PTI forced on (pti=on) on a CPU without the Meltdown bug maps PTI while the
+    vulnerability file reads "Not affected": the script reads the pti CPU flag first."""
+    import subprocess
+
+    from percpu.calibrate.guest_script import render
+
+    lines = render(cpus=2).splitlines()
+    start = next(i for i, ln in enumerate(lines) if "' pti' /proc/cpuinfo" in ln)
+    block = "\n".join(lines[start:start + 4])
+    assert lines[start + 3] == "fi"
+    (tmp_path / "cpuinfo").write_text(f"flags\t\t: {flags}\n")
+    (tmp_path / "meltdown").write_text(meltdown + "\n")
+    block = block.replace("/proc/cpuinfo", str(tmp_path / "cpuinfo")).replace(
+        "/sys/devices/system/cpu/vulnerabilities/meltdown", str(tmp_path / "meltdown"))
+    out = subprocess.run(["sh", "-c", block], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"calib-info pti {said}"
+
+
 def test_a_negative_allocation_proxy_is_floored_and_said() -> None:
     """gem5's guest clears a page in user space (rep stosb, byte by byte) slower than its
     kernel does: fault_write - fault_read - zero_page is negative. The proxy is 0 and its
