@@ -29,6 +29,8 @@ from percpu.errors import UsageError
 # What no user-space program can measure, and why; the profile leaves these alone.
 NOT_MEASURED = {
     "cost.cr3_flush": "a CR3 write is privileged; the cited figure stays",
+    "cost.cr3_noflush": "a CR3 write is privileged; the estimate stays (the rest of an mm "
+                        "switch is cost.switch_mm, fitted)",
     "cost.invlpg": "INVLPG is privileged; the cited figure stays",
     "cost.pte_write": "one store inside the kernel; no user-space figure isolates it",
     "cost.flush_ipi_send_per_cpu": "needs flushes to several remote CPUs; this calibration "
@@ -51,8 +53,9 @@ TOUCHES = ("slot_touch", "lazy_touch")
 CARRIERS = {
     "cost.syscall": "syscall, yield_*, pipe_*",
     "cost.ctx_switch": "yield_thread, pipe_thread, exit_to_wait",
-    "cost.cr3_noflush": "yield_proc - yield_thread, pipe_proc - pipe_thread (an upper bound: "
-                        "the whole mm switch beyond a thread switch, not the CR3 write alone)",
+    "cost.switch_mm": "yield_proc - yield_thread, pipe_proc - pipe_thread (the whole mm "
+                      "switch beyond a thread switch and the CR3 write: paid on flushing "
+                      "switches too)",
     "cost.wakeup": "pipe_*, exit_to_wait",
     "cost.page_fault": "fault_read (zero page), fault_write",
     "cost.zero_page": "fault_write - fault_read: zeroing and allocating the page",
