@@ -188,6 +188,7 @@ class Engine {
 
   // linux/pti_entry.cc
   void kernel_entry_exit(Cpu& c, Cat cat);
+  void system_call(Cpu& c);  // entry, cost.syscall, exit (engine/interpreter.cc)
 
   // linux/flush_tlb.cc
   // cleared_slots: the mm's top-level entries this change cleared (freed tables).
