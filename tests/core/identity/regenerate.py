@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "8c59bd425d7b0d7fbdf92e386f45f3386c96ba74"
+BASE_REVISION = "805218e445c8f4d5a83e1aa63e6eb41a82bc2841"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
