@@ -246,8 +246,8 @@ class Engine {
 
   // linux/exec.cc
   void do_exec(Cpu& c, Task* t, int mm_template);
-  void randomize_layout(Mm& mm, uint64_t key);
-  void populate_vma(Mm& mm, const Vma& v);  // `vma ... populate` (linux/fork.cc)  // ASLR (docs/noise.md)
+  void randomize_layout(Mm& mm, uint64_t key);  // ASLR (docs/noise.md)
+  void populate_vma(Mm& mm, const Vma& v);      // `vma ... populate` (linux/fork.cc)
 
   // linux/exit.cc
   void do_exit(Cpu& c, Task* t);
