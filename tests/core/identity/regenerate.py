@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "805218e445c8f4d5a83e1aa63e6eb41a82bc2841"
+BASE_REVISION = "d7c79aeda65d8e02757357ca743656ae368b4150"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
