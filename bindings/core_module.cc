@@ -244,6 +244,7 @@ NB_MODULE(_core, m) {
   m.attr("ACCESS_KINDS") = nb::tuple(access_kinds);
   m.attr("ACCESS_RANDOM") = kAccessRandom;
   m.attr("VMA_AUTO") = kVmaAuto;
+  m.attr("VMA_POPULATE") = kVmaPopulate;
   m.attr("MM_KERNEL") = kMmKernel;
   m.attr("MM_FORK") = kMmFork;
   m.attr("MAX_CPUS") = kMaxCpus;

@@ -89,12 +89,11 @@ const std::vector<ParamSpec>& param_specs() {
       {"cost.cr3_flush", 96, 0, 1e6, "cycles", "CR3 write that flushes the PCID's non-global entries",
        "Ingo Molnar, linux-mm, Jun 2015 (docs/references.md, Linux's TLB and ASID rules)"},
       {"cost.cr3_noflush", 30, 0, 1e6, "cycles", "CR3 write with the no-flush bit (bit 63)", kEstimate},
-      // Apart from cost.cr3_noflush because a calibration can only bound that one by a whole
-      // mm switch; PTI's entry writes are measured alone (a syscall with PTI less without).
-      {"cost.pti_cr3", 30, 0, 1e6, "cycles",
-       "one of PTI's two CR3 writes (no-flush bit) at a kernel entry or exit with PCID "
-       "(SWITCH_TO_KERNEL_CR3 / SWITCH_TO_USER_CR3); without PCID they cost cost.cr3_flush",
-       "as cost.cr3_noflush (the same CR3 write): an estimate"},
+      {"cost.switch_mm", 0, 0, 1e7, "cycles",
+       "switch_mm_irqs_off's kernel work on a switch to another mm (ASID choice, mm_cpumask, "
+       "ctxs[] and tlb_gen), besides the CR3 write; paid whether the write flushes or not",
+       "0 by default (the CR3 write entries stand for the switch); percpu calibrate fits it "
+       "from yield_proc - yield_thread and pipe_proc - pipe_thread (docs/calibration.md)"},
       {"cost.invlpg", 260, 0, 1e6, "cycles", "INVLPG of one page",
        "Ingo Molnar, linux-mm, Jun 2015 (docs/references.md, Linux's TLB and ASID rules)"},
       {"cost.flush_ipi_send", 1016, 0, 1e6, "cycles",

@@ -11,7 +11,7 @@ namespace percpu {
   X(walk_base, "walk.base_cycles") \
   X(cr3_flush, "cost.cr3_flush") \
   X(cr3_noflush, "cost.cr3_noflush") \
-  X(pti_cr3, "cost.pti_cr3") \
+  X(switch_mm, "cost.switch_mm") \
   X(invlpg, "cost.invlpg") \
   X(invlpgb, "cost.invlpgb") \
   X(tlbsync, "cost.tlbsync") \

@@ -189,6 +189,7 @@ class Engine {
 
   // linux/pti_entry.cc
   void kernel_entry_exit(Cpu& c, Cat cat);
+  void system_call(Cpu& c);  // entry, cost.syscall, exit (engine/interpreter.cc)
 
   // linux/flush_tlb.cc
   // cleared_slots: the mm's top-level entries this change cleared (freed tables).
@@ -247,6 +248,7 @@ class Engine {
   // linux/exec.cc
   void do_exec(Cpu& c, Task* t, int mm_template);
   void randomize_layout(Mm& mm, uint64_t key);  // ASLR (docs/noise.md)
+  void populate_vma(Mm& mm, const Vma& v);      // `vma ... populate` (linux/fork.cc)
 
   // linux/exit.cc
   void do_exit(Cpu& c, Task* t);

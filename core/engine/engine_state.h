@@ -67,7 +67,8 @@ namespace percpu {
   X(kmaps, "kmap.kmaps", "kmap() mappings made", "Count")                                     \
   X(pkmap_flushes, "kmap.poolFlushes", "pkmap pool wraps flushed from here", "Count")         \
   X(percpu_accesses, "percpuAccesses", "per-CPU data accesses", "Count")                      \
-  X(syscalls, "syscalls", "system calls (syscall op)", "Count")                               \
+  X(syscalls, "syscalls", "system calls (syscall, yield, sleep, wait and signal ops)",        \
+    "Count")                                                                                  \
   X(idle_pulls, "sched.idlePulls",                                                            \
     "tasks pulled from a busier CPU when this one went idle (newidle balance)", "Count")      \
   X(balance_pulls, "sched.balancePulls",                                                      \

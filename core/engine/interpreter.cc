@@ -6,6 +6,15 @@
 
 namespace percpu {
 
+// A system call's entry and exit (the syscall op, and sched_yield, nanosleep, a pipe's
+// read and write that yield, sleep, wait and signal stand for): cost.syscall, and with
+// PTI the two CR3 switches of the entry and exit paths.
+void Engine::system_call(Cpu& c) {
+  c.n.syscalls++;
+  charge(c, Cat::Syscall, m_cost.syscall);
+  kernel_entry_exit(c, Cat::Syscall);
+}
+
 bool Engine::run_op(Cpu& c, Task* t) {
   const auto& ops = m_program.tasks[t->tmpl].ops;
   if (t->pc >= ops.size()) {
@@ -31,9 +40,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
       break;
     }
     case OpCode::Syscall:
-      c.n.syscalls++;
-      charge(c, Cat::Syscall, m_cost.syscall);
-      kernel_entry_exit(c, Cat::Syscall);
+      system_call(c);
       {
         Cycles work = m_noise.jittered(static_cast<Cycles>(op_args::Syscall::cycles(op)), t->key,
                                        t->computes++);
@@ -71,14 +78,14 @@ bool Engine::run_op(Cpu& c, Task* t) {
     }
     case OpCode::Yield:
       t->pc++;
-      charge(c, Cat::Syscall, m_cost.syscall);
+      system_call(c);
       if (c.runq.empty()) return true;
       requeue_current(c, t, &c);
       schedule_next(c);
       return false;
     case OpCode::Sleep:
       t->pc++;
-      charge(c, Cat::Syscall, m_cost.syscall);
+      system_call(c);
       t->wake_time = c.clock + static_cast<Cycles>(op_args::Sleep::cycles(op));
       if (m_noise.slack()) {  // hrtimer slack: the wake-up comes up to timer_slack_ns late
         auto late = static_cast<Cycles>(m_noise.unit(Noise::Sleep, t->key, t->sleeps++) *
@@ -91,7 +98,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
       return false;
     case OpCode::Wait: {
       Chan& ch = *m_chans[op_args::Wait::chan(op)];
-      charge(c, Cat::Syscall, m_cost.syscall);
+      system_call(c);
       t->pc++;
       if (ch.count > 0) {
         ch.count--;
@@ -104,7 +111,7 @@ bool Engine::run_op(Cpu& c, Task* t) {
     }
     case OpCode::Signal: {
       Chan& ch = *m_chans[op_args::Signal::chan(op)];
-      charge(c, Cat::Syscall, m_cost.syscall);
+      system_call(c);
       ch.count += op_args::Signal::n(op);
       while (ch.count > 0 && !ch.waiters.empty()) {
         Task* w = ch.waiters.front();

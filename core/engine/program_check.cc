@@ -53,7 +53,9 @@ class Checker {
       if (v.start % 4096 || v.end % 4096 || v.start >= v.end ||
           v.end - base > static_cast<uint64_t>(kUserTop))
         fail(label + ": expected a non-empty, page-aligned range below 2^47");
-      if (!valid_prot(v.prot)) fail(label + ": protection must be r, rw, rx or rwx (1, 3, 5, 7)");
+      if (!valid_prot(v.prot & ~kVmaPopulate))
+        fail(label + ": protection must be r, rw, rx or rwx (1, 3, 5, 7), optionally with "
+                     "populate (0x10)");
       if (placed && v.start != kVmaAuto)
         fail(label + ": an auto-placed VMA starts at kVmaAuto (2^63); its end is 2^63 + size");
       if (placed) continue;

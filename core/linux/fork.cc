@@ -52,11 +52,36 @@ Mm* Engine::new_mm(int template_id, const Mm* copy_from, uint64_t key) {
       mm->vmas[w.start] = w;
       mm->vma_by_name[w.name] = w.start;
     }
-    for (const auto& [start, v] : mm->vmas) log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
+    for (auto& [start, v] : mm->vmas) {
+      const bool populate = v.prot & kVmaPopulate;
+      v.prot &= static_cast<uint8_t>(~kVmaPopulate);
+      log_vma(LogRecord::MapVma, *mm, v.start, v.end, v.prot);
+      if (populate) populate_vma(*mm, v);
+    }
   }
   Mm* raw = mm.get();
   m_mms.push_back(std::move(mm));
   return raw;
+}
+
+// `vma ... populate`: every page of v mapped before the program starts, as the
+// demand faults of a guest program that touched them before its region of interest
+// would have (do_user_addr_fault's mapping, nothing charged: no CPU runs it). The mm is
+// new, so no root of it exists yet to learn the new top-level entries.
+void Engine::populate_vma(Mm& mm, const Vma& v) {
+  uint64_t flags = pte::kUser;
+  if (v.prot & kProtWrite) flags |= pte::kWritable;
+  if (!(v.prot & kProtExec)) flags |= pte::kNoExec;
+  for (VirtAddr va = v.start; va < v.end; va += kPageSize) {
+    if (pte::present(m_pt.lookup(mm.pgd, va))) continue;
+    Frame frame = m_mem.alloc(FrameUse::Data);
+    uint64_t tables = 0;
+    if (m_pt.map(mm.pgd, va, frame, flags, &tables)) {
+      int slot = pte::index(va, m_levels);
+      mm.top_slots_populated++;
+      if (m_pti) m_mem.write(mm.user_pgd, slot, m_mem.read(mm.pgd, slot));
+    }
+  }
 }
 
 // The instance of mm template `tmpl` that tasks naming it share (its threads).

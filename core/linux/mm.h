@@ -19,6 +19,10 @@ struct Vma {
 };
 
 constexpr uint8_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
+// In a template VMA's prot only (`vma ... populate`): the image's pages are faulted in
+// before its program starts, as a guest program touches its text, stack and buffers
+// before its region of interest; an instance's VMAs never carry it.
+constexpr uint8_t kVmaPopulate = 0x10;
 
 // Linux 6.1's mmap area (arch/x86/mm/mmap.c mmap_base): its top is TASK_SIZE_MAX
 // (2^47 - 4 KiB) less a gap of the stack rlimit (8 MiB) plus stack_guard_gap

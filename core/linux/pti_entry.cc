@@ -9,7 +9,7 @@ namespace percpu {
 // the no-flush bit when there is PCID, flushing every non-global entry when not.
 void Engine::kernel_entry_exit(Cpu& c, Cat cat) {
   if (!m_pti) return;
-  charge(c, cat, 2 * (m_pcid ? m_cost.pti_cr3 : m_cost.cr3_flush));
+  charge(c, cat, 2 * (m_pcid ? m_cost.cr3_noflush : m_cost.cr3_flush));
   if (!m_pcid) flush_current_asid(c);
 }
 

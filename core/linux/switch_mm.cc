@@ -95,6 +95,9 @@ void Engine::switch_mm_irqs_off(Cpu& c, Mm* next) {
     return;
   }
   c.tlbstate.set_lazy(false);
+  // The kernel's side of a switch to another mm, whether the CR3 write that ends it
+  // flushes or not (the write itself: load_new_mm_cr3).
+  charge(c, Cat::CtxSwitch, m_cost.switch_mm);
   if (!mutated(Mutation::NoCpumaskSet)) next->cpumask.set(c.id);
   if (m_global_asids_on && next->global_asid) {
     next->ever_on_cpu.set(c.id);

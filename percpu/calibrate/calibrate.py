@@ -29,6 +29,8 @@ from percpu.errors import UsageError
 # What no user-space program can measure, and why; the profile leaves these alone.
 NOT_MEASURED = {
     "cost.cr3_flush": "a CR3 write is privileged; the cited figure stays",
+    "cost.cr3_noflush": "a CR3 write is privileged; the estimate stays (the rest of an mm "
+                        "switch is cost.switch_mm, fitted)",
     "cost.invlpg": "INVLPG is privileged; the cited figure stays",
     "cost.pte_write": "one store inside the kernel; no user-space figure isolates it",
     "cost.flush_ipi_send_per_cpu": "needs flushes to several remote CPUs; this calibration "
@@ -51,8 +53,9 @@ TOUCHES = ("slot_touch", "lazy_touch")
 CARRIERS = {
     "cost.syscall": "syscall, yield_*, pipe_*",
     "cost.ctx_switch": "yield_thread, pipe_thread, exit_to_wait",
-    "cost.cr3_noflush": "yield_proc - yield_thread, pipe_proc - pipe_thread (an upper bound: "
-                        "the whole mm switch beyond a thread switch, not the CR3 write alone)",
+    "cost.switch_mm": "yield_proc - yield_thread, pipe_proc - pipe_thread (the whole mm "
+                      "switch beyond a thread switch and the CR3 write: paid on flushing "
+                      "switches too)",
     "cost.wakeup": "pipe_*, exit_to_wait",
     "cost.page_fault": "fault_read (zero page), fault_write",
     "cost.zero_page": "fault_write - fault_read: zeroing and allocating the page",
@@ -145,7 +148,7 @@ def _proxies(cyc: dict[str, tuple[float, float]], values: dict[str, float],
         # exists (the zero page): exception entry and exit, the VMA lookup and one PTE.
         # A lazy top-level fault needs no VMA lookup, so this is an upper bound.
         read, sp = cyc["fault_read"]
-        pti = 2 * values["cost.pti_cr3"] if machine.pti == "on" else 0.0
+        pti = 2 * values["cost.cr3_noflush"] if machine.pti == "on" else 0.0
         lazy = max(0.0, read - values["cost.pte_write"] - values["cache.l1d.latency"] - pti)
         out.append(Entry("cost.lazy_fault", float(round(lazy)), "proxy",
                          "upper bound: a read fault that maps the existing zero page "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 # Engine entries the fit can determine from these rows.
 LATENCY_KEYS = ("cache.l1d.latency", "cache.l2.latency", "cache.llc.latency",
                 "cache.dram.latency")
-FIT_KEYS = ("cost.syscall", "cost.ctx_switch", "cost.cr3_noflush", "cost.wakeup",
+FIT_KEYS = ("cost.syscall", "cost.ctx_switch", "cost.switch_mm", "cost.wakeup",
             "cost.page_fault", "cost.zero_page", "cost.fork", "cost.exec", "cost.exit",
             "cost.flush_ipi_send", "cost.ipi_receive", *LATENCY_KEYS)
 
@@ -147,7 +147,7 @@ def rows(sizes: dict[str, int], cpus: int) -> list[Row]:
         Row("yield_thread", _one("yield_thread"), yield_pair(True),
             what="two threads yield on one CPU: 2 x (syscall + ctx_switch)"),
         Row("yield_proc", _one("yield_proc"), yield_pair(False),
-            what="two processes: the same plus 2 mm switches (cr3_noflush)"),
+            what="two processes: the same plus 2 mm switches (switch_mm + cr3_noflush)"),
         Row("pipe_thread", _one("pipe_thread"), pipe_pair(True, False),
             what="pipe ping-pong, threads, one CPU: 4 syscalls, 2 wakeups, 2 switches"),
         Row("pipe_proc", _one("pipe_proc"), pipe_pair(False, False),
@@ -169,7 +169,7 @@ def rows(sizes: dict[str, int], cpus: int) -> list[Row]:
             fitted=False),
         Row("exit_to_wait", _one("exit_to_wait"),
             analytic={"cost.exit": 1.0, "cost.wakeup": 1.0, "cost.ctx_switch": 1.0,
-                      "cost.cr3_noflush": 1.0, "cost.syscall": 0.5},
+                      "cost.switch_mm": 1.0, "cost.cr3_noflush": 1.0, "cost.syscall": 0.5},
             what="written out: exit, the parent's wake-up, the switch to it, half a syscall"),
     ]
     if cpus >= 2:

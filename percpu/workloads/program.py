@@ -24,6 +24,7 @@ ACCESS_KINDS = {name: i for i, name in enumerate(core().ACCESS_KINDS)}
 ACCESS_RANDOM = core().ACCESS_RANDOM
 PROTS = {"r": 1, "rw": 3, "rx": 5, "rwx": 7}
 VMA_AUTO = core().VMA_AUTO  # a template VMA placed below the mmap base
+VMA_POPULATE = core().VMA_POPULATE  # in a template VMA's prot: mapped before the start
 MM_KERNEL, MM_FORK = core().MM_KERNEL, core().MM_FORK
 MAX_CPUS = core().MAX_CPUS
 
@@ -194,11 +195,13 @@ class _Parser:
         return self.mm_index[words[1]]
 
     def vma(self, mm: int, words: list[str]) -> None:
-        if len(words) != 5:
-            raise self.fail("expected 'vma NAME ADDR|auto SIZE PROT'")
+        if len(words) not in (5, 6) or (len(words) == 6 and words[5] != "populate"):
+            raise self.fail("expected 'vma NAME ADDR|auto SIZE PROT [populate]'")
         name = self.intern(self.vma_index, self.prog.vma_names, words[1], "VMA")
         size = self.number(words[3])
         prot = self.prot(words[4])
+        if len(words) == 6:  # faulted in before the program starts (core/linux/mm.h)
+            prot |= VMA_POPULATE
         if words[2] == "auto":
             # Placed top-down below the image's mmap base when the image is made,
             # as a buffer the program mmaps before it starts (core/linux/mm.h kVmaAuto).

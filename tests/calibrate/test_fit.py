@@ -57,7 +57,7 @@ def test_one_timing_is_not_one_entry(system):
     assert pipe.slope["cost.syscall"] == pytest.approx(4)
     assert pipe.slope["cost.wakeup"] == pytest.approx(2)
     assert pipe.slope["cost.ctx_switch"] == pytest.approx(2)
-    assert pipe.slope["cost.cr3_noflush"] == pytest.approx(2)
+    assert pipe.slope["cost.switch_mm"] == pytest.approx(2)
     read = next(lin for row, lin in system.rows if row.name == "fault_read")
     write = next(lin for row, lin in system.rows if row.name == "fault_write")
     assert write.slope["cost.zero_page"] > 1  # the page and, now and then, a page table

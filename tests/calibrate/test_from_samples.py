@@ -146,7 +146,7 @@ def test_a_negative_allocation_proxy_is_floored_and_said() -> None:
     from percpu.calibrate.machine import Machine
 
     m = Machine("x", 2, "k", "off", True, "", "never")
-    values = {"cost.pte_write": 10.0, "cache.l1d.latency": 4.0, "cost.pti_cr3": 30.0}
+    values = {"cost.pte_write": 10.0, "cache.l1d.latency": 4.0, "cost.cr3_noflush": 30.0}
     cyc = {"fault_write": (3300.0, 0.01), "fault_read": (1630.0, 0.01),
            "zero_page": (4740.0, 0.02)}
     alloc = next(e for e in _proxies(cyc, values, m) if e.key == "cost.root_alloc")

@@ -87,18 +87,28 @@ def _pin(i: int, cpus: int, pinned: bool) -> str:
     return str(i % cpus) if pinned else "all"
 
 
+def _ctxmix_outer(i: int, n: int, cpus: int, rounds: int) -> list[int]:
+    # A ring's first process takes its first turn without a read (the token is there),
+    # its last one its last turn without a write (no one would read it).
+    first, last = i < cpus, i + cpus >= n
+    middle = rounds - first - last
+    return ([1] if first else []) + ([middle] if middle > 0 else []) + (
+        [1] if last and (rounds > 1 or not first) else [])
+
+
 def exp_ctxmix(p: dict[str, Any], cpus: int) -> dict[str, Any]:
     n = p["procs_per_cpu"] * cpus
     turns = n * p["rounds"]
     return {
         "tasks": n,
         "pins": {f"p{i}": _pin(i, cpus, p["pinned"]) for i in range(n)},
-        "outer": {f"p{i}": [p["rounds"]] for i in range(n)},
+        "outer": {f"p{i}": _ctxmix_outer(i, n, cpus, p["rounds"]) for i in range(n)},
         "totals": {
             "load:heap": turns * p["pages"],
-            "store:heap": n * p["pages"],  # alloc_pages writes each page once
-            "signal": turns + cpus,  # a turn hands the token on; each ring's first holder
-            "wait": turns + cpus,    # starts with it and takes the last one back
+            # the token: a read (wait) and a write (signal) per turn, and each ring's
+            # first token
+            "wait": turns - min(cpus, n),
+            "signal": turns - min(cpus, n),
             "compute_cycles": turns * p["work_cycles"],
         },
     }

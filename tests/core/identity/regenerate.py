@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "f5a02342efdab922ba61bea0b0067aecc212e628"
+BASE_REVISION = "d7c79aeda65d8e02757357ca743656ae368b4150"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
