@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BASE_REVISION = "d7c79aeda65d8e02757357ca743656ae368b4150"
+BASE_REVISION = "65d5166cd90c5f6a9810495ce5f7891d6e79fabe"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 REFERENCE = HERE / "reference.json.gz"
