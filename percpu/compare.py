@@ -43,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 GEOMETRY = REPO / "docs" / "profiles" / "gem5-v24-classic-timing.toml"
 DEFAULT_PROFILE = REPO / "docs" / "profiles" / "gem5-v24-classic-timing-calibrated.toml"
 HOSTS = ("engine", "gem5", "kernel")
+# The kernel's baseline runs: the percpu kernel booted with percpu_roots=off.
+KERNEL_BASELINE = "kernel-off"
 MACHINES = {"pcid": [], "nopcid": ["--no-pcid"], "pti": ["--pti"]}
 CAUSES = ("firstUse", "evicted", "flushedInactive", "noPcid")
 # The marked section --write-docs replaces.
@@ -216,13 +218,18 @@ def plan(opts: Options) -> list[Unit]:
                                "-o", str(d)]
                         units.append(Unit("gem5", tag, seed, (*key, "stock"), want, d, cmd))
                     if "kernel" in opts.hosts:
-                        d = run_dir(opts.out, "kernel", tag, seed)
-                        cmd = [*percpu, "gem5", "run", *common, *seedf, "-s", "shared",
-                               *gem5_common, "--kernel", opts.kernel_percpu or "percpu",
-                               "--kernel-kmap", pdef.kernel_kmap, "--no-report", "-q",
-                               "-o", str(d)]
-                        units.append(Unit("kernel", tag, seed, (*key, "percpu"), ["shared"], d,
-                                          cmd))
+                        # The percpu kernel, and its baseline: the same binary booted with
+                        # percpu_roots=off, so the two differ by the roots alone (not by
+                        # two kernels' code layouts).
+                        for host, roots in (("kernel", "on"), (KERNEL_BASELINE, "off")):
+                            d = run_dir(opts.out, host, tag, seed)
+                            cmd = [*percpu, "gem5", "run", *common, *seedf, "-s", "shared",
+                                   *gem5_common, "--kernel", opts.kernel_percpu or "percpu",
+                                   "--kernel-kmap", pdef.kernel_kmap,
+                                   *(["--kernel-roots", "off"] if roots == "off" else []),
+                                   "--no-report", "-q", "-o", str(d)]
+                            units.append(Unit(host, tag, seed, (*key, f"percpu-roots-{roots}"),
+                                              ["shared"], d, cmd))
     return units
 
 
@@ -337,7 +344,7 @@ def execute(opts: Options, units: list[Unit]) -> dict[str, str]:
         first.setdefault(u.machine_key, u)
     # A kernel run's baseline is the plugin's shared run: plugin units before kernel units.
     rest = [u for u in gem5 if u not in first.values()]
-    rest.sort(key=lambda u: u.host == "kernel")
+    rest.sort(key=lambda u: u.host in ("kernel", KERNEL_BASELINE))
     engine_jobs = opts.engine_jobs or os.cpu_count() or 1
     for jobs, batch in ((engine_jobs, engine), (opts.jobs, list(first.values())),
                         (opts.jobs, rest)):
@@ -457,7 +464,11 @@ def collect(opts: Options, units: list[Unit]) -> dict[str, Any]:
                 continue
             if host == "kernel":
                 pdir = run_dir(out, "kernel", tag, seed) / "shared"
-                bdir = run_dir(out, "gem5", tag, seed) / "shared"
+                # The same kernel with its roots off; a comparison made before that run
+                # existed falls back to the stock kernel's shared run.
+                bdir = run_dir(out, KERNEL_BASELINE, tag, seed) / "shared"
+                if not scheme_done(bdir):
+                    bdir = run_dir(out, "gem5", tag, seed) / "shared"
             else:
                 pdir = run_dir(out, host, tag, seed) / "percpu"
                 bdir = run_dir(out, host, tag, seed) / "shared"
@@ -467,8 +478,8 @@ def collect(opts: Options, units: list[Unit]) -> dict[str, Any]:
             seeds = pt["hosts"].setdefault(host, {"seeds": {}})["seeds"]
             pt_ticks, b_ticks = p["simTicks"]["value"], b["simTicks"]["value"]
             overhead = (pt_ticks / b_ticks - 1) * 100 if b_ticks and pt_ticks else None
-            # Host seconds of this host's own runs (the kernel's baseline is the plugin's).
-            own = [p] if host == "kernel" else [p, b]
+            # Host seconds of the point's two runs on this host.
+            own = [p] if host == "kernel" and KERNEL_BASELINE not in bdir.parts else [p, b]
             hs = [x["hostSeconds"]["value"] for x in own]
             wk = [x["work"]["value"] for x in own]
             host_s = sum(hs) if all(v is not None for v in hs) else None
@@ -589,8 +600,9 @@ def markdown(opts: Options, result: dict[str, Any], commands: list[str],
         + (f", guest kernels {', '.join(versions['kernels'])}" if versions.get("kernels") else "")
         + f"; seeds 1-{opts.seeds}, regions of interest {opts.roi_scale:g}x).",
         "",
-        ("Overhead is percpu's simTicks over its baseline's (the kernel: the stock kernel's "
-        "shared run), mean [min, max] over seeds; counts are percpu's (the kernel's), mean "
+        ("Overhead is percpu's simTicks over its baseline's (the kernel: the same kernel "
+        "booted with percpu_roots=off, else the stock kernel's shared run), mean [min, max] "
+        "over seeds; counts are percpu's (the kernel's), mean "
         "(range); host s per unit is host seconds per simulated reference (engine) or guest "
         "instruction (gem5, kernel) (docs/compare.md)."),
         "",

@@ -149,6 +149,10 @@ GEM5_FLAGS = [
                                  "from the stock kernel's by the roots alone; fixmap maps in "
                                  "the per-CPU fixmap slots (patch 10); private in a slot of "
                                  "each root (patch 11) [default: direct]")),
+    click.option("--kernel-roots", type=click.Choice(("on", "off")), default=None,
+                 help=_gem5_only("the percpu kernel's roots: off boots it with "
+                                 "percpu_roots=off (its own checkpoint), the same binary "
+                                 "as a baseline without roots (docs/kernel.md) [default: on]")),
     click.option("--cpu-type", type=click.Choice(GEM5_CPU_TYPES),
                  default=GEM5_DEFAULTS["cpu_type"], show_default=True,
                  help=_gem5_only("CPU model of the region of interest (the boot runs on atomic "
@@ -170,7 +174,7 @@ GEM5_FLAGS = [
                  help=_gem5_only("simulated seconds a phase may take before it counts as hung")),
 ]
 GEM5_FLAG_NAMES = {"gem5_path": "--gem5", "kernel": "--kernel", "kernel_time": "--kernel-time",
-                   "kernel_kmap": "--kernel-kmap",
+                   "kernel_kmap": "--kernel-kmap", "kernel_roots": "--kernel-roots",
                    "cpu_type": "--cpu-type",
                    "caches": "--caches", "mem_mib": "--mem", "checkpoint_dir": "--checkpoint-dir",
                    "timeout_s": "--timeout", "max_sim_s": "--max-sim-seconds"}
@@ -219,6 +223,7 @@ class RunRequest:
     kernel: str | None = None
     kernel_time: bool = False
     kernel_kmap: str | None = None
+    kernel_roots: str | None = None
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -289,6 +294,8 @@ class RunRequest:
                            kernel_time=self.kernel_time,
                            kernel_kmap=self.kernel_kmap or KERNEL_KMAP_DEFAULT,
                            kernel_kmap_given=self.kernel_kmap is not None,
+                           kernel_roots=self.kernel_roots or "on",
+                           kernel_roots_given=self.kernel_roots is not None,
                            cpu_type=self.cpu_type, caches=self.caches, mem_mib=self.mem_mib,
                            timeout_s=self.timeout_s, max_sim_s=self.max_sim_s)
         if self.checkpoint_dir:
@@ -314,6 +321,9 @@ class Gem5Options:
     # The percpu kernel's kmap_local (KERNEL_KMAP_MODES), written to /proc/percpu_roots.
     kernel_kmap: str = "direct"
     kernel_kmap_given: bool = False
+    # off: the percpu kernel booted with percpu_roots=off (a checkpoint of its own).
+    kernel_roots: str = "on"
+    kernel_roots_given: bool = False
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -516,6 +526,9 @@ def check_kernel_schemes(opts: Gem5Options, schemes: list[str]) -> None:
     if opts.kernel_time and opts.kernel_kind != "percpu":
         raise UsageError("--kernel-time needs the percpu kernel (--kernel percpu): only it "
                          "times its root paths")
+    if opts.kernel_roots_given and opts.kernel_kind != "percpu":
+        raise UsageError(f"--kernel-roots {opts.kernel_roots} needs the percpu kernel "
+                         "(--kernel percpu): the stock kernel has no roots to switch")
     if opts.kernel_kmap_given and opts.kernel_kind != "percpu":
         raise UsageError(f"--kernel-kmap {opts.kernel_kmap} needs the percpu kernel "
                          "(--kernel percpu): the stock kernel's kmap_local always maps nothing")

@@ -89,8 +89,8 @@ def gem5_check_command(gem5_path: str | None) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="print only errors")
 @gem5_flags
 def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, baseline, quiet, gem5_path,
-                           kernel, kernel_time, kernel_kmap, cpu_type, caches, mem_mib,
-                           checkpoint_dir, timeout_s, max_sim_s) -> None:
+                           kernel, kernel_time, kernel_kmap, kernel_roots, cpu_type, caches,
+                           mem_mib, checkpoint_dir, timeout_s, max_sim_s) -> None:
     """Run `percpu calibrate`'s microbenchmarks in the gem5 guest and write a cost profile
     of the simulated machine, so engine and gem5 runs of one point can use the same
     costs (docs/gem5.md, "Costs of the simulated machine").
@@ -103,7 +103,7 @@ def gem5_calibrate_command(out, cpus, no_pcid, pti, scale, samples, baseline, qu
     from percpu.gem5host.plan import Machine
 
     opts = RunRequest(gem5_path=gem5_path, kernel=kernel, kernel_time=kernel_time,
-                      kernel_kmap=kernel_kmap,
+                      kernel_kmap=kernel_kmap, kernel_roots=kernel_roots,
                       cpu_type=cpu_type, caches=caches, mem_mib=mem_mib,
                       checkpoint_dir=checkpoint_dir, timeout_s=timeout_s,
                       max_sim_s=max_sim_s).gem5_options()

@@ -60,8 +60,10 @@ def root_pool(opts: Gem5Options, machine: Machine) -> dict[str, int]:
     return {"base": opts.mem_mib * MIB - size, "size": size}
 
 
-def kernel_args(machine: Machine) -> list[str]:
-    return [*BASE_KERNEL_ARGS, PTI_ARGS[machine.pti]]
+def kernel_args(machine: Machine, opts: Gem5Options | None = None) -> list[str]:
+    """The guest's command line; --kernel-roots off adds percpu_roots=off (docs/kernel.md)."""
+    roots_off = opts is not None and opts.kernel_roots == "off"
+    return [*BASE_KERNEL_ARGS, PTI_ARGS[machine.pti], *(["percpu_roots=off"] if roots_off else [])]
 
 
 def file_digest(path: Path) -> str:
@@ -83,7 +85,7 @@ def boot_inputs(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
         "pti": machine.pti,
         "mem_mib": opts.mem_mib,
         "clk_freq": CLK_FREQ,
-        "kernel_args": kernel_args(machine),
+        "kernel_args": kernel_args(machine, opts),
         "root_pool": root_pool(opts, machine),
     }
 
@@ -115,7 +117,7 @@ def common_plan(opts: Gem5Options, machine: Machine) -> dict[str, Any]:
         "clk_freq": CLK_FREQ,
         "kernel": str(opts.kernel),
         "disk": str(placeholder_disk()),
-        "kernel_args": kernel_args(machine),
+        "kernel_args": kernel_args(machine, opts),
         "pti": machine.pti,
         "root_pool": root_pool(opts, machine),
     }

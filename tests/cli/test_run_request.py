@@ -84,7 +84,8 @@ def test_gem5_runs_every_scheme_of_the_registry(tmp_path: Path,
 def test_the_engine_refuses_a_gem5_flag_in_one_line(name: str, tmp_path: Path, capsys) -> None:
     flag = rr.GEM5_FLAG_NAMES[name]
     value = {"--cpu-type": "o3", "--caches": "ruby", "--mem": "1024", "--timeout": "60",
-             "--max-sim-seconds": "5", "--kernel-kmap": "private"}.get(flag, str(tmp_path / "x"))
+             "--max-sim-seconds": "5", "--kernel-kmap": "private",
+             "--kernel-roots": "off"}.get(flag, str(tmp_path / "x"))
     args = [flag] if flag == "--kernel-time" else [flag, value]  # a switch
     with pytest.raises(SystemExit) as exit_:
         main([*args, "-o", str(tmp_path / "out")], prog_name="configs/percpu.py",

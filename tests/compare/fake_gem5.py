@@ -4,7 +4,7 @@ gem5 and the guest would (console, phase.json, checkpoint, the plugin's and the 
 kernel's counters), then the region of interest's header lines are replaced by those of a
 real gem5 run (tests/fixtures/gem5-v24-fs-ruby-ctxmix: simTicks, hostSeconds, simInsts
 ...), with simTicks made longer by percpu's roots (+5 % and 0.2 points per seed for the
-plugin's percpu scheme, +3 % for the percpu kernel) and by the seed the guest script sees
+plugin's percpu scheme, +3 % for the percpu kernel unless booted percpu_roots=off) and by the seed the guest script sees
 (+1 % per exec before the program), so the comparison has overheads and seed ranges to
 compute."""
 
@@ -35,8 +35,8 @@ kernel = "/proc/percpu_roots" in script
 factor = 1 + 0.01 * seed
 if plan["roots"]["scheme"] != "shared":
     factor *= 1.05 + 0.002 * seed
-if kernel:
-    factor *= 1.03
+if kernel and "percpu_roots=off" not in plan["kernel_args"]:
+    factor *= 1.03  # the percpu kernel's roots; booted percpu_roots=off, none
 header = {}
 for line in REAL.read_text().splitlines():
     name = line.split(maxsplit=1)[0] if line.strip() else ""

@@ -77,9 +77,9 @@ def test_three_hosts_end_to_end(tmp_path):
             assert run["overhead_pct"] == pytest.approx((p["simTicks"] / b["simTicks"] - 1) * 100)
             assert run["percpu"]["lazyFaults"]["value"] == p.get("percpu.lazyFaults", 0.0)
             if host == "kernel":
-                # The kernel's own run against the stock kernel's shared run of this seed.
+                # The kernel's own run against the same kernel's roots-off run of this seed.
                 assert pdir == out / "kernel" / f"{tag}-s{seed}" / "shared" / "stats.txt"
-                assert bdir == out / "gem5" / f"{tag}-s{seed}" / "shared" / "stats.txt"
+                assert bdir == out / "kernel-off" / f"{tag}-s{seed}" / "shared" / "stats.txt"
                 assert run["percpu"]["rootAllocs::total"]["value"] == 16  # the kernel's count
                 assert run["percpu"]["lazyFaults"]["value"] == 40
                 assert run["overhead_pct"] == pytest.approx(3.0, abs=0.01)
@@ -117,7 +117,7 @@ def test_three_hosts_end_to_end(tmp_path):
     again = compare(tmp_path, *GEM5_ARGS, "--hosts", "engine,gem5,kernel",
                     "--checkpoint-dir", str(tmp_path / "cpt"), *kernels_again(tmp_path))
     assert again.returncode == 0, again.stderr
-    assert "0 runs to make, 6 already finished" in again.stderr
+    assert "0 runs to make, 8 already finished" in again.stderr
     assert (tmp_path / "calls").read_text() == calls
     # A lost run (an interrupted one leaves none) is the only one made again.
     import shutil
@@ -126,7 +126,7 @@ def test_three_hosts_end_to_end(tmp_path):
     again = compare(tmp_path, *GEM5_ARGS, "--hosts", "engine,gem5,kernel",
                     "--checkpoint-dir", str(tmp_path / "cpt"), *kernels_again(tmp_path))
     assert again.returncode == 0, again.stderr
-    assert "1 runs to make, 5 already finished" in again.stderr
+    assert "1 runs to make, 7 already finished" in again.stderr
     assert (tmp_path / "calls").read_text() == calls + "roi\n"
 
 
@@ -285,7 +285,9 @@ def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
     assert res.returncode == 0, res.stderr
     assert not (tmp_path / "cmp").exists()
     lines = res.stdout.splitlines()
-    assert lines[-1] == "8 of 8 runs to make; nothing written (--dry-run)"
+    # Per point and seed: the plugin's (or the stock baseline's), the kernel's and its
+    # roots-off baseline's.
+    assert lines[-1] == "12 of 12 runs to make; nothing written (--dry-run)"
     # kmap-io runs on the kernel host and its stock baseline (shared only) alone.
     assert "gem5 kmap-io-x0.1-c2-nopcid seed 1: to run (shared)" in lines
     cmd = lines[lines.index("kernel pingpong-x0.1-c2-nopcid seed 2: to run (shared)") + 1]
@@ -294,7 +296,9 @@ def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
     # The kernel differs from its stock baseline by the roots alone, but on kmap-io.
     assert "--kernel-kmap direct" in cmd
     kmap = lines[lines.index("kernel kmap-io-x0.1-c2-nopcid seed 1: to run (shared)") + 1]
-    assert "--kernel-kmap private" in kmap
+    assert "--kernel-kmap private" in kmap and "--kernel-roots" not in kmap
+    off = lines[lines.index("kernel-off kmap-io-x0.1-c2-nopcid seed 1: to run (shared)") + 1]
+    assert "--kernel-kmap private --kernel-roots off" in off
     plugin = lines[lines.index("gem5 pingpong-x0.1-c2-nopcid seed 1: to run (shared,percpu)")
                    + 1]
     assert "--set cost.lazy_fault=1604" in plugin and "--check" in plugin

@@ -227,6 +227,9 @@ def test_the_percpu_kernel_runs_under_shared_only(env: dict[str, str], tmp_path:
     res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-time")
     assert res.returncode == 2
     assert "--kernel-time needs the percpu kernel" in res.stderr
+    res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-roots", "off")
+    assert res.returncode == 2
+    assert "--kernel-roots off needs the percpu kernel" in res.stderr
     res = gem5_run(env, tmp_path, "-w", "ctxmix", "-s", "shared", "--kernel-kmap", "fixmap")
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [

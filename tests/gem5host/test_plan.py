@@ -28,6 +28,11 @@ def test_pti_goes_to_the_kernel_command_line() -> None:
     assert "pti=on" in kernel_args(Machine(2, True, True))
     assert "nopti" in kernel_args(Machine(2, True, False))
     assert "percpu.selftest=1" in kernel_args(Machine(2, True, False))
+    # --kernel-roots off boots the percpu kernel with its roots off: its own checkpoint.
+    opts = Gem5Options(gem5=Path("gem5.opt"), kernel=Path("vmlinux"), kernel_kind="percpu")
+    assert "percpu_roots=off" not in kernel_args(Machine(2, True, False), opts)
+    opts.kernel_roots = "off"
+    assert kernel_args(Machine(2, True, False), opts)[-1] == "percpu_roots=off"
 
 
 def test_checkpoint_key_covers_what_the_boot_depends_on(opts: Gem5Options) -> None:
