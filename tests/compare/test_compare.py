@@ -255,7 +255,7 @@ def test_engine_only_without_gem5(tmp_path):
     config = json.loads((out / "engine" / "ctxmix-4-x0.2-c2-nopcid-s2" / "percpu"
                          / "config.json").read_text())
     assert config["seed"] == 2 and config["params"]["rounds"] == 10
-    assert config["costs"]["cost.lazy_fault"] == 1604  # the simulated machine's profile
+    assert config["costs"]["cost.lazy_fault"] == 1176  # the profile's, fitted to the kernel
 
 
 def test_the_kmap_points_table_the_kernels_kmap_local_counts(tmp_path):
@@ -301,7 +301,7 @@ def test_dry_run_lists_commands_and_writes_nothing(tmp_path):
     assert "--kernel-kmap private --kernel-roots off" in off
     plugin = lines[lines.index("gem5 pingpong-x0.1-c2-nopcid seed 1: to run (shared,percpu)")
                    + 1]
-    assert "--set cost.lazy_fault=1604" in plugin and "--check" in plugin
+    assert "--set cost.lazy_fault=1176" in plugin and "--check" in plugin
 
 
 @pytest.mark.parametrize(("args", "message"), [
