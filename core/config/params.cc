@@ -120,10 +120,13 @@ const std::vector<ParamSpec>& param_specs() {
       {"cost.pte_write", 5, 0, 1e6, "cycles", "writing one page-table entry", kEstimate},
       {"cost.lazy_fault", 700, 0, 1e7, "cycles",
        "lazy top-level fault: fault entry and exit plus a lookup; the entry copy costs pte_write",
-       kEstimate},
+       "estimate for real hardware, which no kernel has measured; on gem5's timing CPU the "
+       "percpu kernel's roots fit 1,176 cycles with cost.root_alloc 0 (docs/kernel.md, "
+       "'What the kernel says cost.lazy_fault is'; the gem5 profile)"},
       {"cost.root_alloc", 200, 0, 1e7, "cycles",
        "allocating a (cpu, asid) root, on top of copying its kernel half through the caches",
-       kEstimate},
+       "estimate for real hardware; on gem5's timing CPU the percpu kernel's root making is "
+       "folded into cost.lazy_fault's fit (docs/kernel.md)"},
       {"cost.syscall", 100, 0, 1e6, "cycles", "system call entry and exit without PTI", kEstimate},
       {"cost.ctx_switch", 1500, 0, 1e7, "cycles", "schedule() and switch_to, without CR3 and TLB effects",
        kEstimate},
