@@ -30,28 +30,30 @@ def _kernel_patch_text() -> str:
     return patch.read_text()
 
 
+def _patch_names(number: str, printed: str, kinds: str, counters: tuple[str, ...],
+                 prefix: str, table: str) -> set[str]:
+    """The names patch `number` prints (seq_printf lines matching `printed`), and each of
+    `counters` per kind its `table` names (C initialisers matching `kinds`)."""
+    (patch,) = KERNEL_COUNTERS.glob(f"{number}-*.patch")
+    text = patch.read_text()
+    names = set(re.findall(rf'seq_printf\(m, "({printed}) ', text))
+    found = re.findall(rf'\[{kinds}\w+\]\s*= "(\w+)"', text)
+    assert found, f"the patch's {table} moved: update this test"
+    return names | {f"{prefix}{n}::{k}" for n in counters for k in found}
+
+
 def kernel_timing_names() -> set[str]:
     """What percpu_roots=time adds (0009): the kernel's own TSC counts of its paths,
     measurements of the kernel, not counts the models keep, so not in the header."""
-    (patch,) = KERNEL_COUNTERS.glob("0009-*.patch")
-    text = patch.read_text()
-    names = set(re.findall(r'seq_printf\(m, "(\w+) ', text))
-    kinds = re.findall(r'\[PERCPU_SWITCH_\w+\]\s*= "(\w+)"', text)
-    assert kinds, "the patch's switch_kind_names moved: update this test"
-    names |= {f"{n}::{k}" for n in ("timedSwitches", "switchCycles") for k in kinds}
-    return names
+    return _patch_names("0009", r"\w+", "PERCPU_SWITCH_", ("timedSwitches", "switchCycles"),
+                        "", "switch_kind_names")
 
 
 def kernel_kmap_names() -> set[str]:
     """What kmap_local in the roots adds (0011): where the kernel's kmap_local mappings
     went and what switch-in rewrote, under the engine's kmap.* names, not root stats."""
-    (patch,) = KERNEL_COUNTERS.glob("0011-*.patch")
-    text = patch.read_text()
-    names = set(re.findall(r'seq_printf\(m, "(kmap\.\w+) ', text))
-    paths = re.findall(r'\[PERCPU_KMAP_\w+\]\s*= "(\w+)"', text)
-    assert paths, "the patch's kmap_path_names moved: update this test"
-    names |= {f"kmap.{n}::{p}" for n in ("localMaps", "restores") for p in paths}
-    return names
+    return _patch_names("0011", r"kmap\.\w+", "PERCPU_KMAP_", ("localMaps", "restores"),
+                        "kmap.", "kmap_path_names")
 
 
 def kernel_proc_names() -> set[str]:
