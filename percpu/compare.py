@@ -38,6 +38,7 @@ import click
 
 from percpu.atomic import write_atomic
 from percpu.errors import UsageError
+from percpu.run_request import KERNEL_KMAP_DEFAULT
 
 REPO = Path(__file__).resolve().parents[1]
 GEOMETRY = REPO / "docs" / "profiles" / "gem5-v24-classic-timing.toml"
@@ -73,7 +74,7 @@ class PointDef:
     kernel_only: bool = False
     # The percpu kernel's kmap_local (--kernel-kmap): direct, as the stock kernel, where the
     # point measures the roots; the kmap-io points measure where kmap_local maps.
-    kernel_kmap: str = "direct"
+    kernel_kmap: str = KERNEL_KMAP_DEFAULT
 
 
 def point_defs() -> dict[str, PointDef]:

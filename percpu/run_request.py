@@ -292,10 +292,7 @@ class RunRequest:
         kernel = guest_kernel(self.kernel)
         opts = Gem5Options(gem5=binary, kernel=kernel, kernel_kind=kernel_kind(kernel),
                            kernel_time=self.kernel_time,
-                           kernel_kmap=self.kernel_kmap or KERNEL_KMAP_DEFAULT,
-                           kernel_kmap_given=self.kernel_kmap is not None,
-                           kernel_roots=self.kernel_roots or "on",
-                           kernel_roots_given=self.kernel_roots is not None,
+                           kernel_kmap=self.kernel_kmap, kernel_roots=self.kernel_roots,
                            cpu_type=self.cpu_type, caches=self.caches, mem_mib=self.mem_mib,
                            timeout_s=self.timeout_s, max_sim_s=self.max_sim_s)
         if self.checkpoint_dir:
@@ -318,12 +315,12 @@ class Gem5Options:
     # vmlinux percpu did not build (kernel_kind).
     kernel_kind: str | None = None
     kernel_time: bool = False
-    # The percpu kernel's kmap_local (KERNEL_KMAP_MODES), written to /proc/percpu_roots.
-    kernel_kmap: str = "direct"
-    kernel_kmap_given: bool = False
-    # off: the percpu kernel booted with percpu_roots=off (a checkpoint of its own).
-    kernel_roots: str = "on"
-    kernel_roots_given: bool = False
+    # The percpu kernel's kmap_local (KERNEL_KMAP_MODES), written to /proc/percpu_roots;
+    # None (not given): KERNEL_KMAP_DEFAULT.
+    kernel_kmap: str | None = None
+    # off: the percpu kernel booted with percpu_roots=off (a checkpoint of its own);
+    # None (not given): on.
+    kernel_roots: str | None = None
     cpu_type: str = GEM5_DEFAULTS["cpu_type"]
     caches: str = GEM5_DEFAULTS["caches"]
     mem_mib: int = GEM5_DEFAULTS["mem_mib"]
@@ -526,10 +523,10 @@ def check_kernel_schemes(opts: Gem5Options, schemes: list[str]) -> None:
     if opts.kernel_time and opts.kernel_kind != "percpu":
         raise UsageError("--kernel-time needs the percpu kernel (--kernel percpu): only it "
                          "times its root paths")
-    if opts.kernel_roots_given and opts.kernel_kind != "percpu":
+    if opts.kernel_roots is not None and opts.kernel_kind != "percpu":
         raise UsageError(f"--kernel-roots {opts.kernel_roots} needs the percpu kernel "
                          "(--kernel percpu): the stock kernel has no roots to switch")
-    if opts.kernel_kmap_given and opts.kernel_kind != "percpu":
+    if opts.kernel_kmap is not None and opts.kernel_kind != "percpu":
         raise UsageError(f"--kernel-kmap {opts.kernel_kmap} needs the percpu kernel "
                          "(--kernel percpu): the stock kernel's kmap_local always maps nothing")
 

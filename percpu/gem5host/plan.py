@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from percpu.run_request import (
+    KERNEL_KMAP_DEFAULT,
     KERNEL_KMAP_OPTIONS,
     ROOT_MODEL_COSTS,
     Gem5Options,
@@ -159,7 +160,7 @@ def guest_script(script: str, opts: Gem5Options, *, check: bool, seed: int | Non
     prelude = []
     if opts.kernel_kind == "percpu":
         options = ["check" if check else "nocheck", "time" if opts.kernel_time else "notime",
-                   KERNEL_KMAP_OPTIONS[opts.kernel_kmap]]
+                   KERNEL_KMAP_OPTIONS[opts.kernel_kmap or KERNEL_KMAP_DEFAULT]]
         prelude += ["# percpu: the percpu kernel's run-time options (docs/kernel.md)",
                     f"echo {','.join(options)} >/proc/percpu_roots || exit 3"]
     if seed is not None:
